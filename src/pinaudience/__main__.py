@@ -1,0 +1,5 @@
+"""`python -m pinaudience` runs the command-line tool."""
+
+from pinaudience.cli import main
+
+main()

@@ -1,0 +1,217 @@
+"""Every error pinaudience raises on purpose, in one tree.
+
+```
+PinaudienceError                 kind, message, resolution; exit code 1 (the user can fix it)
+├── InputError                   invalid_input: the file cannot be read or holds no usable column
+├── ConfigError                  invalid_config: a setting is missing, malformed or contradictory
+├── GuardError                   checked before anything is written to Pinterest
+│   ├── NotEnoughRecords         not_enough_records: under Pinterest's 100-record audience minimum
+│   └── MassRemovalBlocked       mass_removal_blocked: a mirror would remove too much of the list
+├── StateError                   state_error: the state directory cannot be read or written
+│   └── StateLocked              state_locked: another run holds the lock on this list
+└── PinterestError               status, code, Pinterest's message, request id; raised by pinaudience.pinterest
+    ├── AuthorizationError       authorization_error: 401, or a refresh Pinterest refused
+    ├── InsufficientPermissions  insufficient_permissions: 403 or code 29
+    ├── NotFound                 not_found: 404
+    ├── InvalidRequest           invalid_request: 400/413, Pinterest rejected the request itself
+    ├── RateLimited              rate_limited: 429 after every retry
+    └── PinterestUnavailable     pinterest_unavailable: 5xx, timeouts or network errors after every retry
+```
+
+Anything else that escapes the library is a bug: the CLI reports it as an internal error (exit code 2).
+
+Rules every error follows: the message says what happened, the resolution says what to do next, and
+neither ever holds a token, a secret or a raw customer identifier (counts, row numbers, ids of lists
+and accounts, and hash prefixes only).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class PinaudienceError(Exception):
+    """Base of every deliberate pinaudience error; `kind` is stable and machine-readable."""
+
+    kind: ClassVar[str] = "error"
+    default_resolution: ClassVar[str] = ""
+    exit_code: ClassVar[int] = 1
+    retriable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, resolution: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.resolution = resolution if resolution is not None else self.default_resolution
+
+    def __str__(self) -> str:
+        if self.resolution:
+            return f"{self.message} ({self.resolution})"
+        return self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error as the report and `--json` output show it."""
+        return {"kind": self.kind, "message": self.message, "resolution": self.resolution}
+
+
+class InputError(PinaudienceError):
+    """The input file is missing, empty, unreadable, or has no identifier column."""
+
+    kind = "invalid_input"
+    default_resolution = "Check the input file: it must be a CSV, TSV or Parquet file with an identifier column."
+
+
+class ConfigError(PinaudienceError):
+    """A setting is missing, malformed, or contradicts another."""
+
+    kind = "invalid_config"
+    default_resolution = "Fix the setting named above and run again."
+
+
+class GuardError(PinaudienceError):
+    """A safety check refused the run before anything was written to Pinterest."""
+
+
+class NotEnoughRecords(GuardError):
+    """Fewer valid records than Pinterest's audience minimum."""
+
+    kind = "not_enough_records"
+    default_resolution = (
+        "Pinterest requires a customer list to contain at least 100 records before it can be associated "
+        "with an audience. Update the query or segment to return at least 100 rows, then run again."
+    )
+
+
+class MassRemovalBlocked(GuardError):
+    """A mirror would remove more of the list than the configured share."""
+
+    kind = "mass_removal_blocked"
+    default_resolution = (
+        "If the segment really shrank this much, raise max_remove_fraction (--max-remove-fraction) for this "
+        "run; otherwise check that the input file is the complete segment."
+    )
+
+
+class StateError(PinaudienceError):
+    """The state directory cannot be created, read or written."""
+
+    kind = "state_error"
+    default_resolution = (
+        "Make the state directory writable (or choose another with --state) and make sure its disk has space."
+    )
+
+
+class StateLocked(StateError):
+    """Another run holds the lock on this customer list."""
+
+    kind = "state_locked"
+    default_resolution = "Another pinaudience run is syncing this customer list; wait for it to finish, then run again."
+
+
+class PinterestError(PinaudienceError):
+    """Pinterest answered with an error, or could not be reached."""
+
+    kind = "pinterest_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resolution: str | None = None,
+        status: int | None = None,
+        code: int | None = None,
+        pinterest_message: str | None = None,
+        request_id: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, resolution=resolution)
+        self.status = status
+        self.code = code
+        self.pinterest_message = pinterest_message
+        self.request_id = request_id
+        self.operation = operation
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out.update(
+            {
+                "status": self.status,
+                "code": self.code,
+                "pinterest_message": self.pinterest_message,
+                "request_id": self.request_id,
+                "operation": self.operation,
+            }
+        )
+        return out
+
+
+class AuthorizationError(PinterestError):
+    """The access token is missing, expired or revoked, or Pinterest refused a refresh."""
+
+    kind = "authorization_error"
+    default_resolution = "Reauthorize: run `pinaudience auth login`."
+
+
+class InsufficientPermissions(PinterestError):
+    """The authorized Pinterest user has no access to the ad account's customer lists."""
+
+    kind = "insufficient_permissions"
+    default_resolution = (
+        "The Pinterest user who authorized this no longer has access to the customer lists of this ad "
+        "account; ask an admin of the account to grant access, or reauthorize with a user who has it."
+    )
+
+
+class NotFound(PinterestError):
+    """The ad account, customer list or audience does not exist (or is not visible to this user)."""
+
+    kind = "not_found"
+    default_resolution = "Check the ad account, customer list and audience ids in the configuration."
+
+
+class InvalidRequest(PinterestError):
+    """Pinterest rejected the request itself (400 or 413)."""
+
+    kind = "invalid_request"
+    default_resolution = "Pinterest's message above names the problem; fix the setting or input it points at."
+
+
+class RateLimited(PinterestError):
+    """Pinterest kept answering 429 after every retry."""
+
+    kind = "rate_limited"
+    retriable = True
+    default_resolution = (
+        "Pinterest's rate limit was exceeded for longer than the retry budget; lower --ads-write-limit if "
+        "other tools share this token, or run again later."
+    )
+
+
+class PinterestUnavailable(PinterestError):
+    """Pinterest answered 5xx, timed out or could not be reached after every retry."""
+
+    kind = "pinterest_unavailable"
+    retriable = True
+    default_resolution = (
+        "Pinterest could not be reached or had an internal error; run again later. Nothing is lost: the "
+        "next run resends only what Pinterest did not acknowledge."
+    )
+
+
+ERROR_KINDS: dict[str, type[PinaudienceError]] = {
+    cls.kind: cls
+    for cls in (
+        InputError,
+        ConfigError,
+        NotEnoughRecords,
+        MassRemovalBlocked,
+        StateError,
+        StateLocked,
+        AuthorizationError,
+        InsufficientPermissions,
+        NotFound,
+        InvalidRequest,
+        RateLimited,
+        PinterestUnavailable,
+    )
+}
+"""Every user-facing kind and its class; docs/operations.md describes each."""

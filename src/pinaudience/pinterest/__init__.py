@@ -1,0 +1,1 @@
+"""The Pinterest API v5 client: tokens, rate limits, retries and error classification."""
