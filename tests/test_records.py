@@ -1,0 +1,142 @@
+"""RecordSet: distinct records in a stable order, the same whether held in memory or spilled to disk."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pinaudience.records import RecordSet, RecordSetBuilder, with_keys
+
+
+def reference_key(record: str) -> int:
+    """The documented key: a hash's own first four hex digits, else those of its SHA-256."""
+    is_hash = len(record) in (32, 40, 64) and all(c in "0123456789abcdef" for c in record)
+    source = record if is_hash else hashlib.sha256(record.encode()).hexdigest()
+    return int(source[:4], 16)
+
+
+def reference_order(records: list[str]) -> list[str]:
+    return sorted(set(records), key=lambda r: (reference_key(r), r))
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+records_strategy = st.lists(
+    st.one_of(
+        st.integers(0, 300).map(lambda i: sha(f"user{i}@example.com")),
+        st.integers(0, 50).map(lambda i: hashlib.md5(str(i).encode()).hexdigest()),
+        st.integers(0, 50).map(lambda i: f"plain{i}@example.com"),
+        st.text(min_size=1, max_size=12),
+    ),
+    max_size=400,
+)
+
+
+@given(records_strategy)
+@settings(max_examples=60, deadline=None)
+def test_in_memory_set_matches_reference(records: list[str]) -> None:
+    """Distinct records come out once each, ordered by (key, record), duplicates counted."""
+    rs = RecordSet.from_records(records)
+    assert rs.to_list() == reference_order(records)
+    assert rs.count == len(set(records))
+    assert rs.duplicates == len(records) - len(set(records))
+
+
+@given(records_strategy, st.integers(1, 97))
+@settings(max_examples=40, deadline=None)
+def test_spilled_set_equals_in_memory_set(records: list[str], chunk: int) -> None:
+    """Spilling to disk changes nothing a caller can see: same records, order and counts."""
+    builder = RecordSetBuilder(spill_rows=50)
+    for start in range(0, len(records), chunk):
+        builder.add(pl.Series(records[start : start + chunk], dtype=pl.String))
+    spilled = builder.finish()
+    try:
+        assert spilled.to_list() == reference_order(records)
+        assert (spilled.count, spilled.duplicates) == (len(set(records)), len(records) - len(set(records)))
+    finally:
+        spilled.close()
+
+
+def test_keys_follow_the_documented_rule() -> None:
+    """Hex hashes are keyed by their own prefix, anything else by its SHA-256 prefix."""
+    values = [sha("a"), hashlib.sha1(b"x").hexdigest(), "someone@example.com", sha("b").upper()]
+    frame = with_keys(pl.Series(values))
+    assert frame["record"].to_list() == values
+    assert frame["key"].to_list() == [reference_key(v) for v in values]
+
+
+def test_partitions_at_any_split_concatenate_to_the_whole() -> None:
+    """Reading a set at 1, 4 or 256 partitions yields the same records in the same order."""
+    records = [sha(f"u{i}") for i in range(3000)]
+    builder = RecordSetBuilder(spill_rows=700)
+    builder.add(pl.Series(records))
+    spilled = builder.finish()
+    memory = RecordSet.from_records(records)
+    expected = reference_order(records)
+    for rs in (spilled, memory):
+        for bits in (0, 2, 6, 8):
+            parts = [f["record"].to_list() for f in rs.iter_frames(bits)]
+            assert len(parts) == 1 << bits
+            assert [r for part in parts for r in part] == expected
+    spilled.close()
+
+
+def test_batches_cover_every_record_once() -> None:
+    """Batches are full except the last, and together they are the set in order."""
+    records = [sha(f"u{i}") for i in range(1001)]
+    rs = RecordSet.from_records(records)
+    batches = list(rs.iter_batches(100))
+    assert [len(b) for b in batches] == [100] * 10 + [1]
+    assert [r for b in batches for r in b] == rs.to_list()
+    assert rs.head(3) == rs.to_list()[:3]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("spill", [False, True])
+def test_write_round_trips(tmp_path: Path, suffix: str, spill: bool) -> None:
+    """A written set reads back as the same records under the header `record`."""
+    records = [sha(f"u{i}") for i in range(500)] + ["plain@example.com"]
+    builder = RecordSetBuilder(tmp_path / "work", spill_rows=100 if spill else 10_000)
+    builder.add(pl.Series(records))
+    rs = builder.finish()
+    out = tmp_path / f"out{suffix}"
+    rs.write(out)
+    back = pl.read_csv(out) if suffix == ".csv" else pl.read_parquet(out)
+    assert back.columns == ["record"]
+    assert back["record"].to_list() == rs.to_list()
+    rs.close()
+
+
+def test_empty_set_writes_a_header_only_csv(tmp_path: Path) -> None:
+    """An empty set is a valid, empty output file."""
+    rs = RecordSetBuilder().finish()
+    assert rs.count == 0
+    assert rs.to_list() == []
+    assert list(rs.iter_batches(10)) == []
+    rs.write(tmp_path / "o.csv")
+    assert (tmp_path / "o.csv").read_text() == "record\n"
+
+
+def test_close_removes_spill_files(tmp_path: Path) -> None:
+    """Spill files live under the working directory only until the set is closed."""
+    builder = RecordSetBuilder(tmp_path, spill_rows=10)
+    builder.add(pl.Series([sha(str(i)) for i in range(100)]))
+    rs = builder.finish()
+    assert any(tmp_path.iterdir())
+    rs.close()
+    assert not any(tmp_path.iterdir())
+
+
+def test_builder_refuses_use_after_finish() -> None:
+    """A finished builder cannot silently take more records."""
+    builder = RecordSetBuilder()
+    builder.finish()
+    with pytest.raises(RuntimeError):
+        builder.add(pl.Series(["x"]))
