@@ -1,0 +1,139 @@
+"""Settings: file < flags, the environment fills secrets only, and every mistake names its setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pinaudience.config import Overrides, Secret, SyncMode, load_settings
+from pinaudience.errors import ConfigError
+from pinaudience.identifiers.types import HashAlgorithm, IdType
+from pinaudience.pinterest.limits import RateLimit
+
+CANARY = "pina_CANARY_TOKEN_do_not_leak"
+
+CONFIG = """
+state_dir = "state"
+
+[pinterest]
+ad_account_id = "549755885175"
+api_base = "http://127.0.0.1:8765/v5"
+ads_write_limit = "200/60"
+
+[defaults]
+hash = "sha1"
+batch_size = 5000
+
+[[audience]]
+input = "vip.csv"
+list_name = "VIP"
+
+[[audience]]
+input = "/abs/lapsed.csv"
+audience_id = "2542620905473"
+mode = "replace"
+id_type = "maid"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pinaudience.toml"
+    path.write_text(text)
+    return path
+
+
+def test_file_defines_connection_and_several_audiences(tmp_path: Path) -> None:
+    """A config file holds the connection, defaults, and any number of audiences."""
+    settings = load_settings(write(tmp_path, CONFIG), env={})
+    assert settings.pinterest.ad_account_id == "549755885175"
+    assert settings.pinterest.ads_write_limit == RateLimit(200, 60)
+    assert settings.state_dir == tmp_path / "state"
+    vip, lapsed = settings.audiences
+    assert vip.input == tmp_path / "vip.csv"
+    assert (vip.list_name, vip.effective_audience_name, vip.hash, vip.batch_size) == (
+        "VIP",
+        "VIP",
+        HashAlgorithm.SHA1,
+        5000,
+    )
+    assert lapsed.input == Path("/abs/lapsed.csv")
+    assert (lapsed.mode, lapsed.id_type) == (SyncMode.MIRROR, IdType.MAID)
+
+
+def test_flags_override_the_file_for_every_audience(tmp_path: Path) -> None:
+    """Run flags (mode, dry run, batch size) win over the file and the defaults."""
+    overrides = Overrides(dry_run=True, batch_size=100, mode="add", ad_account_id="1234")
+    settings = load_settings(write(tmp_path, CONFIG), overrides=overrides, env={})
+    assert settings.pinterest.ad_account_id == "1234"
+    assert all(a.dry_run and a.batch_size == 100 and a.mode is SyncMode.ADD for a in settings.audiences)
+
+
+def test_destination_flags_need_a_single_audience(tmp_path: Path) -> None:
+    """Destination flags cannot say which of several audiences they mean."""
+    with pytest.raises(ConfigError, match="2 audiences"):
+        load_settings(write(tmp_path, CONFIG), overrides=Overrides(list_name="Other"), env={})
+
+
+def test_flags_alone_make_one_audience() -> None:
+    """Without a file, flags describe the single audience; relative paths stay relative to the cwd."""
+    settings = load_settings(
+        overrides=Overrides(ad_account_id="549755885175", input=Path("c.csv"), list_name="L"), env={}
+    )
+    (audience,) = settings.audiences
+    assert audience.input == Path("c.csv")
+    assert audience.list_name == "L"
+
+
+def test_environment_fills_secrets_but_overrides_nothing(tmp_path: Path) -> None:
+    """PINTEREST_* variables fill missing credentials; the file's own values stand."""
+    text = CONFIG.replace('ads_write_limit = "200/60"', 'ads_write_limit = "200/60"\napp_id = "42"')
+    env = {
+        "PINTEREST_ACCESS_TOKEN": CANARY,
+        "PINTEREST_APP_ID": "1000001",
+        "PINTEREST_APP_SECRET": "s3cret",
+        "PINTEREST_API_URI": "http://elsewhere/v5",
+    }
+    creds = load_settings(write(tmp_path, text), env=env).pinterest.credentials
+    assert creds.access_token == Secret(CANARY)
+    assert creds.app_id == "42"
+    assert load_settings(write(tmp_path, text), env=env).pinterest.api_base == "http://127.0.0.1:8765/v5"
+
+
+def test_secrets_never_show_in_reprs() -> None:
+    """Neither the Secret nor the settings holding it print the token."""
+    settings = load_settings(
+        overrides=Overrides(ad_account_id="1", list_name="L"), env={"PINTEREST_ACCESS_TOKEN": CANARY}
+    )
+    assert CANARY not in repr(settings)
+    assert CANARY not in str(settings.pinterest.credentials.access_token)
+    assert settings.pinterest.credentials.access_token is not None
+    assert settings.pinterest.credentials.access_token.reveal() == CANARY
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[pinterest]\nad_account_id = "12ab"\n[[audience]]\nlist_name="L"', "ad_account_id"),
+        ('[pinterest]\nad_account_id = "1234567890123456789"\n[[audience]]\nlist_name="L"', "ad_account_id"),
+        ('[[audience]]\nlist_name = "L"', "ad account id is missing"),
+        ('[pinterest]\nad_account_id = "1"\ncolour = "red"', "unknown setting colour"),
+        ('[pinterest]\nad_account_id = "1"\n[[audience]]\nlist_name="L"\nmode="sideways"', "`mode` must be one of"),
+        ('[pinterest]\nad_account_id = "1"\n[[audience]]\nlist_name="L"\nbatch_size=1000000', "at most 100,000"),
+        ('[pinterest]\nad_account_id = "1"\n[[audience]]\nlist_name="L"\nmax_remove_fraction=2', "between 0 and 1"),
+        ('[pinterest]\nad_account_id = "1"\n[[audience]]\ninput="x.csv"', "no destination"),
+        ('[pinterest]\nad_account_id = "1"\n[[audience]]\naudience_id="1"\ncustomer_list_id="2"', "not both"),
+        ('[pinterest]\nad_account_id = "1"\nads_write_limit = "fast"\n[[audience]]\nlist_name="L"', "N/SECONDS"),
+        ("[pinterest\n", "not valid TOML"),
+    ],
+)
+def test_mistakes_name_the_setting(tmp_path: Path, text: str, message: str) -> None:
+    """Each bad value is a ConfigError that names what is wrong."""
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, text), env={})
+
+
+def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
+    """A config path that does not exist is reported as such, not as a traceback."""
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", env={})
