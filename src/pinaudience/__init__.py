@@ -20,6 +20,7 @@ from pinaudience.errors import (
     StateLocked,
 )
 from pinaudience.identifiers.types import HashAlgorithm, IdType
+from pinaudience.prepare import Prepared, PrepareProgress, PrepareReport, prepare
 
 __version__ = "0.1.0"
 
@@ -37,8 +38,12 @@ __all__ = [
     "PinaudienceError",
     "PinterestError",
     "PinterestUnavailable",
+    "PrepareProgress",
+    "PrepareReport",
+    "Prepared",
     "RateLimited",
     "StateError",
     "StateLocked",
     "__version__",
+    "prepare",
 ]

@@ -251,6 +251,14 @@ class RecordSetBuilder:
             chunk.write_ipc(folder / f"{self._spills:06d}.arrow", compression="uncompressed")
         self._spills += 1
 
+    def discard(self) -> None:
+        """Drop everything added and delete any spill files (a failed run); the builder cannot be used afterwards."""
+        self._finished = True
+        self._buffer, self._buffered = [], 0
+        if self._spill_dir is not None:
+            shutil.rmtree(self._spill_dir, ignore_errors=True)
+            self._spill_dir = None
+
     def finish(self) -> RecordSet:
         """Dedupe and sort; the builder cannot be used afterwards."""
         if self._finished:

@@ -1,0 +1,301 @@
+"""From a customer file to the exact records Pinterest will receive, with a count of everything dropped.
+
+`prepare` streams the file through the identifier pipeline in batches: Polars' streaming engine reads,
+normalises, recognises pre-hashed values and hashes the everyday ones on every core; each batch's unusual
+rows get the whole rule (`pinaudience.identifiers.pipeline`); the records go to a `RecordSetBuilder`,
+which dedupes them and spills to disk past a size. Memory stays bounded whatever the file's size.
+
+The sync engine calls `prepare` for its desired set; `pinaudience prepare` prints its report. It never
+prints, and neither the report nor the rejects file holds a value from the file: counts, reasons and
+row numbers only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+import polars as pl
+
+from pinaudience.errors import ConfigError, InputError
+from pinaudience.identifiers.pipeline import ORIGIN, PENDING, REASON, RECORD, first_pass, second_pass
+from pinaudience.identifiers.rules import PREHASHED_ORIGINS, Origin, effective_algorithm
+from pinaudience.identifiers.types import HashAlgorithm, IdType
+from pinaudience.records import RecordSet, RecordSetBuilder
+from pinaudience.source import ROW, VALUE, Source, SourceInfo, open_source, read_error
+
+BATCH_ROWS: Final[int] = 250_000
+"""Rows per batch handed from the streaming engine to Python: large enough that the per-batch work is noise."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareProgress:
+    """How far `prepare` has read, sent to its `progress` callback after every batch."""
+
+    rows_read: int
+    bytes_read: int
+    """Bytes of the file on disk read so far: estimated from the mean row size, exact at the end."""
+    total_bytes: int | None
+    """Size of the file on disk, when known."""
+
+
+@dataclass(slots=True)
+class PrepareReport:
+    """The counts of one `prepare`: JSON-serialisable, and free of any value from the file."""
+
+    rows_read: int = 0
+    """Data rows read (the header is not a data row)."""
+    rows_valid: int = 0
+    rows_invalid: int = 0
+    invalid_by_reason: dict[str, int] = field(default_factory=dict)
+    """Invalid rows per reason (`pinaudience.identifiers.Reason` values), reasons that occurred only."""
+    duplicates: int = 0
+    """Valid rows whose record repeated an earlier one."""
+    prehashed_by_algorithm: dict[str, int] = field(default_factory=dict)
+    """Valid rows that were already hashed, per algorithm (md5, sha1, sha256), passed through lower-cased."""
+    hashed: int = 0
+    """Valid rows hashed here."""
+    records: int = 0
+    """Distinct records out."""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The records Pinterest will receive (distinct, in the RecordSet's stable order) and the report."""
+
+    records: RecordSet
+    report: PrepareReport
+    source: SourceInfo
+
+
+def prepare(
+    source: Path | str,
+    *,
+    id_type: IdType = IdType.EMAIL,
+    column: str | None = None,
+    hash: HashAlgorithm = HashAlgorithm.SHA256,
+    rejects: Path | None = None,
+    sample: int | None = None,
+    workdir: Path | None = None,
+    progress: Callable[[PrepareProgress], None] | None = None,
+) -> Prepared:
+    """Read `source` and return its distinct valid records, hashed as Pinterest expects, with a report.
+
+    `column` picks the identifier column (else a recognised name, else the only column). `hash` is the
+    algorithm plain values are hashed with (`none` sends emails as lower-cased plain text; device ids are
+    hashed anyway). `rejects` receives a CSV of `row,reason` for every invalid row (1-based data rows, the
+    header not counted), never the values. `sample=N` keeps only the first N distinct valid records in file
+    order and stops reading there; the counts then cover the rows read. `workdir` is where large record sets
+    spill (default: the system's temporary directory).
+
+    Raises `InputError` when the file cannot be read or holds no data, `ConfigError` for unusable options.
+    """
+    if sample is not None and sample < 1:
+        raise ConfigError(f"sample must be at least 1, got {sample}")
+    opened = open_source(source, id_type=id_type, column=column)
+    run = _Run(opened, id_type=id_type, algorithm=hash, sample=sample, progress=progress)
+    builder = RecordSetBuilder(workdir)
+    with _rejects_file(rejects) as rejects_out:
+        try:
+            for batch in _batches(opened, id_type, hash):
+                if not run.take(batch, builder, rejects_out):
+                    break
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
+            builder.discard()
+            raise read_error(exc, opened.info) from None
+        except OSError as exc:
+            builder.discard()
+            raise InputError(f"the input file {opened.info.path} could not be read ({exc.strerror})") from None
+        except BaseException:
+            builder.discard()
+            raise
+        records = builder.finish()
+        try:
+            run.finish(records)
+        except BaseException:
+            records.close()
+            raise
+    return Prepared(records=records, report=run.report, source=opened.info)
+
+
+def _batches(opened: Source, id_type: IdType, algorithm: HashAlgorithm) -> Iterator[pl.DataFrame]:
+    query = first_pass(opened.scan(), VALUE, id_type, algorithm)
+    yield from query.collect_batches(chunk_size=BATCH_ROWS, maintain_order=True)
+
+
+@contextlib.contextmanager
+def _rejects_file(path: Path | None) -> Iterator[IO[str] | None]:
+    """The rejects CSV, written beside its final name and moved into place only when prepare succeeds."""
+    if path is None:
+        yield None
+        return
+    partial = path.with_name(path.name + ".partial")
+    try:
+        out = partial.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the rejects file {path} ({exc.strerror})",
+            resolution="Choose a writable path for --rejects.",
+        ) from None
+    try:
+        with out:
+            out.write(f"{ROW},{REASON}\n")
+            yield out
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
+
+
+class _Run:
+    """The counters of one prepare, fed batch by batch."""
+
+    def __init__(
+        self,
+        opened: Source,
+        *,
+        id_type: IdType,
+        algorithm: HashAlgorithm,
+        sample: int | None,
+        progress: Callable[[PrepareProgress], None] | None,
+    ) -> None:
+        self.opened = opened
+        self.id_type = id_type
+        self.algorithm = algorithm
+        self.sample = sample
+        self.progress = progress
+        self.report = PrepareReport()
+        self.origins: Counter[int] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.sampled = pl.Series(RECORD, [], pl.String)
+        self.stopped_at: int | None = None
+
+    def take(self, batch: pl.DataFrame, builder: RecordSetBuilder, rejects: IO[str] | None) -> bool:
+        """Count one batch and pass its records on; False once a sample is complete."""
+        if batch.height == 0:
+            return True
+        is_pending = pl.col(ORIGIN) == int(Origin.PENDING)
+        settled = batch.filter(~is_pending).drop(PENDING).with_columns(pl.lit(None, dtype=pl.String).alias(REASON))
+        pending = batch.filter(is_pending)
+        if pending.height:
+            settled = pl.concat([settled, second_pass(pending, self.id_type, self.algorithm).select(settled.columns)])
+        last_row = int(batch.get_column(ROW).max())  # type: ignore[arg-type]
+        records = settled.filter(pl.col(RECORD).is_not_null())
+        if self.sample is None:
+            builder.add(records.get_column(RECORD))
+        else:
+            chosen, last_row = self._sample(records, last_row)
+            settled = settled.filter(pl.col(ROW) <= last_row)
+            builder.add(chosen)
+        self.report.rows_read = last_row
+        for origin, count in settled.group_by(ORIGIN).len().iter_rows():
+            self.origins[origin] += count
+        invalid = settled.filter(pl.col(REASON).is_not_null()).sort(ROW)
+        for reason, count in invalid.group_by(REASON).len().iter_rows():
+            self.reasons[reason] += count
+        if rejects is not None and invalid.height:
+            invalid.select(ROW, REASON).write_csv(rejects, include_header=False)
+        if self.progress is not None:
+            self.progress(self._progress(done=False))
+        return self.stopped_at is None
+
+    def _sample(self, records: pl.DataFrame, last_row: int) -> tuple[pl.Series, int]:
+        assert self.sample is not None
+        wanted = self.sample - self.sampled.len()
+        fresh = (
+            records.sort(ROW)
+            .filter(~pl.col(RECORD).is_in(self.sampled.implode()))
+            .unique(subset=RECORD, keep="first", maintain_order=True)
+            .head(wanted)
+        )
+        chosen = fresh.get_column(RECORD)
+        self.sampled = pl.concat([self.sampled, chosen])
+        if fresh.height == wanted:
+            last_row = int(fresh.get_column(ROW)[-1])
+            self.stopped_at = last_row
+        return chosen, last_row
+
+    def _progress(self, *, done: bool) -> PrepareProgress:
+        total = self.opened.info.size_bytes
+        rows = self.report.rows_read
+        per_row = self.opened.disk_bytes_per_row
+        if done:
+            read = total
+        elif per_row is None:
+            read = 0
+        else:
+            read = min(total, round(rows * per_row))
+        return PrepareProgress(rows_read=rows, bytes_read=read, total_bytes=total)
+
+    def finish(self, records: RecordSet) -> None:
+        report = self.report
+        info = self.opened.info
+        report.rows_invalid = self.origins[int(Origin.INVALID)]
+        report.rows_valid = report.rows_read - report.rows_invalid
+        report.invalid_by_reason = dict(sorted(self.reasons.items(), key=lambda item: (-item[1], item[0])))
+        report.prehashed_by_algorithm = {
+            algorithm.value: self.origins[int(origin)] for algorithm, origin in PREHASHED_ORIGINS.items()
+        }
+        report.hashed = self.origins[int(Origin.HASHED)]
+        report.records = records.count
+        report.duplicates = report.rows_valid - records.count
+        if report.rows_read == 0:
+            what = "a header row but no data rows" if info.has_header else "no data rows"
+            raise InputError(f"the input file {info.path} has {what}")
+        if self.reasons.get("empty", 0) == report.rows_read:
+            raise InputError(
+                f"the column {info.column[:40]!r} of {info.path} is empty in all {report.rows_read} rows",
+                resolution="Check that the export holds the identifiers, or choose another column with --column.",
+            )
+        report.warnings = self._warnings(records)
+        if self.progress is not None:
+            self.progress(self._progress(done=True))
+
+    def _warnings(self, records: RecordSet) -> list[str]:
+        report = self.report
+        warnings: list[str] = []
+        algorithm = effective_algorithm(self.id_type, self.algorithm)
+        if algorithm is not self.algorithm:
+            warnings.append(
+                f"--hash {self.algorithm.value} does not apply to {self.id_type.value} ids: Pinterest accepts "
+                f"them only hashed, so they were hashed with {algorithm.value}"
+            )
+        methods: dict[str, int] = {}
+        for name, count in report.prehashed_by_algorithm.items():
+            if count:
+                methods[f"{name} (pre-hashed)"] = count
+        if report.hashed:
+            methods[f"{algorithm.value} (hashed here)"] = report.hashed
+        plain = self.origins[int(Origin.PLAIN)]
+        if plain:
+            methods["plain text"] = plain
+        distinct = {name.split(" ")[0] for name in methods}
+        if len(distinct) > 1:
+            listed = ", ".join(f"{name}: {count:,}" for name, count in methods.items())
+            warnings.append(
+                f"the records mix hashing methods ({listed}); Pinterest matches a list reliably only when every "
+                "record uses the same method"
+            )
+        if report.rows_valid == 0:
+            warnings.append(
+                f"no valid {self.id_type.value} values were found: check --id-type and the column "
+                f"({self.opened.info.column[:40]!r})"
+            )
+        if self.sample is not None:
+            if self.stopped_at is not None:
+                warnings.append(
+                    f"sample of {self.sample:,}: reading stopped at row {self.stopped_at:,}; the counts cover "
+                    "only the rows read"
+                )
+            else:
+                warnings.append(f"sample of {self.sample:,}: the file holds only {records.count:,} distinct records")
+        return warnings

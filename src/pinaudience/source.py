@@ -1,0 +1,476 @@
+"""Reading customer files: CSV (any of four delimiters, gzip too) or Parquet, header or none, one column.
+
+`open_source` looks at the start of the file (the first MiB of text) to learn its format, compression,
+encoding, delimiter, whether the first row is a header, and which column holds the identifiers; it refuses
+what it cannot read with an `InputError`. `Source.scan` then gives a lazy, streaming Polars query over that
+one column, so a file of any size is read in bounded memory.
+
+Messages never quote the file's values: Polars' own parse errors do, so they are replaced by ours.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from pinaudience.errors import InputError
+from pinaudience.identifiers.rules import TRIM_CHARS
+from pinaudience.identifiers.types import IdType
+
+VALUE: Final[str] = "value"
+"""The column `Source.scan` yields the raw identifiers in."""
+
+ROW: Final[str] = "row"
+"""The column `Source.scan` numbers the data rows in: 1 is the first row after the header, if any."""
+
+SNIFF_BYTES: Final[int] = 1 << 20
+DELIMITERS: Final[tuple[str, ...]] = (",", ";", "\t", "|")
+"""Candidate delimiters, in the order that breaks ties."""
+
+_SNIFF_ROWS: Final[int] = 500
+_SINGLE_COLUMN_SEPARATORS: Final[tuple[str, ...]] = ("\x1f", "\x1e", "\x1d", "\x1c", "\x01")
+_COLUMN_NAMES: Final[dict[IdType, tuple[str, ...]]] = {
+    IdType.EMAIL: ("email", "e-mail", "email_address", "customer_id"),
+    IdType.MAID: ("maid", "gaid", "aaid", "adid", "customer_id"),
+    IdType.IDFA: ("idfa", "customer_id"),
+}
+"""Column names recognised for each kind of identifier, best first."""
+
+KNOWN_COLUMNS: Final[tuple[str, ...]] = (
+    "email",
+    "e-mail",
+    "email_address",
+    "customer_id",
+    "maid",
+    "idfa",
+    "gaid",
+    "aaid",
+    "adid",
+)
+"""Every recognised identifier column name (compared ignoring case and surrounding spaces)."""
+
+_LOOKS_LIKE_VALUE = re.compile(
+    r"[^@]*@.*|[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    re.DOTALL,
+)
+_FOREIGN_MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
+    (b"PK\x03\x04", "a ZIP archive (or an Excel workbook); unzip it or export the sheet as CSV"),
+    (b"\x28\xb5\x2f\xfd", "compressed with zstd; only gzip is read, so decompress it first"),
+    (b"BZh", "compressed with bzip2; only gzip is read, so decompress it first"),
+    (b"\xfd7zXZ\x00", "compressed with xz; only gzip is read, so decompress it first"),
+    (b"\xff\xfe", "UTF-16 text; save it as UTF-8"),
+    (b"\xfe\xff", "UTF-16 text; save it as UTF-8"),
+)
+_PARQUET_MAGIC: Final[bytes] = b"PAR1"
+_GZIP_MAGIC: Final[bytes] = b"\x1f\x8b"
+_TEXT_TYPES: Final[tuple[type[pl.DataType], ...]] = (pl.String, pl.Categorical, pl.Enum, pl.Binary, pl.Null)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """What `open_source` learned about a file: enough to explain to a user how it was read."""
+
+    path: Path
+    format: str
+    """`csv` or `parquet`."""
+    compression: str | None
+    """`gzip` or None."""
+    delimiter: str | None
+    """The CSV delimiter, or None for Parquet and for a CSV with a single column."""
+    has_header: bool
+    columns: tuple[str, ...]
+    """Column names; a CSV without a header has `column_1`, `column_2`, ..."""
+    column: str
+    """The column the identifiers are read from."""
+    size_bytes: int
+    """Size of the file on disk."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "compression": self.compression,
+            "delimiter": self.delimiter,
+            "has_header": self.has_header,
+            "columns": list(self.columns),
+            "column": self.column,
+            "size_bytes": self.size_bytes,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A readable customer file and how to read it."""
+
+    info: SourceInfo
+    column_index: int
+    separator: str
+    """What Polars splits on (a control character for a single-column CSV)."""
+    eol: str
+    disk_bytes_per_row: float | None
+    """Estimated bytes of the file on disk per data row, for progress; None when unknown."""
+    total_rows: int | None
+    """Data rows, when the format records it (Parquet)."""
+
+    def scan(self) -> pl.LazyFrame:
+        """A lazy query yielding `row` (1-based data row number) and `value` (the raw string, null if absent)."""
+        if self.info.format == "parquet":
+            frame = pl.scan_parquet(self.info.path).select(pl.col(self.info.column).cast(pl.String).alias(VALUE))
+        else:
+            frame = pl.scan_csv(
+                self.info.path,
+                has_header=self.info.has_header,
+                separator=self.separator,
+                quote_char='"',
+                eol_char=self.eol,
+                infer_schema=False,
+                encoding="utf8",
+                with_column_names=_positional_names,
+                truncate_ragged_lines=False,
+                raise_if_empty=False,
+            ).select(pl.col(f"c{self.column_index}").alias(VALUE))
+        return frame.with_row_index(ROW, offset=1)
+
+
+def _positional_names(names: list[str]) -> list[str]:
+    return [f"c{index}" for index in range(len(names))]
+
+
+def open_source(path: Path | str, *, id_type: IdType = IdType.EMAIL, column: str | None = None) -> Source:
+    """Inspect a customer file and decide how to read it; `InputError` when it cannot be read."""
+    path = Path(path)
+    size = _check_readable(path)
+    with _open_binary(path) as raw:
+        magic = raw.read(8)
+    if size == 0 or not magic:
+        raise InputError(f"the input file {path} is empty")
+    if magic.startswith(_PARQUET_MAGIC):
+        return _open_parquet(path, size, id_type=id_type, column=column)
+    if path.suffix.lower() == ".parquet":
+        raise InputError(f"the input file {path} is named .parquet but is not a Parquet file")
+    if magic.startswith(_GZIP_MAGIC):
+        head, disk_per_text_byte = _gzip_head(path)
+        compression: str | None = "gzip"
+        if head.startswith(_PARQUET_MAGIC):
+            raise InputError(
+                f"the input file {path} is a gzip-compressed Parquet file, which cannot be streamed",
+                resolution="Decompress it (gunzip) and run again; Parquet is compressed inside already.",
+            )
+    else:
+        with _open_binary(path) as raw:
+            head = raw.read(SNIFF_BYTES)
+        disk_per_text_byte = 1.0
+        compression = None
+    return _open_csv(path, size, head, compression, disk_per_text_byte, id_type=id_type, column=column)
+
+
+def _check_readable(path: Path) -> int:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"the input file {path} does not exist") from None
+    except OSError as exc:
+        raise InputError(f"the input file {path} cannot be read ({exc.strerror})") from None
+    if path.is_dir():
+        raise InputError(f"the input path {path} is a directory, not a file")
+    return stat.st_size
+
+
+def _open_binary(path: Path) -> io.BufferedReader:
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise InputError(f"the input file {path} cannot be read ({exc.strerror})") from None
+
+
+def _gzip_head(path: Path) -> tuple[bytes, float]:
+    """The first `SNIFF_BYTES` of the decompressed text, and on-disk bytes per text byte so far."""
+    with _open_binary(path) as raw:
+        try:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                head = unzipped.read(SNIFF_BYTES)
+        except (OSError, EOFError, zlib.error):
+            raise InputError(
+                f"the input file {path} is gzip-compressed but corrupt or truncated",
+                resolution="Export the file again, or check it with `gzip -t`.",
+            ) from None
+        consumed = raw.tell()
+    if not head:
+        raise InputError(f"the input file {path} is empty (a gzip file holding no data)")
+    return head, consumed / len(head)
+
+
+def _reject_foreign(path: Path, head: bytes) -> None:
+    for magic, what in _FOREIGN_MAGIC:
+        if head.startswith(magic):
+            raise InputError(f"the input file {path} is {what}")
+    if b"\x00" in head:
+        raise InputError(
+            f"the input file {path} looks binary (it contains NUL bytes), not CSV text or Parquet",
+            resolution="Export the segment as CSV (UTF-8) or Parquet and run again.",
+        )
+
+
+def _decode_head(path: Path, head: bytes, *, truncated: bool) -> str:
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        return decoder.decode(head, final=not truncated)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"the input file {path} is not UTF-8 text (the first invalid byte is at offset {exc.start})",
+            resolution="Save or export the file as UTF-8 (another encoding, such as Windows-1252, cannot be read).",
+        ) from None
+
+
+def _open_csv(
+    path: Path,
+    size: int,
+    head: bytes,
+    compression: str | None,
+    disk_per_text_byte: float,
+    *,
+    id_type: IdType,
+    column: str | None,
+) -> Source:
+    _reject_foreign(path, head)
+    truncated = len(head) >= SNIFF_BYTES
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8) :]
+    text = _decode_head(path, head, truncated=truncated)
+    if not text.strip(TRIM_CHARS):
+        raise InputError(f"the input file {path} is empty (it holds only whitespace)")
+    eol = "\n" if "\n" in text or "\r" not in text else "\r"
+    if truncated:
+        # Sniff complete lines only; a first line longer than the sample is sniffed as it is.
+        cut = text.rfind(eol)
+        text = text[: cut + 1] if cut > 0 else text
+    rows = _sample_rows(text, eol)
+    delimiter, width = _detect_delimiter(rows)
+    first = _split(rows[0], delimiter) if rows else [""]
+    has_header = not any(_looks_like_value(field) for field in first)
+    columns = tuple(_clean_name(name) for name in first) if has_header else _positional(width)
+    if len(columns) != width:
+        columns = _positional(width)
+    index = _choose_column(path, columns, id_type=id_type, column=column, has_header=has_header)
+    separator = delimiter if delimiter is not None else _unused_separator(text)
+    data_rows = len(rows) - (1 if has_header else 0)
+    sample_bytes = len(text.encode("utf-8")) - (len(rows[0].encode("utf-8")) + 1 if has_header and rows else 0)
+    per_row = (sample_bytes / data_rows) * disk_per_text_byte if data_rows > 0 and sample_bytes > 0 else None
+    info = SourceInfo(
+        path=path,
+        format="csv",
+        compression=compression,
+        delimiter=delimiter,
+        has_header=has_header,
+        columns=columns,
+        column=columns[index],
+        size_bytes=size,
+    )
+    return Source(
+        info=info,
+        column_index=index,
+        separator=separator,
+        eol=eol,
+        disk_bytes_per_row=per_row,
+        total_rows=None,
+    )
+
+
+def _sample_rows(text: str, eol: str) -> list[str]:
+    """The first records of the sample as raw text lines (quoted line breaks kept), blank lines skipped."""
+    lines = text.split(eol)
+    rows: list[str] = []
+    pending: list[str] = []
+    for line in lines:
+        pending.append(line)
+        joined = eol.join(pending)
+        if joined.count('"') % 2 == 1:
+            continue  # inside a quoted field that spans lines
+        pending = []
+        if joined.strip(TRIM_CHARS):
+            rows.append(joined.rstrip("\r"))
+        if len(rows) >= _SNIFF_ROWS:
+            break
+    if pending and len(rows) < _SNIFF_ROWS and eol.join(pending).strip(TRIM_CHARS):
+        rows.append(eol.join(pending).rstrip("\r"))
+    return rows
+
+
+def _split(row: str, delimiter: str | None) -> list[str]:
+    try:
+        fields = next(csv.reader([row], delimiter=delimiter or _SINGLE_COLUMN_SEPARATORS[0], quotechar='"'), [""])
+    except csv.Error:
+        return [row]
+    return fields if delimiter is not None else ["".join(fields)]
+
+
+def _detect_delimiter(rows: list[str]) -> tuple[str | None, int]:
+    """The delimiter that splits the first row into several fields, and most rows into as many; else None."""
+    best: tuple[float, int, str] | None = None
+    for delimiter in DELIMITERS:
+        widths = [len(_split(row, delimiter)) for row in rows]
+        if not widths or widths[0] < 2:
+            continue
+        agreement = sum(1 for width in widths if width == widths[0]) / len(widths)
+        if agreement < 0.5:
+            continue
+        candidate = (agreement, widths[0], delimiter)
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    if best is None:
+        return None, 1
+    return best[2], best[1]
+
+
+def _looks_like_value(field: str) -> bool:
+    """An email, a hex digest or a UUID: the first row is data, not a header."""
+    return bool(_LOOKS_LIKE_VALUE.fullmatch(field.strip(TRIM_CHARS).lower()))
+
+
+def _clean_name(name: str) -> str:
+    return name.strip(TRIM_CHARS)
+
+
+def _positional(width: int) -> tuple[str, ...]:
+    return tuple(f"column_{index + 1}" for index in range(width))
+
+
+def _unused_separator(text: str) -> str:
+    for separator in _SINGLE_COLUMN_SEPARATORS:
+        if separator not in text:
+            return separator
+    return _SINGLE_COLUMN_SEPARATORS[0]
+
+
+def _describe_columns(columns: tuple[str, ...]) -> str:
+    shown = [repr(name[:40]) for name in columns[:20]]
+    more = f" and {len(columns) - 20} more" if len(columns) > 20 else ""
+    return ", ".join(shown) + more
+
+
+def _choose_column(
+    path: Path, columns: tuple[str, ...], *, id_type: IdType, column: str | None, has_header: bool
+) -> int:
+    if column is not None:
+        return _named_column(path, columns, column, has_header=has_header)
+    folded = [name.strip(TRIM_CHARS).lower() for name in columns]
+    preferred = _COLUMN_NAMES[id_type] + tuple(name for name in KNOWN_COLUMNS if name not in _COLUMN_NAMES[id_type])
+    if has_header:
+        for name in preferred:
+            matches = [index for index, candidate in enumerate(folded) if candidate == name]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise InputError(
+                    f"the input file {path} has {len(matches)} columns named {name!r}",
+                    resolution="Choose one with --column.",
+                )
+    if len(columns) == 1:
+        return 0
+    if has_header:
+        what = f"none of its columns ({_describe_columns(columns)}) is named like an identifier column"
+    else:
+        what = f"it has no header row and {len(columns)} columns ({_describe_columns(columns)})"
+    raise InputError(
+        f"cannot tell which column of {path} holds the identifiers: {what}",
+        resolution=(
+            "Choose the column with --column (a name, or a 1-based position); recognised names are "
+            + ", ".join(KNOWN_COLUMNS)
+            + "."
+        ),
+    )
+
+
+def _named_column(path: Path, columns: tuple[str, ...], column: str, *, has_header: bool) -> int:
+    if column in columns:
+        return columns.index(column)
+    wanted = column.strip(TRIM_CHARS).lower()
+    folded = [name.strip(TRIM_CHARS).lower() for name in columns]
+    if folded.count(wanted) == 1:
+        return folded.index(wanted)
+    if wanted.isdigit() and 1 <= int(wanted) <= len(columns):
+        return int(wanted) - 1
+    header = "" if has_header else " (the file has no header row, so its columns are numbered)"
+    raise InputError(
+        f"column {column[:40]!r} not found in {path}{header}; its columns are: {_describe_columns(columns)}",
+        resolution="Pass one of these to --column, or a 1-based column position.",
+    )
+
+
+def _open_parquet(path: Path, size: int, *, id_type: IdType, column: str | None) -> Source:
+    try:
+        schema = pl.read_parquet_schema(path)
+        total_rows = int(pl.scan_parquet(path).select(pl.len()).collect().item())
+    except (pl.exceptions.PolarsError, OSError):
+        raise InputError(f"the input file {path} is not a readable Parquet file (it may be truncated)") from None
+    columns = tuple(schema)
+    if not columns:
+        raise InputError(f"the Parquet file {path} has no columns")
+    index = _choose_column(path, columns, id_type=id_type, column=column, has_header=True)
+    dtype = schema[columns[index]]
+    if not (isinstance(dtype, _TEXT_TYPES) or dtype.is_integer()):
+        raise InputError(
+            f"column {columns[index][:40]!r} of {path} holds {dtype} values, not text",
+            resolution="Choose a text column with --column.",
+        )
+    info = SourceInfo(
+        path=path,
+        format="parquet",
+        compression=None,
+        delimiter=None,
+        has_header=True,
+        columns=columns,
+        column=columns[index],
+        size_bytes=size,
+    )
+    return Source(
+        info=info,
+        column_index=index,
+        separator=",",
+        eol="\n",
+        disk_bytes_per_row=size / total_rows if total_rows else None,
+        total_rows=total_rows,
+    )
+
+
+_OFFSET = re.compile(r"offset in the file is (\d+) bytes")
+
+
+def read_error(exc: BaseException, info: SourceInfo) -> InputError:
+    """Our message for an error Polars raised while reading `info`; Polars' own text may quote values."""
+    text = str(exc)
+    offset = _OFFSET.search(text)
+    where = f" (near byte {offset.group(1)})" if offset else ""
+    path = info.path
+    if "utf-8" in text.lower() or "utf8" in text.lower():
+        return InputError(
+            f"the input file {path} is not valid UTF-8 text{where}",
+            resolution="Save or export the file as UTF-8 (another encoding, such as Windows-1252, cannot be read).",
+        )
+    if "properly escaped" in text or "quote" in text.lower():
+        return InputError(
+            f"the input file {path} has a quoted field that is never closed{where}",
+            resolution='Check the file\'s quoting: a field that starts with " must end with ".',
+        )
+    if "more fields" in text or "ragged" in text:
+        return InputError(
+            f"some rows of {path} have more fields than its first row{where}",
+            resolution="Quote fields that contain the delimiter, or choose a delimiter that no value contains.",
+        )
+    if "decompress" in text.lower() or "gzip" in text.lower() or "deflate" in text.lower():
+        return InputError(
+            f"the input file {path} could not be decompressed (it may be truncated or corrupt)",
+            resolution="Export the file again, or check it with `gzip -t`.",
+        )
+    return InputError(
+        f"the input file {path} could not be read as {info.format.upper()} ({type(exc).__name__}){where}",
+    )
