@@ -129,7 +129,7 @@ def prepare(
 
 def _batches(opened: Source, id_type: IdType, algorithm: HashAlgorithm) -> Iterator[pl.DataFrame]:
     query = first_pass(opened.scan(), VALUE, id_type, algorithm)
-    yield from query.collect_batches(chunk_size=BATCH_ROWS, maintain_order=True)
+    yield from query.collect_batches(chunk_size=BATCH_ROWS, maintain_order=True, optimizations=opened.optimizations)
 
 
 @contextlib.contextmanager

@@ -121,6 +121,14 @@ class Source:
     total_rows: int | None
     """Data rows, when the format records it (Parquet)."""
 
+    @property
+    def optimizations(self) -> pl.QueryOptFlags:
+        """Query flags for `scan`: a delimited CSV parses every column, so that a row with a stray delimiter
+        (more fields than the header) is an error rather than silently read by position."""
+        if self.info.format == "csv" and self.info.delimiter is not None:
+            return pl.QueryOptFlags(projection_pushdown=False)
+        return pl.QueryOptFlags()
+
     def scan(self) -> pl.LazyFrame:
         """A lazy query yielding `row` (1-based data row number) and `value` (the raw string, null if absent)."""
         if self.info.format == "parquet":
