@@ -64,7 +64,14 @@ def _prefix_to_key(prefix: pl.Expr | pl.Series) -> pl.Expr:
 
 def _sorted_unique(frame: pl.DataFrame) -> pl.DataFrame:
     # Sorting then dropping adjacent repeats measured faster than a hash `unique` followed by a sort.
-    ordered = frame.sort([KEY, RECORD])
+    if frame.height and frame.select(pl.col(RECORD).str.contains(_HEX_RECORD).all()).item():
+        # All hashes: a hash's key is its own first hex digits, so (key, record) order is the records' own
+        # order, and sorting on a 60-bit integer prefix first (ties broken by the record) measured about
+        # three times faster than sorting the strings.
+        prefix = pl.col(RECORD).str.slice(0, 15).str.to_integer(base=16)
+        ordered = frame.sort([prefix, pl.col(RECORD)])
+    else:
+        ordered = frame.sort([KEY, RECORD])
     return ordered.filter(pl.col(RECORD).ne_missing(pl.col(RECORD).shift(1)))
 
 

@@ -450,28 +450,24 @@ def _open_parquet(path: Path, size: int, *, id_type: IdType, column: str | None)
     )
 
 
-_OFFSET = re.compile(r"offset in the file is (\d+) bytes")
-
-
 def read_error(exc: BaseException, info: SourceInfo) -> InputError:
     """Our message for an error Polars raised while reading `info`; Polars' own text may quote values."""
+    # Polars' byte offsets are relative to the chunk it was parsing, so no position is given.
     text = str(exc)
-    offset = _OFFSET.search(text)
-    where = f" (near byte {offset.group(1)})" if offset else ""
     path = info.path
     if "utf-8" in text.lower() or "utf8" in text.lower():
         return InputError(
-            f"the input file {path} is not valid UTF-8 text{where}",
+            f"the input file {path} is not valid UTF-8 text",
             resolution="Save or export the file as UTF-8 (another encoding, such as Windows-1252, cannot be read).",
         )
     if "properly escaped" in text or "quote" in text.lower():
         return InputError(
-            f"the input file {path} has a quoted field that is never closed{where}",
+            f"the input file {path} has a quoted field that is never closed",
             resolution='Check the file\'s quoting: a field that starts with " must end with ".',
         )
     if "more fields" in text or "ragged" in text:
         return InputError(
-            f"some rows of {path} have more fields than its first row{where}",
+            f"some rows of {path} have more fields than its first row",
             resolution="Quote fields that contain the delimiter, or choose a delimiter that no value contains.",
         )
     if "decompress" in text.lower() or "gzip" in text.lower() or "deflate" in text.lower():
@@ -480,5 +476,5 @@ def read_error(exc: BaseException, info: SourceInfo) -> InputError:
             resolution="Export the file again, or check it with `gzip -t`.",
         )
     return InputError(
-        f"the input file {path} could not be read as {info.format.upper()} ({type(exc).__name__}){where}",
+        f"the input file {path} could not be read as {info.format.upper()} ({type(exc).__name__})",
     )

@@ -1,0 +1,194 @@
+"""Benchmark `pinaudience.prepare` against a naive per-row loop (csv + re + hashlib), on one generated file.
+
+    python benchmarks/prepare.py                  # 5,000,000 rows
+    python benchmarks/prepare.py --rows 20000000  # the peak-RSS figure of docs/benchmarks.md
+
+Generates N rows of realistic emails (vectorised with Polars, no Python loop): about 10% upper-case, 5%
+padded with spaces or invisible characters, 3% invalid, 10% repeats of an earlier customer, 5% already
+SHA-256-hashed and 0.5% with non-ASCII names. Then runs, each in a fresh child process so that its peak
+RSS is its own: `prepare` (read, normalise, validate, hash, dedupe into a RecordSet); the naive loop;
+and a floor (read the column and hash every value, nothing else). Prints rows/s, the ratio and peak RSS.
+The file goes to a temporary directory, deleted afterwards unless --keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+import polars_hash  # noqa: F401 - registers .chash
+
+from pinaudience import prepare
+from pinaudience.identifiers import TRIM_CHARS
+
+FIRST = ["jan", "petr", "eva", "anna", "tomas", "lucie", "martin", "jana", "john", "mary", "lee", "olga"]
+LAST = ["novak", "svoboda", "dvorak", "cerna", "smith", "jones", "brown", "kowalski", "muller", "garcia"]
+DOMAINS = ["gmail.com", "seznam.cz", "email.cz", "centrum.cz", "yahoo.com", "outlook.com", "icloud.com", "firma.co.uk"]
+INVALID = ["", "n/a", "{name} at {domain}", "{name}@@{domain}", "{name}@", "@{domain}"]
+
+
+def generate(rows: int, path: Path) -> None:
+    """Write `rows` emails to a one-column CSV; every choice is a hash of the row number (reproducible).
+
+    A lazy query sunk to CSV, so Polars' streaming engine builds the rows on every core in bounded memory.
+    """
+
+    def pick(values: list[str], index: pl.Expr) -> pl.Expr:
+        chosen = pl.lit(values[0])
+        for position, value in enumerate(values[1:], start=1):
+            chosen = pl.when(index == position).then(pl.lit(value)).otherwise(chosen)
+        return chosen
+
+    def share(seed: int, percent: float) -> pl.Expr:
+        return (row.hash(seed) % 10_000) < int(percent * 100)
+
+    row = pl.col("row")
+    customer = pl.when(share(1, 10)).then(row.hash(2) % rows).otherwise(row)
+    number = customer.cast(pl.String)
+    name = pick(FIRST, customer.hash(3) % len(FIRST)) + "." + pick(LAST, customer.hash(4) % len(LAST)) + number
+    name = pl.when(share(5, 0.5)).then("jürgen.dvořák" + number).otherwise(name)
+    domain = pick(DOMAINS, customer.hash(6) % len(DOMAINS))
+    email = name + "@" + domain
+    invalid = pick(INVALID, row.hash(7) % len(INVALID)).str.replace("{name}", name, literal=True)
+    invalid = invalid.str.replace("{domain}", domain, literal=True)
+    value = (
+        pl.when(share(8, 3))
+        .then(invalid)
+        .when(share(9, 5))
+        .then(email.chash.sha2_256())  # type: ignore[attr-defined]
+        .when(share(10, 10))
+        .then(email.str.to_uppercase())
+        .when(share(11, 5))
+        .then("  " + email + "\u00a0\u200b")
+        .otherwise(email)
+    )
+    frame = pl.LazyFrame({"row": pl.int_range(rows, dtype=pl.UInt64, eager=True)})
+    frame.select(email=value).sink_csv(path)
+
+
+def naive(path: Path) -> dict[str, int]:
+    """What a careful per-row script does: csv, strip, lower, a regex or two, hashlib, a set."""
+    email = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+    hexed = re.compile(r"[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}")
+    seen: set[str] = set()
+    rows = valid = 0
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for fields in reader:
+            rows += 1
+            value = fields[0].strip(TRIM_CHARS).lower() if fields else ""
+            if hexed.fullmatch(value):
+                record = value
+            elif email.fullmatch(value):
+                record = hashlib.sha256(value.encode()).hexdigest()
+            else:
+                continue
+            valid += 1
+            seen.add(record)
+    return {"rows": rows, "valid": valid, "records": len(seen)}
+
+
+def run_prepare(path: Path) -> dict[str, int]:
+    prepared = prepare(path)
+    report = prepared.report
+    return {"rows": report.rows_read, "valid": report.rows_valid, "records": report.records}
+
+
+def run_floor(path: Path) -> dict[str, int]:
+    rows = 0
+    query = pl.scan_csv(path, infer_schema=False).select(pl.col("email").chash.sha2_256())  # type: ignore[attr-defined]
+    for batch in query.collect_batches():
+        rows += batch.height
+    return {"rows": rows, "valid": rows, "records": 0}
+
+
+MODES = {"prepare": run_prepare, "naive": naive, "floor": run_floor}
+
+
+def child(mode: str, path: Path) -> None:
+    start = time.perf_counter()
+    counts = MODES[mode](path)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "peak_mib": peak_rss_mib(), **counts}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS. VmHWM, since ru_maxrss survives exec and would count the parent's memory."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(mode: str, path: Path) -> dict[str, float]:
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    result: dict[str, float] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=5_000_000)
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="where to write the generated file (default: a temp dir)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the generated file")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive loop (slow at 20M rows)")
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], Path(args.child[1]))
+        return
+
+    workdir = Path(tempfile.mkdtemp(prefix="pinaudience-bench-", dir=args.dir))
+    path = workdir / "customers.csv"
+    try:
+        start = time.perf_counter()
+        generate(args.rows, path)
+        print(
+            f"generated {args.rows:,} rows ({path.stat().st_size / 2**20:,.0f} MiB) in "
+            f"{time.perf_counter() - start:.1f} s on {os.cpu_count()} cores"
+        )
+        results = {"floor": measure("floor", path), "prepare": measure("prepare", path)}
+        if not args.no_naive:
+            results["naive"] = measure("naive", path)
+        for mode, result in results.items():
+            rate = result["rows"] / result["seconds"]
+            seconds, peak = result["seconds"], result["peak_mib"]
+            line = f"{mode:8} {seconds:7.2f} s  {rate / 1e6:6.2f} M rows/s  peak RSS {peak:7,.0f} MiB"
+            if mode != "floor":
+                line += f"  valid {result['valid']:,.0f}  records {result['records']:,.0f}"
+            print(line)
+        fast = results["prepare"]
+        print(f"prepare vs floor (read + SHA-256 only): {fast['seconds'] / results['floor']['seconds']:.2f}x the time")
+        if "naive" in results:
+            slow = results["naive"]
+            print(f"prepare vs naive: {slow['seconds'] / fast['seconds']:.1f}x faster")
+            same = (slow["valid"], slow["records"]) == (fast["valid"], fast["records"])
+            print(f"same valid rows and records as the naive loop: {'yes' if same else 'NO'}")
+    finally:
+        if args.keep:
+            print(f"kept {path}")
+        else:
+            path.unlink(missing_ok=True)
+            workdir.rmdir()
+
+
+if __name__ == "__main__":
+    main()
