@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinaudience.records import RecordSet, RecordSetBuilder, with_keys
+from pinaudience.records import KEY, RECORD, SCHEMA, RecordSet, RecordSetBuilder, _sorted_unique, with_keys
 
 
 def reference_key(record: str) -> int:
@@ -140,3 +140,12 @@ def test_builder_refuses_use_after_finish() -> None:
     builder.finish()
     with pytest.raises(RuntimeError):
         builder.add(pl.Series(["x"]))
+
+
+@given(st.lists(st.text(max_size=12), max_size=200), st.integers(0, 3))
+@settings(max_examples=200, deadline=None)
+def test_records_within_a_key_come_out_in_byte_order(records: list[str], key: int) -> None:
+    """Within one key, records are ordered by their bytes, each once: short, NUL and multi-byte ones too."""
+    frame = pl.DataFrame({KEY: [key] * len(records), RECORD: records}, schema=SCHEMA)
+    ordered = _sorted_unique(frame).get_column(RECORD).to_list()
+    assert ordered == sorted(set(records), key=lambda record: record.encode())

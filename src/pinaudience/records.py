@@ -62,16 +62,16 @@ def _prefix_to_key(prefix: pl.Expr | pl.Series) -> pl.Expr:
     return expr.str.to_integer(base=16).cast(pl.UInt16).alias(KEY)
 
 
+def _byte_prefix(record: pl.Expr) -> pl.Expr:
+    """The first 8 bytes of each record (NUL-padded) as a big-endian integer: it orders records as their bytes do."""
+    return record.str.pad_end(8, "\0").cast(pl.Binary).bin.head(8).bin.reinterpret(dtype=pl.UInt64, endianness="big")
+
+
 def _sorted_unique(frame: pl.DataFrame) -> pl.DataFrame:
     # Sorting then dropping adjacent repeats measured faster than a hash `unique` followed by a sort.
-    if frame.height and frame.select(pl.col(RECORD).str.contains(_HEX_RECORD).all()).item():
-        # All hashes: a hash's key is its own first hex digits, so (key, record) order is the records' own
-        # order, and sorting on a 60-bit integer prefix first (ties broken by the record) measured about
-        # three times faster than sorting the strings.
-        prefix = pl.col(RECORD).str.slice(0, 15).str.to_integer(base=16)
-        ordered = frame.sort([prefix, pl.col(RECORD)])
-    else:
-        ordered = frame.sort([KEY, RECORD])
+    # Sorting on (key, byte prefix, record) gives the (key, record) order, since ties on the prefix go on to
+    # the record, and measured 1.7x faster: most comparisons end on two integers instead of two strings.
+    ordered = frame.sort([pl.col(KEY), _byte_prefix(pl.col(RECORD)), pl.col(RECORD)])
     return ordered.filter(pl.col(RECORD).ne_missing(pl.col(RECORD).shift(1)))
 
 
