@@ -149,3 +149,12 @@ def test_records_within_a_key_come_out_in_byte_order(records: list[str], key: in
     frame = pl.DataFrame({KEY: [key] * len(records), RECORD: records}, schema=SCHEMA)
     ordered = _sorted_unique(frame).get_column(RECORD).to_list()
     assert ordered == sorted(set(records), key=lambda record: record.encode())
+
+
+@given(st.lists(st.tuples(st.sampled_from([32, 40, 64]), st.binary(min_size=30, max_size=30)), max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_hashes_sharing_a_key_come_out_in_order(items: list[tuple[int, bytes]]) -> None:
+    """Hashes with the same first hex digits (one key), long and short, come out in the documented order."""
+    records = [("abcd" + data.hex())[:length] for length, data in items]
+    ordered = RecordSet.from_records(records).to_list()
+    assert ordered == reference_order(records)
