@@ -1,14 +1,20 @@
-"""Benchmark `pinaudience.prepare` against a naive per-row loop (csv + re + hashlib), on one generated file.
+"""Benchmark `pinaudience.prepare` against naive per-row loops (csv + re + hashlib), on one generated file.
 
-    python benchmarks/prepare.py                  # 5,000,000 rows
-    python benchmarks/prepare.py --rows 20000000  # the peak-RSS figure of docs/benchmarks.md
+    python benchmarks/prepare.py                             # 5,000,000 rows
+    python benchmarks/prepare.py --rows 20000000 --no-naive  # the peak-RSS figure of docs/benchmarks.md
 
 Generates N rows of realistic emails (vectorised with Polars, no Python loop): about 10% upper-case, 5%
 padded with spaces or invisible characters, 3% invalid, 10% repeats of an earlier customer, 5% already
 SHA-256-hashed and 0.5% with non-ASCII names. Then runs, each in a fresh child process so that its peak
-RSS is its own: `prepare` (read, normalise, validate, hash, dedupe into a RecordSet); the naive loop;
-and a floor (read the column and hash every value, nothing else). Prints rows/s, the ratio and peak RSS.
-The file goes to a temporary directory, deleted afterwards unless --keep.
+RSS is its own:
+
+- `prepare`: read, normalise, validate, hash, dedupe into a RecordSet;
+- `reference`: the same rules one row at a time (csv, then pinaudience.identifiers.reference: re, hashlib);
+- `naive`: the quickest honest per-row script (csv, strip, lower, one regex, hashlib, a set);
+- `floor`: read the column and SHA-256 every value, nothing else (what bounds prepare).
+
+Prints wall and CPU time, rows/s, peak RSS and the ratios. The file goes to a temporary directory, deleted
+afterwards unless --keep.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from pathlib import Path
 import polars as pl
 import polars_hash  # noqa: F401 - registers .chash
 
-from pinaudience import prepare
+from pinaudience import HashAlgorithm, IdType, prepare
 from pinaudience.identifiers import TRIM_CHARS
+from pinaudience.identifiers.reference import prepare_value
 
 FIRST = ["jan", "petr", "eva", "anna", "tomas", "lucie", "martin", "jana", "john", "mary", "lee", "olga"]
 LAST = ["novak", "svoboda", "dvorak", "cerna", "smith", "jones", "brown", "kowalski", "muller", "garcia"]
@@ -100,6 +107,22 @@ def naive(path: Path) -> dict[str, int]:
     return {"rows": rows, "valid": valid, "records": len(seen)}
 
 
+def reference(path: Path) -> dict[str, int]:
+    """The documented rules one row at a time: csv, then `pinaudience.identifiers.reference` (re, hashlib)."""
+    seen: set[str] = set()
+    rows = valid = 0
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader)
+        for fields in reader:
+            rows += 1
+            record = prepare_value(fields[0] if fields else None, IdType.EMAIL, HashAlgorithm.SHA256).record
+            if record is not None:
+                valid += 1
+                seen.add(record)
+    return {"rows": rows, "valid": valid, "records": len(seen)}
+
+
 def run_prepare(path: Path) -> dict[str, int]:
     prepared = prepare(path)
     report = prepared.report
@@ -114,7 +137,7 @@ def run_floor(path: Path) -> dict[str, int]:
     return {"rows": rows, "valid": rows, "records": 0}
 
 
-MODES = {"prepare": run_prepare, "naive": naive, "floor": run_floor}
+MODES = {"prepare": run_prepare, "reference": reference, "naive": naive, "floor": run_floor}
 
 
 def child(mode: str, path: Path) -> None:
@@ -155,7 +178,7 @@ def main() -> None:
         "--dir", type=Path, default=None, help="where to write the generated file (default: a temp dir)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated file")
-    parser.add_argument("--no-naive", action="store_true", help="skip the naive loop (slow at 20M rows)")
+    parser.add_argument("--no-naive", action="store_true", help="skip the per-row loops (slow at 20M rows)")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -173,6 +196,7 @@ def main() -> None:
         )
         results = {"floor": measure("floor", path), "prepare": measure("prepare", path)}
         if not args.no_naive:
+            results["reference"] = measure("reference", path)
             results["naive"] = measure("naive", path)
         for mode, result in results.items():
             rate = result["rows"] / result["seconds"]
@@ -189,14 +213,15 @@ def main() -> None:
             f"prepare vs floor (read + SHA-256 only): {fast['seconds'] / floor['seconds']:.2f}x the time, "
             f"{fast['cpu'] / floor['cpu']:.2f}x the CPU"
         )
-        if "naive" in results:
-            slow = results["naive"]
-            print(
-                f"prepare vs naive: {slow['seconds'] / fast['seconds']:.1f}x faster "
-                f"({slow['cpu'] / fast['cpu']:.1f}x less CPU)"
-            )
+        for mode in ("reference", "naive"):
+            if mode not in results:
+                continue
+            slow = results[mode]
             same = (slow["valid"], slow["records"]) == (fast["valid"], fast["records"])
-            print(f"same valid rows and records as the naive loop: {'yes' if same else 'NO'}")
+            print(
+                f"prepare vs {mode}: {slow['seconds'] / fast['seconds']:.1f}x faster "
+                f"({slow['cpu'] / fast['cpu']:.1f}x less CPU); same valid rows and records: {'yes' if same else 'NO'}"
+            )
     finally:
         if args.keep:
             print(f"kept {path}")
