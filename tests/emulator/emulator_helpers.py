@@ -43,7 +43,9 @@ async def create_list(
 
 
 async def update_list(client: httpx.AsyncClient, list_id: str, operation: str, records: list[str]) -> httpx.Response:
-    return await client.patch(f"{lists_url()}/{list_id}", json={"operation_type": operation, "records": joined(records)})
+    return await client.patch(
+        f"{lists_url()}/{list_id}", json={"operation_type": operation, "records": joined(records)}
+    )
 
 
 async def members(client: httpx.AsyncClient, list_id: str) -> list[str]:

@@ -228,7 +228,9 @@ async def test_audience_pagination_and_ownership(emulator: Emulator, emulator_cl
         ({"bookmark": "not-a-bookmark"}, "bookmark"),
     ],
 )
-async def test_bad_listing_parameters(emulator_client: httpx.AsyncClient, params: dict[str, object], field: str) -> None:
+async def test_bad_listing_parameters(
+    emulator_client: httpx.AsyncClient, params: dict[str, object], field: str
+) -> None:
     """A bad page_size, order or bookmark is 400 code 1 naming the parameter."""
     for url in (lists_url(), audiences_url()):
         body = assert_pinterest_error(await emulator_client.get(url, params=params), 400, 1)
@@ -267,7 +269,8 @@ async def test_update_validation_applies_nothing(emulator_client: httpx.AsyncCli
     bad = await update_list(emulator_client, created["id"], "ADD", ["ok@example.com", secret_record])
     message = assert_pinterest_error(bad, 400, 1)["message"]
     assert "record 2" in message
-    assert secret_record not in message and secret_record.lower() not in message
+    assert secret_record not in message
+    assert secret_record.lower() not in message
     after = (await emulator_client.get(url)).json()
     assert after["num_batches"] == 1
     assert after["num_uploaded_user_records"] == 3
