@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-_HASH = re.compile(r"[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}")
-_ANY_CASE_HASH = re.compile(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
-_EVEN_HEX = re.compile(r"(?:[0-9a-f]{2})+")
+_HASH_LENGTHS = frozenset({32, 40, 64})
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
+_ANY_HEX = re.compile(r"[0-9a-fA-F]+")
 _WHITESPACE = re.compile(r"\s")
 
 _TAG_HEX = b"\x00"
@@ -36,7 +36,7 @@ def invalid_reason(records: list[str], list_type: str) -> str | None:
     """The first problem with `records` for a list of `list_type`, or None when all are acceptable."""
     if list_type in HASHED_ONLY_TYPES:
         for position, record in enumerate(records, start=1):
-            if _HASH.fullmatch(record) is None:
+            if not _is_hash(record):
                 return (
                     f"records: {list_type} records must be SHA1, SHA256 or MD5 hashes in lowercase hex "
                     f"(record {position} is not)"
@@ -44,9 +44,9 @@ def invalid_reason(records: list[str], list_type: str) -> str | None:
         return None
     if list_type == "EMAIL":
         for position, record in enumerate(records, start=1):
-            if _HASH.fullmatch(record) is not None:
+            if _is_hash(record):
                 continue
-            if _ANY_CASE_HASH.fullmatch(record) is not None or record != record.lower():
+            if (len(record) in _HASH_LENGTHS and _ANY_HEX.fullmatch(record)) or record != record.lower():
                 return f"records: emails must be lowercase (record {position} is not)"
             local, at, domain = record.partition("@")
             if not at or not local or not domain or _WHITESPACE.search(record):
@@ -58,9 +58,14 @@ def invalid_reason(records: list[str], list_type: str) -> str | None:
     return None
 
 
+def _is_hash(record: str) -> bool:
+    """Lowercase hex of an MD5, SHA1 or SHA256 digest."""
+    return len(record) in _HASH_LENGTHS and _LOWER_HEX.fullmatch(record) is not None
+
+
 def encode(record: str) -> bytes:
     """The stored key of a record: tagged hash bytes for lowercase hex, tagged UTF-8 for anything else."""
-    if _EVEN_HEX.fullmatch(record) is not None:
+    if len(record) % 2 == 0 and _LOWER_HEX.fullmatch(record) is not None:
         return _TAG_HEX + bytes.fromhex(record)
     return _TAG_TEXT + record.encode()
 
@@ -72,7 +77,16 @@ def decode(key: bytes) -> str:
     return key[1:].decode()
 
 
+def match_threshold(match_rate: float) -> int:
+    """Records whose `match_key` is below this are Pinterest users."""
+    return int(match_rate * 2**64)
+
+
+def match_key(record: str) -> int:
+    """A uniform 64-bit number fixed by the record: the first 8 bytes of its SHA-256."""
+    return int.from_bytes(hashlib.sha256(record.encode()).digest()[:8], "big")
+
+
 def is_matched(record: str, match_rate: float) -> bool:
     """Whether a record counts as a Pinterest user: a fixed function of the record, so it always or never does."""
-    digest = hashlib.sha256(record.encode()).digest()
-    return int.from_bytes(digest[:8], "big") < match_rate * 2**64
+    return match_key(record) < match_threshold(match_rate)

@@ -49,6 +49,7 @@ def server(
         log_config=log_config,
         log_level=log_level,
         timeout_graceful_shutdown=5,
+        server_header=False,
     )
     return uvicorn.Server(config)
 

@@ -415,16 +415,15 @@ class Store:
         return found
 
     def _add(self, list_id: int, records: list[str], match_rate: float, now: float, processing_until: float) -> None:
-        matched_rows: list[tuple[int, bytes, int]] = []
-        other_rows: list[tuple[int, bytes, int]] = []
+        threshold = rec.match_threshold(match_rate)
+        encode, match_key = rec.encode, rec.match_key
+        matched_rows: list[tuple[int, bytes]] = []
+        other_rows: list[tuple[int, bytes]] = []
         for record in records:
-            if rec.is_matched(record, match_rate):
-                matched_rows.append((list_id, rec.encode(record), 1))
-            else:
-                other_rows.append((list_id, rec.encode(record), 0))
-        insert = "INSERT OR IGNORE INTO members (list_id, record, matched) VALUES (?, ?, ?)"
-        added_matched = self._db.executemany(insert, matched_rows).rowcount if matched_rows else 0
-        added_other = self._db.executemany(insert, other_rows).rowcount if other_rows else 0
+            (matched_rows if match_key(record) < threshold else other_rows).append((list_id, encode(record)))
+        insert = "INSERT OR IGNORE INTO members (list_id, record, matched) VALUES (?, ?, {})"
+        added_matched = self._db.executemany(insert.format(1), matched_rows).rowcount if matched_rows else 0
+        added_other = self._db.executemany(insert.format(0), other_rows).rowcount if other_rows else 0
         self._db.execute(
             "UPDATE customer_lists SET size = size + ?, matched = matched + ?, num_batches = num_batches + 1, "
             "num_uploaded = num_uploaded + ?, updated_time = ?, processing_until = ? WHERE id = ?",
