@@ -57,6 +57,13 @@ def _name(body: dict[str, Any], field: str, default: str | None = None) -> str:
     return value
 
 
+def _code(body: dict[str, Any], field: str, default: str, length: int) -> str:
+    value = _name(body, field, default)
+    if len(value) != length or not value.isascii() or not value.isupper():
+        raise invalid(f"{field} must be {length} capital letters, as in Pinterest's {field} codes")
+    return value
+
+
 async def reset(emu: Emulator, request: Request) -> Response:
     emu.reset()
     return Response(status_code=204)
@@ -73,8 +80,8 @@ async def create_ad_account(emu: Emulator, request: Request) -> Response:
         id=account_id,
         name=_name(body, "name", f"Ad account {account_id}"),
         owner=_name(body, "owner"),
-        country=_name(body, "country", "US"),
-        currency=_name(body, "currency", "USD"),
+        country=_code(body, "country", "US", 2),
+        currency=_code(body, "currency", "USD", 3),
         created_time=emu.now(),
     )
     emu.store.add_ad_account(account)
