@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from pinaudience.clock import Clock, SystemClock
+from pinaudience.emulator import admin, oauth, pinterest_api
 from pinaudience.emulator import records as rec
 from pinaudience.emulator.faults import Fault, FaultPlan
 from pinaudience.emulator.http import (
@@ -191,8 +192,6 @@ class Emulator:
     # routes --------------------------------------------------------------------------------------------------
 
     def _routes(self) -> list[BaseRoute]:
-        from pinaudience.emulator import admin, oauth, pinterest_api
-
         pinterest: list[BaseRoute] = [
             Route("/v5" + OPERATIONS[op_id].path, self._endpoint(op_id, handler), methods=[OPERATIONS[op_id].method])
             for op_id, handler in pinterest_api.HANDLERS.items()
