@@ -128,6 +128,7 @@ async def test_clock_only_moves_forward(emulator_client: httpx.AsyncClient) -> N
         ("/_emulator/ad_accounts", {"id": "12x", "owner": "bob"}),
         ("/_emulator/ad_accounts", {"id": SEED_AD_ACCOUNT_ID, "owner": "bob"}),
         ("/_emulator/ad_accounts", {"id": "5"}),
+        ("/_emulator/ad_accounts", {"id": "5", "owner": "bob", "country": "usa"}),
         ("/_emulator/users", {"name": "bob", "ad_accounts": {"404": "ADMIN"}}),
         ("/_emulator/users", {"name": "bob", "ad_accounts": {SEED_AD_ACCOUNT_ID: "KING"}}),
         ("/_emulator/users", {"ad_accounts": {}}),

@@ -152,3 +152,12 @@ async def test_per_list_write_throttle(
     assert (await update_list(emulator_client, second["id"], "ADD", emails(1, start=5))).status_code == 200
     clock.advance(2)
     assert (await update_list(emulator_client, first["id"], "ADD", emails(1, start=6))).status_code == 200
+
+
+async def test_window_length_scales_time(emulator_client: httpx.AsyncClient, clock: FakeClock) -> None:
+    """A short window_s set through the admin API makes the limit free up that much sooner."""
+    await emulator_client.put("/_emulator/settings", json={"ads_write_per_window": 2, "window_s": 0.5})
+    body = {"name": "n", "records": "a@example.com"}
+    assert [(await emulator_client.post(lists_url(), json=body)).status_code for _ in range(3)] == [200, 200, 429]
+    clock.advance(0.5)
+    assert (await emulator_client.post(lists_url(), json=body)).status_code == 200

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from pinaudience.clock import Clock, SystemClock
+from pinaudience.emulator import admin, oauth, pinterest_api
 from pinaudience.emulator import records as rec
 from pinaudience.emulator.faults import Fault, FaultPlan
 from pinaudience.emulator.http import (
@@ -191,8 +192,6 @@ class Emulator:
     # routes --------------------------------------------------------------------------------------------------
 
     def _routes(self) -> list[BaseRoute]:
-        from pinaudience.emulator import admin, oauth, pinterest_api
-
         pinterest: list[BaseRoute] = [
             Route("/v5" + OPERATIONS[op_id].path, self._endpoint(op_id, handler), methods=[OPERATIONS[op_id].method])
             for op_id, handler in pinterest_api.HANDLERS.items()
@@ -312,7 +311,7 @@ class Emulator:
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise _too_large(limit)
         chunks: list[bytes] = []
         size = 0
@@ -346,7 +345,7 @@ def _parse_json(raw: bytes) -> Any:
         return None
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise invalid("Invalid request body: expected JSON.") from None
 
 
