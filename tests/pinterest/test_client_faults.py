@@ -189,3 +189,30 @@ async def test_400_is_never_retried(static_settings: PinterestSettings, connect:
         with pytest.raises(InvalidRequest, match="HTTP 400"):
             await client.get_ad_account()
         assert client.stats.requests == 1
+
+
+@pytest.mark.parametrize("fault", [{"drop": "after"}, {"status": 503}])
+async def test_creates_are_never_resent_when_they_may_have_landed(
+    static_settings: PinterestSettings, connect: Any, admin: Admin, fault: dict[str, Any]
+) -> None:
+    """A create whose answer is lost is raised as outcome-unknown, never resent into a second list."""
+    await admin.faults({"operation": "customer_lists/create", "calls": [1], **fault})
+    async with connect(static_settings) as client:
+        with pytest.raises(PinterestUnavailable) as caught:
+            await client.create_customer_list("once", hashed(5))
+    assert caught.value.outcome_unknown
+    creates = [r for r in await admin.requests() if r["operation"] == "customer_lists/create"]
+    assert len(creates) == 1
+
+
+async def test_creates_are_retried_when_they_surely_did_not_land(
+    static_settings: PinterestSettings, connect: Any, admin: Admin
+) -> None:
+    """A 429 or a refused connection means nothing was created: the create is retried."""
+    await admin.faults({"operation": "customer_lists/create", "calls": [1], "status": 429})
+    async with connect(static_settings) as client:
+        created = await client.create_customer_list("retried", hashed(5))
+        assert client.stats.retries == 1
+    lists = [r for r in await admin.requests() if r["operation"] == "customer_lists/create" and r["status"] == 200]
+    assert len(lists) == 1
+    assert sorted(await admin.records(created.id)) == sorted(hashed(5))

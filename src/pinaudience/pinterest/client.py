@@ -107,9 +107,10 @@ class PinterestClient:
         if list_type not in LIST_TYPES:
             raise ValueError(f"list_type must be one of {sorted(LIST_TYPES)}, got {list_type!r}")
         body = {"name": name, "records": _join(records), "list_type": list_type}
-        # Not idempotent: a create retried after a lost answer can leave a second list with this name.
-        # The sync engine resolves lists by "most recent with this name", so a duplicate is harmless.
-        data = await self._call("customer_lists/create", json=body)
+        # Not idempotent: a create resent after a lost answer could leave a second list with this name.
+        # So a failure after the request may have reached Pinterest is raised with `outcome_unknown` set
+        # instead of retried; the sync engine then looks for the list by name before creating again.
+        data = await self._call("customer_lists/create", json=body, idempotent=False)
         return CustomerList.from_api(data)
 
     async def iter_customer_lists(self, *, page_size: int = limits.PAGE_SIZE_MAX) -> AsyncGenerator[CustomerList]:
@@ -148,8 +149,9 @@ class PinterestClient:
         }
         if description is not None:
             body["description"] = description
-        # Not idempotent either; the sync engine finds an existing audience on the list before creating.
-        data = await self._call("audiences/create", json=body)
+        # Not idempotent either: raised with `outcome_unknown` rather than resent (see create_customer_list);
+        # the sync engine looks for an audience on the list before creating again.
+        data = await self._call("audiences/create", json=body, idempotent=False)
         return Audience.from_api(data)
 
     async def iter_audiences(self, *, page_size: int = limits.PAGE_SIZE_MAX) -> AsyncGenerator[Audience]:
@@ -227,8 +229,10 @@ class PinterestClient:
         *,
         params: dict[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
+        idempotent: bool = True,
         **path_ids: str,
     ) -> dict[str, Any]:
+        """One call with its retries; a non-idempotent call is retried only when it surely did not land."""
         op = limits.OPERATIONS[operation_id]
         path = op.path.format(ad_account_id=self.ad_account_id, **path_ids).lstrip("/")
 
@@ -244,7 +248,11 @@ class PinterestClient:
                     )
                 except httpx.TransportError as exc:
                     reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
-                    raise Retryable(network_error(exc, operation=operation_id), reason) from None
+                    failure = network_error(exc, operation=operation_id)
+                    if not idempotent and not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                        failure.outcome_unknown = True
+                        raise failure from None
+                    raise Retryable(failure, reason) from None
                 error = classify(response, operation=operation_id, ad_account_id=self.ad_account_id)
                 if error is None:
                     return _json_object(response, operation_id)
@@ -258,6 +266,9 @@ class PinterestClient:
                     refreshed = True
                     continue
                 if not is_retriable(error):
+                    raise error
+                if not idempotent and response.status_code >= 500:
+                    error.outcome_unknown = True
                     raise error
                 hint = retry_delay_hint(response, self._clock.now())
                 if response.status_code == 429:
