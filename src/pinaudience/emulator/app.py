@@ -135,6 +135,8 @@ class Emulator:
             middleware=[Middleware(RequestIdMiddleware)],
             exception_handlers={HTTPException: _http_exception, Exception: _internal_error},
         )
+        # An empty id (`.../customer_lists/`) must be an error, not a 307 to the listing.
+        self.app.router.redirect_slashes = False
 
     # time ----------------------------------------------------------------------------------------------------
 
@@ -311,8 +313,9 @@ class Emulator:
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        declared = request.headers.get("content-length", "")
+        # ASCII digits only ("²".isdigit() is true; `int` refuses it), and 19 or more are too many whatever they say.
+        if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
             raise _too_large(limit)
         chunks: list[bytes] = []
         size = 0
@@ -345,9 +348,31 @@ def _parse_json(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nesting thousands deep
         raise invalid("Invalid request body: expected JSON.") from None
+    if _has_lone_surrogate(body):
+        raise invalid("Invalid request body: a string holds an unpaired UTF-16 surrogate.")
+    return body
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a string in the body cannot be UTF-8: JSON lets `\\ud800` through, SQLite and our answers cannot."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():  # O(1) in CPython: a 10 MB string of records costs nothing here
+                try:
+                    item.encode()
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
