@@ -193,7 +193,7 @@ class Emulator:
     # routes --------------------------------------------------------------------------------------------------
 
     def _routes(self) -> list[BaseRoute]:
-        from pinaudience.emulator import admin, oauth, pinterest_api
+        from pinaudience.emulator import admin, oauth, pinterest_api, web
 
         pinterest: list[BaseRoute] = [
             Route("/v5" + OPERATIONS[op_id].path, self._endpoint(op_id, handler), methods=[OPERATIONS[op_id].method])
@@ -202,7 +202,7 @@ class Emulator:
         pinterest.append(
             Route("/v5/oauth/token", self._endpoint("oauth/token", oauth.token), methods=["POST"]),
         )
-        return [*pinterest, *oauth.routes(self), *admin.routes(self)]
+        return [*pinterest, *oauth.routes(self), *admin.routes(self), *web.routes(self)]
 
     def _endpoint(self, operation_id: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         operation = OPERATIONS[operation_id]
