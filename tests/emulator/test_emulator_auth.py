@@ -244,3 +244,9 @@ async def test_token_endpoint_needs_the_app_secret(emulator_client: httpx.AsyncC
 async def test_token_endpoint_grant_type(emulator_client: httpx.AsyncClient, data: dict[str, str]) -> None:
     """A missing or unknown grant_type is 400 code 1 naming grant_type."""
     assert "grant_type" in assert_pinterest_error(await token_call(emulator_client, data), 400, 1)["message"]
+
+
+async def test_authorize_page_survives_a_broken_redirect_uri(emulator_client: httpx.AsyncClient) -> None:
+    """A redirect_uri that does not even parse gets the error page."""
+    params = {"client_id": SEED_APP_ID, "redirect_uri": "http://[::1", "response_type": "code"}
+    assert (await emulator_client.get("/oauth/", params=params)).status_code == 400

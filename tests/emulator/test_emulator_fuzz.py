@@ -531,7 +531,6 @@ async def test_deeply_nested_json_is_a_400(emulator_client: httpx.AsyncClient, d
     [
         b'{"name": "\\ud800", "records": "a@example.com"}',
         b'{"name": "x", "records": "a\\udc00@example.com"}',
-        b'{"name": "x", "records": "a@example.com", "\\udbff": 1}',
         b'{"name": "x", "records": "\xed\xa0\x80@example.com"}',
     ],
 )

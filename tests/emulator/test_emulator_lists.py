@@ -346,3 +346,23 @@ async def test_ad_account_get(emulator_client: httpx.AsyncClient, ad_account_id:
     assert account["id"] == ad_account_id
     assert account["owner"]["username"] == "emulator-user"
     assert account["permissions"] == ["OWNER"]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "content"),
+    [
+        ("POST", lists_url(), b'{"name": "\\ud800", "records": "a@example.com"}'),
+        ("POST", lists_url(), b'{"name": "n", "records": "a@example.com,\\udfff@example.com"}'),
+        ("POST", lists_url(), b"[" * 100_000 + b"]" * 100_000),
+        ("POST", lists_url(), b"\xff\xfe not utf-8"),
+        ("GET", "/v5/ad_accounts/%D9%A1%D9%A2%D9%A3", b""),
+        ("GET", lists_url() + "?page_size=%C2%B2", b""),
+        ("GET", lists_url() + "?bookmark=%F0%9F%92%A5", b""),
+    ],
+)
+async def test_odd_inputs_are_400_not_500(
+    emulator_client: httpx.AsyncClient, method: str, url: str, content: bytes
+) -> None:
+    """Lone surrogates, deep nesting, bad UTF-8 and non-ASCII digits are refused as invalid parameters."""
+    response = await emulator_client.request(method, url, content=content, headers={"content-type": "application/json"})
+    assert_pinterest_error(response, 400, 1)

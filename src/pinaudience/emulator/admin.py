@@ -16,12 +16,12 @@ from starlette.routing import BaseRoute, Route
 
 from pinaudience.emulator.faults import FaultPlan, FaultPlanError
 from pinaudience.emulator.http import ApiError, invalid
-from pinaudience.emulator.pinterest_api import ad_account_json
+from pinaudience.emulator.pinterest_api import ad_account_json, is_id
 from pinaudience.emulator.seed import SEED_APP_ID
 from pinaudience.emulator.settings import SettingsError
 from pinaudience.emulator.store import AdAccount
 from pinaudience.pinterest import limits
-from pinaudience.pinterest.limits import ID_PATTERN, OPERATIONS
+from pinaudience.pinterest.limits import OPERATIONS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -43,7 +43,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
         body = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise invalid("expected a JSON object") from None
     if not isinstance(body, dict):
         raise invalid("expected a JSON object")
@@ -54,6 +54,10 @@ def _name(body: dict[str, Any], field: str, default: str | None = None) -> str:
     value = body.get(field, default)
     if not isinstance(value, str) or not value.strip():
         raise invalid(f"{field} must be a non-empty string")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise invalid(f"{field} must be valid Unicode text") from None
     return value
 
 
@@ -72,7 +76,7 @@ async def reset(emu: Emulator, request: Request) -> Response:
 async def create_ad_account(emu: Emulator, request: Request) -> Response:
     body = await _json_body(request)
     account_id = _name(body, "id")
-    if ID_PATTERN.fullmatch(account_id) is None:
+    if not is_id(account_id):
         raise invalid("id must be a string of 1 to 18 digits")
     if emu.store.get_ad_account(account_id) is not None:
         raise ApiError(409, 409, f"ad account {account_id} already exists")
@@ -141,7 +145,7 @@ async def revoke_token(emu: Emulator, request: Request) -> Response:
 
 async def list_records(emu: Emulator, request: Request) -> Response:
     list_id = request.path_params["customer_list_id"]
-    if ID_PATTERN.fullmatch(list_id) is None or emu.store.get_list(int(list_id)) is None:
+    if not is_id(list_id) or emu.store.get_list(int(list_id)) is None:
         raise ApiError(404, 404, "Customer list not found.")
     return JSONResponse({"records": sorted(emu.store.members(int(list_id)))})
 

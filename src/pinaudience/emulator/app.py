@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from pinaudience.clock import Clock, SystemClock
+from pinaudience.emulator import admin, oauth, pinterest_api, web
 from pinaudience.emulator import records as rec
 from pinaudience.emulator.faults import Fault, FaultPlan
 from pinaudience.emulator.http import (
@@ -193,8 +194,6 @@ class Emulator:
     # routes --------------------------------------------------------------------------------------------------
 
     def _routes(self) -> list[BaseRoute]:
-        from pinaudience.emulator import admin, oauth, pinterest_api, web
-
         pinterest: list[BaseRoute] = [
             Route("/v5" + OPERATIONS[op_id].path, self._endpoint(op_id, handler), methods=[OPERATIONS[op_id].method])
             for op_id, handler in pinterest_api.HANDLERS.items()
@@ -348,31 +347,9 @@ def _parse_json(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):  # RecursionError: nesting thousands deep
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise invalid("Invalid request body: expected JSON.") from None
-    if _has_lone_surrogate(body):
-        raise invalid("Invalid request body: a string holds an unpaired UTF-16 surrogate.")
-    return body
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    """Whether a string in the body cannot be UTF-8: JSON lets `\\ud800` through, SQLite and our answers cannot."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str):
-            if not item.isascii():  # O(1) in CPython: a 10 MB string of records costs nothing here
-                try:
-                    item.encode()
-                except UnicodeEncodeError:
-                    return True
-        elif isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

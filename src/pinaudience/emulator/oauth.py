@@ -64,7 +64,7 @@ def authorize(emu: Emulator, request: Request) -> Response:
     redirect_uri = query.get("redirect_uri", "")
     if app is None:
         problem = "client_id is not a registered app."
-    elif urlsplit(redirect_uri).scheme not in ("http", "https"):
+    elif _scheme(redirect_uri) not in ("http", "https"):
         problem = "redirect_uri must be an http or https URL."
     elif query.get("response_type") != "code":
         problem = "response_type must be code."
@@ -89,6 +89,13 @@ def authorize(emu: Emulator, request: Request) -> Response:
     parts = urlsplit(redirect_uri)
     joined_query = "&".join(q for q in (parts.query, urlencode(params)) if q)
     return RedirectResponse(urlunsplit(parts._replace(query=joined_query)), status_code=302)
+
+
+def _scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme
+    except ValueError:
+        return ""
 
 
 def _client(emu: Emulator, request: Request) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from typing import TYPE_CHECKING, Any
 
 from starlette.responses import JSONResponse, Response
@@ -27,8 +26,6 @@ LIST_OPERATIONS = ("ADD", "REMOVE")
 AUDIENCE_TYPES = ("CUSTOMER_LIST", "VISITOR", "ENGAGEMENT", "ACTALIKE", "PERSONA")
 AUDIENCE_OPERATIONS = ("UPDATE", "REMOVE")
 ORDERS = ("ASCENDING", "DESCENDING")
-_PAGE_SIZE = re.compile(r"[0-9]{1,9}")
-"""ASCII digits, few enough for `int` (`str.isdigit` also passes "²", which `int` refuses)."""
 OWNERSHIP_TYPES = ("OWNED", "RECEIVED")
 
 READ_ROLES = frozenset({"OWNER", "ADMIN", "AUDIENCE_MANAGER", "CAMPAIGN_MANAGER", "ANALYST"})
@@ -40,8 +37,13 @@ WRITE_ROLES = frozenset({"OWNER", "ADMIN", "AUDIENCE_MANAGER", "CAMPAIGN_MANAGER
 # access --------------------------------------------------------------------------------------------------------
 
 
+def is_id(value: object) -> bool:
+    """Pinterest's id format, in ASCII digits only (`\\d` alone would let other scripts' digits through)."""
+    return isinstance(value, str) and value.isascii() and ID_PATTERN.fullmatch(value) is not None
+
+
 def _check_id(value: str, name: str) -> int:
-    if ID_PATTERN.fullmatch(value) is None:
+    if not is_id(value):
         raise invalid(f"{name} must be a string of 1 to 18 digits.")
     return int(value)
 
@@ -138,7 +140,9 @@ def _page_params(call: Call) -> tuple[int, bool, int | None]:
     """(page_size, descending, id after which the page starts) from `page_size`, `order` and `bookmark`."""
     query = call.request.query_params
     size_text = query.get("page_size", str(PAGE_SIZE_DEFAULT))
-    if _PAGE_SIZE.fullmatch(size_text) is None or not 1 <= int(size_text) <= PAGE_SIZE_MAX:
+    # ASCII digits, few enough for `int` (which refuses "²" and more than 4,300 digits).
+    readable = size_text.isascii() and size_text.isdigit() and len(size_text) <= 9
+    if not readable or not 1 <= int(size_text) <= PAGE_SIZE_MAX:
         raise invalid(f"page_size must be an integer from 1 to {PAGE_SIZE_MAX}.")
     order = query.get("order", "ASCENDING")
     if order not in ORDERS:
@@ -155,7 +159,7 @@ def _read_bookmark(bookmark: str, order: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise invalid("bookmark is not one this endpoint gave out.") from None
     bookmark_order, _, last_id = text.partition(":")
-    if bookmark_order != order or ID_PATTERN.fullmatch(last_id) is None:
+    if bookmark_order != order or not is_id(last_id):
         raise invalid("bookmark is not one this endpoint gave out (or order changed between pages).")
     return int(last_id)
 
@@ -187,7 +191,16 @@ def _string(body: dict[str, Any], name: str, *, required: bool) -> str | None:
         return None
     if not isinstance(value, str):
         raise invalid(f"{name} must be a string.")
+    _check_text(value, name)
     return value
+
+
+def _check_text(value: str, name: str) -> None:
+    """Refuse text that is not valid Unicode (JSON lets lone surrogates through; SQLite cannot store them)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise invalid(f"{name} must be valid Unicode text.") from None
 
 
 def _enum(body: dict[str, Any], name: str, allowed: tuple[str, ...], default: str | None) -> str:
@@ -205,6 +218,7 @@ def _records(emu: Emulator, body: dict[str, Any], list_type: str) -> list[str]:
         raise invalid("records is required: a string of comma-separated records.")
     if not isinstance(text, str):
         raise invalid("records must be a string of comma-separated records.")
+    _check_text(text, "records")
     parsed = rec.parse(text)
     if not parsed:
         raise invalid("records must hold at least one record.")
@@ -291,7 +305,7 @@ async def audiences_create(emu: Emulator, call: Call) -> Response:
     if not isinstance(rule, dict):
         raise invalid("rule is required: an object with customer_list_id.")
     list_id_text = rule.get("customer_list_id")
-    if not isinstance(list_id_text, str) or ID_PATTERN.fullmatch(list_id_text) is None:
+    if not isinstance(list_id_text, str) or not is_id(list_id_text):
         raise invalid("rule.customer_list_id must be a string of 1 to 18 digits.")
     customer_list = emu.store.get_list(int(list_id_text))
     if customer_list is None or customer_list.ad_account_id != account.id:
