@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from pinaudience.clock import Clock, SystemClock
-from pinaudience.emulator import admin, oauth, pinterest_api
+from pinaudience.emulator import admin, oauth, pinterest_api, web
 from pinaudience.emulator import records as rec
 from pinaudience.emulator.faults import Fault, FaultPlan
 from pinaudience.emulator.http import (
@@ -136,6 +136,8 @@ class Emulator:
             middleware=[Middleware(RequestIdMiddleware)],
             exception_handlers={HTTPException: _http_exception, Exception: _internal_error},
         )
+        # An empty id (`.../customer_lists/`) must be an error, not a 307 to the listing.
+        self.app.router.redirect_slashes = False
 
     # time ----------------------------------------------------------------------------------------------------
 
@@ -199,7 +201,7 @@ class Emulator:
         pinterest.append(
             Route("/v5/oauth/token", self._endpoint("oauth/token", oauth.token), methods=["POST"]),
         )
-        return [*pinterest, *oauth.routes(self), *admin.routes(self)]
+        return [*pinterest, *oauth.routes(self), *admin.routes(self), *web.routes(self)]
 
     def _endpoint(self, operation_id: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         operation = OPERATIONS[operation_id]
@@ -310,8 +312,9 @@ class Emulator:
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        declared = request.headers.get("content-length", "")
+        # ASCII digits only ("²".isdigit() is true; `int` refuses it), and 19 or more are too many whatever they say.
+        if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
             raise _too_large(limit)
         chunks: list[bytes] = []
         size = 0

@@ -9,7 +9,6 @@ code 283 and "The authorization grant is invalid", as Pinterest does (pinterest-
 from __future__ import annotations
 
 import base64
-import binascii
 import html
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -106,7 +105,7 @@ def _client(emu: Emulator, request: Request) -> str:
         raise ApiError(401, 2, AUTH_FAILED)
     try:
         app_id, colon, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII text, which b64decode refuses
         raise ApiError(401, 2, AUTH_FAILED) from None
     app = emu.store.get_app(app_id)
     if not colon or app is None or not secrets.compare_digest(app[0].encode(), secret.encode()):

@@ -140,7 +140,9 @@ def _page_params(call: Call) -> tuple[int, bool, int | None]:
     """(page_size, descending, id after which the page starts) from `page_size`, `order` and `bookmark`."""
     query = call.request.query_params
     size_text = query.get("page_size", str(PAGE_SIZE_DEFAULT))
-    if not (size_text.isascii() and size_text.isdigit()) or not 1 <= int(size_text) <= PAGE_SIZE_MAX:
+    # ASCII digits, few enough for `int` (which refuses "²" and more than 4,300 digits).
+    readable = size_text.isascii() and size_text.isdigit() and len(size_text) <= 9
+    if not readable or not 1 <= int(size_text) <= PAGE_SIZE_MAX:
         raise invalid(f"page_size must be an integer from 1 to {PAGE_SIZE_MAX}.")
     order = query.get("order", "ASCENDING")
     if order not in ORDERS:
