@@ -129,6 +129,8 @@ class PinterestError(PinaudienceError):
         self.pinterest_message = pinterest_message
         self.request_id = request_id
         self.operation = operation
+        self.outcome_unknown = False
+        """Set when a write that is not idempotent may or may not have taken effect at Pinterest."""
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()

@@ -12,6 +12,7 @@ import traceback
 
 import click
 
+from pinaudience.cli import emulator as _emulator_commands  # noqa: F401 - registers `emulator serve`
 from pinaudience.cli import prepare as _prepare_command  # noqa: F401 - registers `pinaudience prepare`
 from pinaudience.cli.app import app
 from pinaudience.cli.output import render_error, stderr_console

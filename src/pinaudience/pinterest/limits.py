@@ -14,7 +14,7 @@ from dataclasses import dataclass
 DEFAULT_API_BASE = "https://api.pinterest.com/v5"
 """Pinterest production; `PINTEREST_API_URI` or `--api-base` points elsewhere (the emulator, a proxy)."""
 
-ID_PATTERN = re.compile(r"^\d{1,18}$")
+ID_PATTERN = re.compile(r"^[0-9]{1,18}$")
 """Ad account, customer list and audience ids: digits only, at most 18; always kept as strings."""
 
 MIN_AUDIENCE_RECORDS = 100

@@ -1,0 +1,50 @@
+"""`pinaudience emulator serve`: run the Pinterest emulator on a socket until interrupted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn.config
+
+from pinaudience.cli.app import emulator_app
+from pinaudience.emulator import (
+    SEED_ACCESS_TOKEN,
+    SEED_AD_ACCOUNT_ID,
+    SEED_APP_ID,
+    SEED_APP_SECRET,
+    SEED_REFRESH_TOKEN,
+    Emulator,
+)
+from pinaudience.emulator.serve import base_url, bind, server
+
+
+@emulator_app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 8765,
+    db: Annotated[
+        Path | None, typer.Option(help="Keep the state in this SQLite file (it survives a restart); default: memory.")
+    ] = None,
+) -> None:
+    """Serve the Pinterest emulator; prints the base URL, the seed credentials, then `ready`."""
+    emulator = Emulator(db_path=db)
+    sock = bind(host, port)
+    url = base_url(sock)
+    lines = [
+        f"base_url: {url}",
+        f"api_base: {url}/v5",
+        f"app_id: {SEED_APP_ID}",
+        f"app_secret: {SEED_APP_SECRET}",
+        f"access_token: {SEED_ACCESS_TOKEN}",
+        f"refresh_token: {SEED_REFRESH_TOKEN}",
+        f"ad_account_id: {SEED_AD_ACCOUNT_ID}",
+        "ready",
+    ]
+    print("\n".join(lines), flush=True)
+    try:
+        server(emulator, log_config=uvicorn.config.LOGGING_CONFIG).run(sockets=[sock])
+    finally:
+        sock.close()
+        emulator.close()

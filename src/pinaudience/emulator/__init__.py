@@ -1,0 +1,41 @@
+"""A local Pinterest API v5 for customer lists, audiences, ad accounts and OAuth, with an admin API for tests.
+
+Pinterest's sandbox disables every customer list and audience operation, so this is what tests, demos and
+benchmarks run against. In process: `httpx.AsyncClient(transport=Emulator(clock=clock).transport())`. On a
+socket: `with serving(Emulator()) as url: ...` or `pinaudience emulator serve`. docs/emulator.md has the
+settings, the admin API, the rate-limit algorithm and every known difference from Pinterest.
+"""
+
+from pinaudience.emulator.app import REQUEST_LOG_SIZE, Emulator
+from pinaudience.emulator.faults import FaultPlan, FaultPlanError
+from pinaudience.emulator.http import RID_HEADER
+from pinaudience.emulator.seed import (
+    SEED_ACCESS_TOKEN,
+    SEED_AD_ACCOUNT_ID,
+    SEED_APP_ID,
+    SEED_APP_SECRET,
+    SEED_REFRESH_TOKEN,
+    SEED_SCOPES,
+    SEED_USER,
+)
+from pinaudience.emulator.serve import serving
+from pinaudience.emulator.settings import DEFAULT_MATCH_RATE, EmulatorSettings, SettingsError
+
+__all__ = [
+    "DEFAULT_MATCH_RATE",
+    "REQUEST_LOG_SIZE",
+    "RID_HEADER",
+    "SEED_ACCESS_TOKEN",
+    "SEED_AD_ACCOUNT_ID",
+    "SEED_APP_ID",
+    "SEED_APP_SECRET",
+    "SEED_REFRESH_TOKEN",
+    "SEED_SCOPES",
+    "SEED_USER",
+    "Emulator",
+    "EmulatorSettings",
+    "FaultPlan",
+    "FaultPlanError",
+    "SettingsError",
+    "serving",
+]

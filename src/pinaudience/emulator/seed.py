@@ -1,0 +1,14 @@
+"""The default seed, restored by `POST /_emulator/reset`: one app, one user owning one ad account, one token pair."""
+
+from __future__ import annotations
+
+from pinaudience.pinterest import limits
+
+SEED_APP_ID = "1000001"
+SEED_APP_SECRET = "emulator-secret"
+SEED_USER = "emulator-user"
+SEED_AD_ACCOUNT_ID = "549755885175"
+SEED_AD_ACCOUNT_NAME = "Emulator ad account"
+SEED_ACCESS_TOKEN = "pina_emulator_access"
+SEED_REFRESH_TOKEN = "pinr_emulator_refresh"
+SEED_SCOPES: tuple[str, ...] = limits.REQUIRED_SCOPES

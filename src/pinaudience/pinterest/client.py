@@ -1,0 +1,352 @@
+"""Typed async calls to the Pinterest API v5, each paced by the rate limiter and retried by the policy.
+
+`PinterestClient` takes everything it depends on from outside (STYLE.md: inject, do not patch): the
+`httpx.AsyncClient` (one connection pool, timeouts set), the token provider, the rate limiter, the retry
+policy, the clock and an observer. `open_client(settings)` builds all of that one way, for the sync
+engine, `check` and the CLI; pass `limiter=` to share one limiter between the audiences of a run.
+
+One call, step by step: wait for the rate limiter; take a bearer token; send; classify the answer
+(`errors.classify`). A 401 refreshes the token once and resends at once; 429, 500/502/503/504,
+timeouts and dropped connections go back to the retry policy; anything else is raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from pinaudience.clock import Clock, SystemClock
+from pinaudience.errors import ConfigError, PinterestUnavailable
+from pinaudience.pinterest import limits
+from pinaudience.pinterest.auth import TokenProvider, token_provider
+from pinaudience.pinterest.errors import (
+    CODE_MISSING_SCOPES,
+    CODE_NOT_PERMITTED,
+    classify,
+    is_retriable,
+    network_error,
+    request_id,
+    retry_delay_hint,
+)
+from pinaudience.pinterest.events import (
+    ClientEvent,
+    ClientStats,
+    Observer,
+    RateLimitHit,
+    RequestSent,
+    RetryScheduled,
+    TokenRefreshed,
+    fan_out,
+)
+from pinaudience.pinterest.http import new_http_client
+from pinaudience.pinterest.models import LIST_TYPES, AdAccount, Audience, CustomerList, ListOperation
+from pinaudience.pinterest.ratelimit import LocalRateLimiter, RateLimiter
+from pinaudience.pinterest.retry import Retryable, RetryPolicy
+
+if TYPE_CHECKING:
+    from pinaudience.config import PinterestSettings
+
+log = logging.getLogger("pinaudience.pinterest")
+
+
+def _log_event(event: ClientEvent) -> None:
+    """Operations, statuses, delays and request ids only: what an operator needs, nothing secret."""
+    if isinstance(event, RetryScheduled):
+        log.warning(
+            "retrying %s after %s in %.1f s (attempt %d failed%s)",
+            event.operation,
+            event.reason,
+            event.delay_s,
+            event.attempt,
+            f", request id {event.request_id}" if event.request_id else "",
+        )
+    elif isinstance(event, TokenRefreshed):
+        log.info("access token refreshed (%s); rotated refresh token saved", event.reason)
+    elif isinstance(event, RateLimitHit):
+        log.info("429 from Pinterest on %s", event.operation)
+
+
+class PinterestClient:
+    """The Pinterest operations pinaudience uses, on one ad account."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        ad_account_id: str,
+        tokens: TokenProvider,
+        limiter: RateLimiter,
+        retry: RetryPolicy,
+        clock: Clock,
+        observer: Observer | None = None,
+        stats: ClientStats | None = None,
+    ) -> None:
+        if not limits.ID_PATTERN.match(ad_account_id):
+            raise ConfigError(
+                f"The ad account id must be 1 to 18 digits, got {ad_account_id!r}.",
+                resolution="Copy the ad account id from the URL of Pinterest Ads Manager.",
+            )
+        self.ad_account_id = ad_account_id
+        self.tokens = tokens
+        self.limiter = limiter
+        self.stats = stats if stats is not None else ClientStats()
+        """Requests, retries, 429s and refreshes so far, for the run report."""
+        self._http = http
+        self._retry = retry
+        self._clock = clock
+        self._notify = fan_out(self.stats, observer, _log_event)
+
+    # ------------------------------------------------------------------------------------ customer lists
+
+    async def create_customer_list(self, name: str, records: Sequence[str], list_type: str = "EMAIL") -> CustomerList:
+        """Create a list holding `records` (Pinterest requires at least one)."""
+        if list_type not in LIST_TYPES:
+            raise ValueError(f"list_type must be one of {sorted(LIST_TYPES)}, got {list_type!r}")
+        body = {"name": name, "records": _join(records), "list_type": list_type}
+        # Not idempotent: a create resent after a lost answer could leave a second list with this name.
+        # So a failure after the request may have reached Pinterest is raised with `outcome_unknown` set
+        # instead of retried; the sync engine then looks for the list by name before creating again.
+        data = await self._call("customer_lists/create", json=body, idempotent=False)
+        return CustomerList.from_api(data)
+
+    async def iter_customer_lists(self, *, page_size: int = limits.PAGE_SIZE_MAX) -> AsyncGenerator[CustomerList]:
+        """Every customer list of the ad account, page after page."""
+        async for item in self._pages("customer_lists/list", page_size):
+            yield CustomerList.from_api(item)
+
+    async def list_customer_lists(self, *, page_size: int = limits.PAGE_SIZE_MAX) -> list[CustomerList]:
+        """Every customer list of the ad account (all pages)."""
+        return [item async for item in self.iter_customer_lists(page_size=page_size)]
+
+    async def get_customer_list(self, customer_list_id: str) -> CustomerList:
+        data = await self._call("customer_lists/get", customer_list_id=_checked_id(customer_list_id))
+        return CustomerList.from_api(data)
+
+    async def update_customer_list(
+        self, customer_list_id: str, operation: ListOperation | str, records: Sequence[str]
+    ) -> CustomerList:
+        """ADD `records` to the list, or REMOVE them from it."""
+        body = {"operation_type": ListOperation(operation).value, "records": _join(records)}
+        # Retried like a read: ADD and REMOVE are idempotent on membership (a record added twice is a
+        # member once; removing an absent record changes nothing), so resending a batch whose answer was
+        # lost is safe. Only Pinterest's counters (num_batches, num_uploaded/removed) count it twice.
+        data = await self._call("customer_lists/update", customer_list_id=_checked_id(customer_list_id), json=body)
+        return CustomerList.from_api(data)
+
+    # -------------------------------------------------------------------------------------------- audiences
+
+    async def create_audience(self, name: str, customer_list_id: str, *, description: str | None = None) -> Audience:
+        """Create a CUSTOMER_LIST audience on the list (Pinterest wants 100 matched members first)."""
+        body: dict[str, Any] = {
+            "ad_account_id": self.ad_account_id,
+            "audience_type": "CUSTOMER_LIST",
+            "name": name,
+            "rule": {"customer_list_id": _checked_id(customer_list_id)},
+        }
+        if description is not None:
+            body["description"] = description
+        # Not idempotent either: raised with `outcome_unknown` rather than resent (see create_customer_list);
+        # the sync engine looks for an audience on the list before creating again.
+        data = await self._call("audiences/create", json=body, idempotent=False)
+        return Audience.from_api(data)
+
+    async def iter_audiences(self, *, page_size: int = limits.PAGE_SIZE_MAX) -> AsyncGenerator[Audience]:
+        """Every audience the ad account owns, page after page."""
+        async for item in self._pages("audiences/list", page_size):
+            yield Audience.from_api(item)
+
+    async def list_audiences(self, *, page_size: int = limits.PAGE_SIZE_MAX) -> list[Audience]:
+        """Every audience the ad account owns (all pages)."""
+        return [item async for item in self.iter_audiences(page_size=page_size)]
+
+    async def get_audience(self, audience_id: str) -> Audience:
+        data = await self._call("audiences/get", audience_id=_checked_id(audience_id))
+        return Audience.from_api(data)
+
+    async def update_audience(
+        self,
+        audience_id: str,
+        *,
+        operation_type: str = "UPDATE",
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Audience:
+        """Rename or describe an audience (`UPDATE`), or remove it (`REMOVE`); its list stays bound."""
+        if operation_type not in {"UPDATE", "REMOVE"}:
+            raise ValueError(f"operation_type must be UPDATE or REMOVE, got {operation_type!r}")
+        body: dict[str, Any] = {"operation_type": operation_type}
+        if name is not None:
+            body["name"] = name
+        if description is not None:
+            body["description"] = description
+        data = await self._call("audiences/update", audience_id=_checked_id(audience_id), json=body)
+        return Audience.from_api(data)
+
+    async def remove_audience(self, audience_id: str) -> Audience:
+        """Remove an audience (Pinterest has no DELETE: a PATCH with `REMOVE`)."""
+        return await self.update_audience(audience_id, operation_type="REMOVE")
+
+    # ------------------------------------------------------------------------------------------ ad account
+
+    async def get_ad_account(self) -> AdAccount:
+        data = await self._call("ad_accounts/get")
+        return AdAccount.from_api(data)
+
+    # ----------------------------------------------------------------------------------------------- core
+
+    async def _pages(self, operation_id: str, page_size: int) -> AsyncGenerator[dict[str, Any]]:
+        if not 1 <= page_size <= limits.PAGE_SIZE_MAX:
+            raise ValueError(f"page_size must be 1..{limits.PAGE_SIZE_MAX}, got {page_size}")
+        bookmark: str | None = None
+        seen: set[str] = set()
+        while True:
+            params: dict[str, str | int] = {"page_size": page_size}
+            if bookmark:
+                params["bookmark"] = bookmark
+            data = await self._call(operation_id, params=params)
+            items = data.get("items")
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict):
+                    yield item
+            next_bookmark = data.get("bookmark")
+            if not isinstance(next_bookmark, str) or not next_bookmark:
+                return
+            if next_bookmark in seen:
+                raise PinterestUnavailable(
+                    f"Pinterest's {operation_id} pagination returned a bookmark it had already returned.",
+                    operation=operation_id,
+                )
+            seen.add(next_bookmark)
+            bookmark = next_bookmark
+
+    async def _call(
+        self,
+        operation_id: str,
+        *,
+        params: dict[str, str | int] | None = None,
+        json: dict[str, Any] | None = None,
+        idempotent: bool = True,
+        **path_ids: str,
+    ) -> dict[str, Any]:
+        """One call with its retries; a non-idempotent call is retried only when it surely did not land."""
+        op = limits.OPERATIONS[operation_id]
+        path = op.path.format(ad_account_id=self.ad_account_id, **path_ids).lstrip("/")
+
+        async def attempt(number: int) -> dict[str, Any]:
+            refreshed = False
+            while True:
+                await self.limiter.acquire(op.category)
+                token = await self.tokens.access_token()
+                self._notify(RequestSent(operation=operation_id, attempt=number))
+                try:
+                    response = await self._http.request(
+                        op.method, path, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
+                    )
+                except httpx.TransportError as exc:
+                    reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
+                    failure = network_error(exc, operation=operation_id)
+                    if not idempotent and not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                        failure.outcome_unknown = True
+                        raise failure from None
+                    raise Retryable(failure, reason) from None
+                error = classify(response, operation=operation_id, ad_account_id=self.ad_account_id)
+                if error is None:
+                    return _json_object(response, operation_id)
+                if (
+                    response.status_code == 401
+                    and error.code not in (CODE_MISSING_SCOPES, CODE_NOT_PERMITTED)
+                    and not refreshed
+                    and self.tokens.can_refresh
+                    and await self.tokens.refresh_after_unauthorized(token)
+                ):
+                    refreshed = True
+                    continue
+                if not is_retriable(error):
+                    raise error
+                if not idempotent and response.status_code >= 500:
+                    error.outcome_unknown = True
+                    raise error
+                hint = retry_delay_hint(response, self._clock.now())
+                if response.status_code == 429:
+                    self._notify(RateLimitHit(operation_id, hint, request_id(response)))
+                    if hint is not None:
+                        # Every call of this category would hit the same wall: hold them all back.
+                        await self.limiter.pause(op.category, hint)
+                raise Retryable(error, str(response.status_code), hint)
+
+        return await self._retry.run(attempt, operation=operation_id, on_retry=self._notify)
+
+
+def _checked_id(value: str) -> str:
+    if not isinstance(value, str) or not limits.ID_PATTERN.match(value):
+        raise ValueError(f"Pinterest ids are 1 to 18 digits, got {value!r}")
+    return value
+
+
+def _join(records: Sequence[str]) -> str:
+    """Pinterest takes the records of one request as one comma-separated string."""
+    if isinstance(records, str):
+        raise TypeError("records must be a sequence of strings, not one string")
+    if not records:
+        raise ValueError("a request needs at least one record")
+    if len(records) > limits.MAX_RECORDS_PER_REQUEST:
+        raise ValueError(f"at most {limits.MAX_RECORDS_PER_REQUEST} records per request, got {len(records)}")
+    joined = ",".join(records)
+    if joined.count(",") != len(records) - 1:
+        raise ValueError("a record contains a comma, which would split it in two")  # never quote the record
+    return joined
+
+
+def _json_object(response: httpx.Response, operation_id: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise PinterestUnavailable(
+            f"Pinterest's answer to {operation_id} was not a JSON object (HTTP {response.status_code}).",
+            status=response.status_code,
+            request_id=request_id(response),
+            operation=operation_id,
+        )
+    return data
+
+
+@contextlib.asynccontextmanager
+async def open_client(
+    settings: PinterestSettings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+    observer: Observer | None = None,
+    limiter: RateLimiter | None = None,
+    retry: RetryPolicy | None = None,
+    tokens: TokenProvider | None = None,
+) -> AsyncIterator[PinterestClient]:
+    """A client for `settings`, closed (with its connection pool) on exit.
+
+    `transport` replaces the network (the emulator's in-process transport); `limiter` may be shared
+    by several clients; `tokens` replaces the provider `settings.credentials` call for.
+    """
+    clock = clock or SystemClock()
+    retry = retry or RetryPolicy.from_settings(settings, clock)
+    limiter = limiter or LocalRateLimiter.from_settings(settings, clock)
+    stats = ClientStats()
+    async with new_http_client(settings.api_base, timeout_s=settings.timeout_s, transport=transport) as http:
+        provider = tokens or token_provider(
+            settings, http, clock=clock, retry=retry, observer=fan_out(stats, observer, _log_event)
+        )
+        yield PinterestClient(
+            http,
+            ad_account_id=settings.ad_account_id,
+            tokens=provider,
+            limiter=limiter,
+            retry=retry,
+            clock=clock,
+            observer=observer,
+            stats=stats,
+        )

@@ -1,0 +1,204 @@
+"""Turn Pinterest's answers into pinaudience errors: one pure function, `classify`, and its helpers.
+
+Pinterest documents few error codes and none for "expired versus invalid token" or "list not found"
+(../shared/pinterest/API-NOTES.md), so the HTTP status decides first and the code refines it:
+
+| status              | code | error                     | retried by the client         |
+|---------------------|------|---------------------------|-------------------------------|
+| 2xx                 |      | none                      |                               |
+| 401                 | 29   | InsufficientPermissions   | no                            |
+| 401                 | 3    | AuthorizationError        | no (scopes do not come back)  |
+| 401                 | else | AuthorizationError        | once, after a token refresh   |
+| 403                 | any  | InsufficientPermissions   | no                            |
+| 404                 | any  | NotFound                  | no                            |
+| 429                 | any  | RateLimited               | yes                           |
+| 500, 502, 503, 504  | any  | PinterestUnavailable      | yes                           |
+| other 5xx           | any  | PinterestUnavailable      | no                            |
+| anything else       | any  | InvalidRequest            | no (400, 413: fix the request)|
+| no response         |      | PinterestUnavailable      | yes (timeouts, dropped conns) |
+
+Every error carries the status, Pinterest's code and message, and the `x-pinterest-rid` request id.
+Pinterest's message is passed through `redact`, because a validation message may quote a record; a
+token never reaches a response body, and request headers are never read here.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from typing import Any
+
+import httpx
+
+from pinaudience.errors import (
+    AuthorizationError,
+    InsufficientPermissions,
+    InvalidRequest,
+    NotFound,
+    PinterestError,
+    PinterestUnavailable,
+    RateLimited,
+)
+
+REQUEST_ID_HEADER = "x-pinterest-rid"
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+"""Statuses worth another attempt; 401 is handled apart (one refresh, then another attempt)."""
+
+CODE_AUTHENTICATION_FAILED = 2
+CODE_MISSING_SCOPES = 3
+CODE_RATE_LIMITED = 8
+CODE_NOT_PERMITTED = 29
+
+REAUTHORIZE = "Reauthorize: run `pinaudience auth login`."
+
+_MESSAGE_LIMIT = 300
+_EMAIL = re.compile(r"[^\s@,;:\"'<>()\[\]]+@[^\s@,;:\"'<>()\[\]]+")
+_TOKEN = re.compile(r"\bpin[ar][A-Za-z0-9_\-.~+/=]{6,}")
+_BEARER = re.compile(r"(?i)\bbearer\s+\S+")
+_LONG_HEX = re.compile(r"\b([0-9a-fA-F]{8})[0-9a-fA-F]{24,}\b")
+
+
+def redact(text: str) -> str:
+    """Remove what may never leave the process: emails, tokens, full hashes (kept as 8-character prefixes)."""
+    text = _BEARER.sub("Bearer [redacted]", text)
+    text = _TOKEN.sub("[token]", text)
+    text = _EMAIL.sub("[email]", text)
+    text = _LONG_HEX.sub(lambda m: f"{m.group(1)}…", text)
+    if len(text) > _MESSAGE_LIMIT:
+        text = text[:_MESSAGE_LIMIT] + "…"
+    return text
+
+
+def request_id(response: httpx.Response) -> str | None:
+    """Pinterest's request id, which its support asks for."""
+    value: str | None = response.headers.get(REQUEST_ID_HEADER)
+    return value
+
+
+def error_body(response: httpx.Response) -> tuple[int | None, str | None]:
+    """Pinterest's `code` and (redacted) `message`, or Nones when the body is not Pinterest's JSON error."""
+    try:
+        data: Any = response.json()
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    code = data.get("code")
+    message = data.get("message")
+    return (
+        code if isinstance(code, int) and not isinstance(code, bool) else None,
+        redact(message) if isinstance(message, str) and message else None,
+    )
+
+
+def _ad_account_from(response: httpx.Response) -> str | None:
+    try:
+        path = response.request.url.path
+    except RuntimeError:  # a response built without a request
+        return None
+    match = re.search(r"/ad_accounts/(\d{1,18})(?:/|$)", path)
+    return match.group(1) if match else None
+
+
+def permissions_resolution(ad_account_id: str | None) -> str:
+    """The insufficient_permissions resolution, naming the ad account."""
+    account = f"ad account {ad_account_id}" if ad_account_id else "the configured ad account"
+    return (
+        f"The Pinterest user who authorized this no longer has access to the customer lists of {account}; "
+        "ask an admin of the account to grant access, or reauthorize with a user who has it."
+    )
+
+
+def classify(
+    response: httpx.Response, *, operation: str | None = None, ad_account_id: str | None = None
+) -> PinterestError | None:
+    """The error a response stands for, or None for a success; pure (reads the response, nothing else).
+
+    `ad_account_id` names the account in the insufficient_permissions resolution; when absent it is
+    read from the request path.
+    """
+    status = response.status_code
+    if 200 <= status < 300:
+        return None
+    code, message = error_body(response)
+    account = ad_account_id or _ad_account_from(response)
+    answered = (
+        f"Pinterest answered {operation or 'the request'} with HTTP {status}"
+        + (f", code {code}" if code is not None else "")
+        + (f": {message}" if message else "")
+    )
+    fields: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "pinterest_message": message,
+        "request_id": request_id(response),
+        "operation": operation,
+    }
+    if code == CODE_NOT_PERMITTED or status == 403:
+        return InsufficientPermissions(
+            f"No access to ad account {account or '(unknown)'}. {answered}",
+            resolution=permissions_resolution(account),
+            **fields,
+        )
+    if status == 401 and code == CODE_MISSING_SCOPES:
+        return AuthorizationError(
+            f"The token lacks the scopes pinaudience needs. {answered}",
+            resolution="Reauthorize with the scopes ads:read and ads:write: run `pinaudience auth login`.",
+            **fields,
+        )
+    if status == 401:
+        return AuthorizationError(f"The access token was not accepted. {answered}", resolution=REAUTHORIZE, **fields)
+    if status == 404:
+        return NotFound(f"Not found. {answered}", **fields)
+    if status == 429:
+        return RateLimited(f"Rate limit exceeded. {answered}", **fields)
+    if status >= 500:
+        return PinterestUnavailable(f"Pinterest failed. {answered}", **fields)
+    return InvalidRequest(f"Request rejected. {answered}", **fields)
+
+
+def is_retriable(error: PinterestError) -> bool:
+    """Whether another attempt may succeed: 429, 500/502/503/504, and network failures (no status)."""
+    if isinstance(error, PinterestUnavailable) and error.status is None:
+        return True
+    return error.status in RETRY_STATUSES
+
+
+def retry_delay_hint(response: httpx.Response, now: float) -> float | None:
+    """Seconds the server asks us to wait: `Retry-After` (seconds or HTTP date), else `X-RateLimit-Reset`.
+
+    `X-RateLimit-Reset` is read as a Unix time when it is large (over 10^9), as seconds otherwise:
+    connectors disagree on which one it is. `now` is the clock's wall time, for dates and Unix times.
+    """
+    retry_after = response.headers.get("retry-after")
+    if retry_after is not None:
+        value = retry_after.strip()
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            return max(when.timestamp() - now, 0.0)
+    reset = response.headers.get("x-ratelimit-reset")
+    if reset is not None:
+        try:
+            number = float(reset.strip())
+        except ValueError:
+            return None
+        if number > 1e9:
+            return max(number - now, 0.0)
+        return max(number, 0.0)
+    return None
+
+
+def network_error(exc: httpx.TransportError, *, operation: str | None = None) -> PinterestUnavailable:
+    """A timeout or connection failure as an error; only the exception's type is kept (never its request)."""
+    what = "timed out" if isinstance(exc, httpx.TimeoutException) else "lost the connection"
+    return PinterestUnavailable(
+        f"Pinterest {what} during {operation or 'the request'} ({type(exc).__name__}).", operation=operation
+    )

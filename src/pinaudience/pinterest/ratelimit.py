@@ -1,0 +1,156 @@
+"""Client-side rate limiting: stay under Pinterest's limits instead of learning them from 429s.
+
+Pinterest limits each user and app per category (ads_read, ads_write) and overall per second; the
+numbers live in `limits.py` and reach us through `PinterestSettings`. Pinterest does not say how it
+counts, so the limiter assumes the strictest reading, a sliding window: never more than N calls start
+in ANY window of the configured length. Each limit becomes a token bucket (GCRA: one "theoretical
+arrival time" per bucket) whose burst plus refill over one window stays below N:
+
+    burst 1, one token every  window / (N - 1) * (1 + headroom)
+
+so any closed window holds at most 1 + (N - 1) / (1 + headroom) calls. The headroom (1% by default)
+absorbs what the limiter cannot see: a call granted now may reach Pinterest a little later than
+the next one. Pacing costs nothing on long runs (the sustained rate is the limit's own, less the
+headroom) and spreads writes to one list out, which Pinterest also asks for.
+
+`RateLimiter` is the seam: the in-process `LocalRateLimiter` here, shared by every audience of one run,
+and later a Redis-backed one shared by every worker that uses one Pinterest token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
+
+from pinaudience.clock import Clock
+from pinaudience.pinterest.limits import Category, RateLimit
+
+if TYPE_CHECKING:
+    from pinaudience.config import PinterestSettings
+
+DEFAULT_HEADROOM = 0.01
+"""Share of each window kept free, for calls that arrive later than they were granted."""
+
+_EPSILON_S = 1e-6
+"""Waits shorter than this are rounding noise (a Unix-time float resolves about 0.2 microseconds):
+sleeping on them could loop without time moving."""
+
+
+class RateLimiter(Protocol):
+    """What the client needs from a rate limiter."""
+
+    async def acquire(self, category: Category) -> None:
+        """Return when one call of `category` may start now; the call counts against the limits."""
+        ...
+
+    async def pause(self, category: Category, seconds: float) -> None:
+        """Start no call of `category` for `seconds` (Pinterest answered 429 and asked us to wait)."""
+        ...
+
+
+class TokenBucket:
+    """One limit as a GCRA bucket: `burst` calls at once, then one every `interval_s`."""
+
+    def __init__(self, interval_s: float, burst: int = 1) -> None:
+        if interval_s <= 0 or burst < 1:
+            raise ValueError("a bucket needs a positive interval and a burst of at least 1")
+        self.interval_s = interval_s
+        self.burst = burst
+        self._tat: float | None = None  # theoretical arrival time of the next call
+
+    @classmethod
+    def for_limit(cls, limit: RateLimit, *, headroom: float = DEFAULT_HEADROOM) -> TokenBucket:
+        """A bucket that never lets more than `limit.requests` calls start in any `limit.window_s`."""
+        if headroom < 0:
+            raise ValueError("headroom cannot be negative")
+        steps = max(limit.requests - 1, 1)
+        return cls(limit.window_s / steps * (1.0 + headroom), burst=1)
+
+    def delay(self, now: float) -> float:
+        """Seconds until a call may start (0 when it may start now)."""
+        if self._tat is None:
+            return 0.0
+        earliest = self._tat - (self.burst - 1) * self.interval_s
+        wait = earliest - now
+        return wait if wait > _EPSILON_S else 0.0
+
+    def take(self, now: float) -> None:
+        """Count one call started at `now`."""
+        base = now if self._tat is None else max(self._tat, now)
+        self._tat = base + self.interval_s
+
+    def block_until(self, moment: float) -> None:
+        """Let no call start before `moment`."""
+        earliest = moment + (self.burst - 1) * self.interval_s
+        self._tat = earliest if self._tat is None else max(self._tat, earliest)
+
+
+class LocalRateLimiter:
+    """Per-category buckets plus one overall per-second bucket, for the tasks of one process.
+
+    Callers of one category queue in order (an asyncio lock each), so a long write queue never holds
+    up reads; the overall bucket is checked and charged in the same step as the category's.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        limits: Mapping[Category, RateLimit],
+        per_second: int | None = None,
+        *,
+        headroom: float = DEFAULT_HEADROOM,
+    ) -> None:
+        self._clock = clock
+        self._buckets = {
+            category: TokenBucket.for_limit(limit, headroom=headroom) for category, limit in limits.items()
+        }
+        self._overall = (
+            TokenBucket.for_limit(RateLimit(per_second, 1.0), headroom=headroom) if per_second is not None else None
+        )
+        self._locks: dict[Category, asyncio.Lock] = {}
+        self.granted: dict[Category, int] = dict.fromkeys(Category, 0)
+        """Calls let through, per category."""
+        self.waited_s: dict[Category, float] = dict.fromkeys(Category, 0.0)
+        """Time callers spent waiting, per category (summed over callers)."""
+
+    @classmethod
+    def from_settings(
+        cls, settings: PinterestSettings, clock: Clock, *, headroom: float = DEFAULT_HEADROOM
+    ) -> LocalRateLimiter:
+        """The limiter for `settings.ads_write_limit`, `ads_read_limit` and `per_second`."""
+        return cls(
+            clock,
+            {Category.ADS_WRITE: settings.ads_write_limit, Category.ADS_READ: settings.ads_read_limit},
+            settings.per_second,
+            headroom=headroom,
+        )
+
+    def interval_s(self, category: Category) -> float:
+        """Seconds between two calls of `category` at full speed."""
+        intervals = [b.interval_s for b in (self._buckets.get(category), self._overall) if b is not None]
+        return max(intervals, default=0.0)
+
+    async def acquire(self, category: Category) -> None:
+        lock = self._locks.setdefault(category, asyncio.Lock())
+        async with lock:
+            started = self._clock.monotonic()
+            buckets = [b for b in (self._buckets.get(category), self._overall) if b is not None]
+            while True:
+                now = self._clock.monotonic()
+                wait = max((b.delay(now) for b in buckets), default=0.0)
+                if wait > 0.0:
+                    await self._clock.sleep(wait)
+                    if self._clock.monotonic() > now:
+                        continue
+                    # The clock did not move: the wait is below its resolution, and the headroom covers it.
+                for bucket in buckets:
+                    bucket.take(now)
+                self.granted[category] += 1
+                self.waited_s[category] += now - started
+                return
+
+    async def pause(self, category: Category, seconds: float) -> None:
+        bucket = self._buckets.get(category) or self._overall
+        if bucket is not None and seconds > 0:
+            bucket.block_until(self._clock.monotonic() + seconds)

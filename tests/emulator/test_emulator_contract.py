@@ -1,0 +1,194 @@
+"""Every emulator answer for the operations it serves validates against Pinterest's own OpenAPI spec.
+
+A response hook on the client checks each `/v5` answer with openapi-core (requests are mapped onto Pinterest's
+server URL, https://api.pinterest.com/v5), so the scenario below only has to reach every operation and every
+kind of answer: success, pagination, validation errors, auth errors, permissions, not found, rate limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+from emulator_helpers import audiences_url, create_audience, create_list, emails, lists_url, update_list
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, SEED_APP_ID, SEED_APP_SECRET, Emulator
+from pinaudience.pinterest.limits import OPERATIONS
+
+pytestmark = pytest.mark.anyio
+
+PINTEREST_HOST = "https://api.pinterest.com"
+
+
+class SpecRequest:
+    """An httpx request as openapi-core reads it, placed on Pinterest's host."""
+
+    def __init__(self, request: httpx.Request) -> None:
+        from openapi_core.datatypes import RequestParameters
+
+        self.host_url = PINTEREST_HOST
+        self.path = request.url.path
+        self.method = request.method.lower()
+        self.body: bytes | None = request.content or None
+        self.content_type = request.headers.get("content-type", "")
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(parse_qs(request.url.query.decode())),
+            header=Headers(dict(request.headers)),
+        )
+
+
+class SpecResponse:
+    """An httpx response as openapi-core reads it."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.status_code = response.status_code
+        self.content_type = response.headers.get("content-type", "")
+        self.headers = Headers(dict(response.headers))
+        self.data: bytes | None = response.content
+
+
+class Validated:
+    """The (operation, status) pairs whose answers passed validation."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, int]] = set()
+
+    def operations(self) -> set[str]:
+        return {operation for operation, _ in self.seen}
+
+
+@pytest.fixture
+async def contract(emulator: Emulator, pinterest_openapi: Any) -> AsyncIterator[tuple[httpx.AsyncClient, Validated]]:
+    """A client whose every /v5 answer is validated against Pinterest's spec as it arrives."""
+    validated = Validated()
+
+    async def check(response: httpx.Response) -> None:
+        if not response.request.url.path.startswith("/v5/"):
+            return
+        await response.aread()
+        pinterest_openapi.validate_response(SpecRequest(response.request), SpecResponse(response))
+        operation = next(
+            (op.operation_id for op in OPERATIONS.values() if _matches(op.method, op.path, response.request)), "?"
+        )
+        validated.seen.add((operation, response.status_code))
+
+    async with httpx.AsyncClient(
+        transport=emulator.transport(),
+        base_url="http://emulator.test",
+        headers={"Authorization": f"Bearer {SEED_ACCESS_TOKEN}"},
+        event_hooks={"response": [check]},
+    ) as client:
+        yield client, validated
+
+
+def _matches(method: str, template: str, request: httpx.Request) -> bool:
+    parts = request.url.path.removeprefix("/v5").strip("/").split("/")
+    pattern = template.strip("/").split("/")
+    return (
+        request.method == method
+        and len(parts) == len(pattern)
+        and all(p.startswith("{") or p == part for p, part in zip(pattern, parts, strict=True))
+    )
+
+
+async def test_every_operation_answers_per_spec(
+    emulator: Emulator, contract: tuple[httpx.AsyncClient, Validated]
+) -> None:
+    """Successes, pages and errors of all ten operations validate against Pinterest's spec."""
+    client, validated = contract
+    emulator.settings.match_rate = 1.0
+    account = f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}"
+
+    assert (await client.get(account)).status_code == 200
+    assert (await client.get("/v5/ad_accounts/1")).status_code == 404
+    assert (await client.get(account, headers={"Authorization": "Bearer nope"})).status_code == 401
+
+    created = await create_list(client, emails(150), name="spec")
+    await create_list(client, emails(2), name="small")
+    assert (await update_list(client, created["id"], "ADD", emails(10, start=500))).status_code == 200
+    assert (await update_list(client, created["id"], "REMOVE", emails(5))).status_code == 200
+    assert (await update_list(client, created["id"], "REPLACE", emails(5))).status_code == 400
+    assert (await client.post(lists_url(), json={"name": "bad", "records": "UPPER@EXAMPLE.COM"})).status_code == 400
+    first = (await client.get(lists_url(), params={"page_size": 1})).json()
+    assert first["bookmark"]
+    last = await client.get(lists_url(), params={"page_size": 1, "bookmark": first["bookmark"]})
+    assert last.json()["bookmark"] is None
+    assert (await client.get(lists_url(), params={"page_size": 0})).status_code == 400
+    assert (await client.get(f"{lists_url()}/{created['id']}")).status_code == 200
+    assert (await client.get(f"{lists_url()}/7")).status_code == 404
+
+    audience = (await create_audience(client, created["id"])).json()
+    assert (await create_audience(client, "7")).status_code == 400
+    assert (await client.get(audiences_url(), params={"page_size": 1})).status_code == 200
+    assert (await client.get(audiences_url(), params={"order": "SIDEWAYS"})).status_code == 400
+    assert (await client.get(f"{audiences_url()}/{audience['id']}")).status_code == 200
+    assert (await client.patch(f"{audiences_url()}/{audience['id']}", json={"name": "renamed"})).status_code == 200
+    removal = await client.patch(f"{audiences_url()}/{audience['id']}", json={"operation_type": "REMOVE"})
+    assert removal.status_code == 200
+    assert (await client.get(f"{audiences_url()}/{audience['id']}")).status_code == 404
+
+    await client.post("/_emulator/users", json={"name": "stranger"})
+    stranger = (await client.post("/_emulator/tokens", json={"user": "stranger"})).json()["access_token"]
+    assert (await client.get(lists_url(), headers={"Authorization": f"Bearer {stranger}"})).status_code == 403
+
+    basic = (SEED_APP_ID, SEED_APP_SECRET)
+    refresh = {"grant_type": "refresh_token", "refresh_token": "pinr_emulator_refresh"}
+    assert (await client.post("/v5/oauth/token", data=refresh, auth=basic)).status_code == 200
+    assert (await client.post("/v5/oauth/token", data=refresh, auth=basic)).status_code == 401
+    credentials = {"grant_type": "client_credentials", "scope": "ads:read"}
+    assert (await client.post("/v5/oauth/token", data=credentials, auth=basic)).status_code == 200
+    page = await client.get(
+        "/oauth/",
+        params={"client_id": SEED_APP_ID, "redirect_uri": "http://localhost/cb", "response_type": "code"},
+    )
+    code = parse_qs(page.headers["location"].split("?", 1)[1])["code"][0]
+    exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": "http://localhost/cb"}
+    assert (await client.post("/v5/oauth/token", data=exchange, auth=basic)).status_code == 200
+
+    emulator.settings.ads_read_per_window = 1
+    emulator.settings.per_second = 1_000
+    await client.post("/_emulator/clock/advance", json={"seconds": 3600})
+    token = (await client.post("/_emulator/tokens", json={"user": "emulator-user"})).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get(account, headers=headers)).status_code == 200
+    assert (await client.get(account, headers=headers)).status_code == 429
+
+    assert validated.operations() == set(OPERATIONS)
+    assert {status for _, status in validated.seen} >= {200, 400, 401, 403, 404, 429}
+
+
+async def test_scripted_faults_answer_per_spec(
+    emulator: Emulator, contract: tuple[httpx.AsyncClient, Validated]
+) -> None:
+    """Scripted 429/500/502/503 answers are Pinterest errors the spec accepts."""
+    client, validated = contract
+    rules = [
+        {"operation": "customer_lists/list", "calls": [n], "status": s} for n, s in enumerate((429, 500, 502, 503), 1)
+    ]
+    await client.put("/_emulator/faults", json={"rules": rules})
+    for _ in rules:
+        await client.get(lists_url())
+    assert {status for _, status in validated.seen} == {429, 500, 502, 503}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "1", "status": "DONE"},
+        {"id": "1", "num_batches": "two"},
+        {"code": "1", "message": "error with a text code"},
+    ],
+)
+def test_the_check_can_fail(pinterest_openapi: Any, body: dict[str, Any]) -> None:
+    """The validator refuses a list with an unknown status, a counter as text, or a malformed error."""
+    from openapi_core.validation.response.exceptions import ResponseValidationError
+
+    request = httpx.Request("GET", f"http://emulator.test{lists_url()}/1")
+    status = 400 if "code" in body else 200
+    response = httpx.Response(status, json=body, request=request)
+    with pytest.raises(ResponseValidationError):
+        pinterest_openapi.validate_response(SpecRequest(request), SpecResponse(response))

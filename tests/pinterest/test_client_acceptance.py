@@ -1,0 +1,50 @@
+"""Issue 4's acceptance: 2,000 writes at Pinterest's standard limit draw no 429 and take the time the limit allows."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from client_helpers import Admin, hashed
+
+from pinaudience.clock import FakeClock
+from pinaudience.config import PinterestSettings
+from pinaudience.emulator import Emulator
+from pinaudience.pinterest.limits import STANDARD
+
+pytestmark = pytest.mark.anyio
+
+WRITES = 2_000
+
+
+async def test_2000_writes_draw_no_429_at_the_pace_the_limit_allows(
+    static_settings: PinterestSettings, connect: Any, admin: Admin, emulator: Emulator, clock: FakeClock
+) -> None:
+    """Emulator and client both at ads_write 400/60 and 100/s, on one clock: zero 429s, within 5% of 300 s."""
+    assert emulator.settings.ads_write_per_window == static_settings.ads_write_limit.requests == 400
+    assert emulator.settings.window_s == static_settings.ads_write_limit.window_s == 60.0
+    assert emulator.settings.per_second == static_settings.per_second == 100
+    records = hashed(WRITES)
+    start = clock.monotonic()
+    async with connect(static_settings) as client:
+        created = await client.create_customer_list("acceptance", records[:1])
+        batches = iter(records[1:])
+
+        async def writer() -> None:
+            for record in batches:
+                await client.update_customer_list(created.id, "ADD", [record])
+
+        await asyncio.gather(*(writer() for _ in range(static_settings.writes_in_flight)))
+        elapsed = clock.monotonic() - start
+        stats = client.stats
+    allowed = WRITES / STANDARD.ads_write.requests * STANDARD.ads_write.window_s  # 300 s
+    statuses = [r["status"] for r in await admin.requests()]
+    assert statuses.count(429) == 0
+    assert stats.rate_limited == 0
+    assert stats.requests == WRITES
+    assert stats.retries == 0
+    assert abs(elapsed - allowed) / allowed < 0.05, (
+        f"{WRITES} writes took {elapsed:.1f} s, the limit allows {allowed:.0f} s"
+    )
+    assert len(await admin.records(created.id)) == WRITES
