@@ -204,7 +204,13 @@ class _Run:
         for reason, count in invalid.get_column(REASON).value_counts().iter_rows():
             self.reasons[reason] += count
         if rejects is not None and invalid.height:
-            invalid.select(ROW, REASON).write_csv(rejects, include_header=False)
+            try:
+                invalid.select(ROW, REASON).write_csv(rejects, include_header=False)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot write the rejects file ({exc.strerror})",
+                    resolution="Choose a --rejects path on a disk with free space.",
+                ) from None
         if self.progress is not None:
             self.progress(self._progress(done=False))
         return self.stopped_at is None
