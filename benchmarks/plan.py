@@ -10,7 +10,8 @@ record); the confirmed set goes through the state store as it would in a sync (a
 then `compact()`), which leaves it as the store's Parquet snapshot.
 
 Each measured phase runs in a child process of its own and reports its own time and peak RSS
-(`ru_maxrss`), so generating the inputs never inflates a figure:
+(`ru_maxrss`), so generating the inputs never inflates a figure. The one-minute load average after
+each phase is printed too: on a shared machine, compare the ratios, which are measured side by side.
 
 - compact: the store folds an n-record journal into its first snapshot (once per sync, at the end);
 - plan: `pinaudience.diff.plan` in mirror mode, reading the snapshot through the store, writing adds
@@ -97,10 +98,13 @@ def compact(root: Path, rows: int) -> dict[str, Any]:
 
 def plan_phase(root: Path, rows: int) -> dict[str, Any]:
     desired = RecordSet(partition_files=desired_files(root), partition_bits=BITS, count=rows)
-    with StateStore(root / "state") as store, store.open_list(REF).membership() as membership:
-        with plan(desired, membership.confirmed, membership.uncertain, SyncMode.MIRROR, workdir=root / "work") as p:
-            assert (p.adds.count, p.removes.count, p.confirmed) == (rows - rows // 2, rows // 2, rows), p
-            return {"adds": p.adds.count, "removes": p.removes.count, "partitions": p.partitions}
+    with (
+        StateStore(root / "state") as store,
+        store.open_list(REF).membership() as membership,
+        plan(desired, membership.confirmed, membership.uncertain, SyncMode.MIRROR, workdir=root / "work") as p,
+    ):
+        assert (p.adds.count, p.removes.count, p.confirmed) == (rows - rows // 2, rows // 2, rows), p
+        return {"adds": p.adds.count, "removes": p.removes.count, "partitions": p.partitions}
 
 
 def duckdb_phase(root: Path, rows: int) -> dict[str, Any]:
@@ -112,16 +116,16 @@ def duckdb_phase(root: Path, rows: int) -> dict[str, Any]:
     db.execute("SET memory_limit = '1GB'")
     db.execute("SET threads = 2")
     db.execute(f"SET temp_directory = '{out / 'spill'}'")
+    # Every path below is one this script generated under its own directory; nothing comes from outside.
     desired = [str(p) for p in desired_files(root)]
     snapshot = [str(p) for p in snapshot_files(root)]
-    db.execute(f"CREATE VIEW d AS SELECT record FROM read_parquet({desired!r})")
+    adds, removes = out / "adds.parquet", out / "removes.parquet"
+    db.execute(f"CREATE VIEW d AS SELECT record FROM read_parquet({desired!r})")  # noqa: S608
     # The snapshot stores hashes as bytes: DuckDB decodes them the way pinaudience does.
-    db.execute(f"CREATE VIEW s AS SELECT coalesce(lower(hex(hash)), text) AS record FROM read_parquet({snapshot!r})")
-    db.execute(f"COPY (SELECT d.record FROM d ANTI JOIN s ON d.record = s.record) TO '{out / 'adds.parquet'}'")
-    db.execute(f"COPY (SELECT s.record FROM s ANTI JOIN d ON s.record = d.record) TO '{out / 'removes.parquet'}'")
-    counts = db.execute(
-        f"SELECT (SELECT count(*) FROM '{out / 'adds.parquet'}'), (SELECT count(*) FROM '{out / 'removes.parquet'}')"
-    ).fetchone()
+    db.execute(f"CREATE VIEW s AS SELECT coalesce(lower(hex(hash)), text) AS record FROM read_parquet({snapshot!r})")  # noqa: S608
+    db.execute(f"COPY (SELECT d.record FROM d ANTI JOIN s ON d.record = s.record) TO '{adds}'")  # noqa: S608
+    db.execute(f"COPY (SELECT s.record FROM s ANTI JOIN d ON s.record = d.record) TO '{removes}'")  # noqa: S608
+    counts = db.execute(f"SELECT (SELECT count(*) FROM '{adds}'), (SELECT count(*) FROM '{removes}')").fetchone()  # noqa: S608
     assert counts == (rows - rows // 2, rows // 2), counts
     return {"adds": counts[0], "removes": counts[1]}
 
@@ -157,8 +161,13 @@ def child(name: str, root: Path, rows: int) -> None:
     start = time.perf_counter()
     extra = PHASES[name](root, rows)
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"phase": name, "seconds": seconds, "peak_rss_mb": peak_mb, **extra}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    figures = {
+        "seconds": seconds,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+    }
+    print(json.dumps({"phase": name, **figures, **extra}))
 
 
 def machine() -> str:
@@ -175,7 +184,9 @@ def machine() -> str:
         )
     except (OSError, StopIteration):
         memory = 0
-    return f"{os.cpu_count()} CPUs ({cpu}), {memory} GB RAM, Python {platform.python_version()}, Polars {pl.__version__}"
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {memory} GB RAM, Python {platform.python_version()}, Polars {pl.__version__}"
+    )
 
 
 def main() -> None:
@@ -204,7 +215,10 @@ def main() -> None:
             phases.append("polars")
         for name in phases:
             figures[name] = result = run_phase(name, root, rows)
-            print(f"  {name:<9} {result['seconds']:8.1f} s   peak RSS {result['peak_rss_mb']:8,.0f} MB")
+            print(
+                f"  {name:<9} {result['seconds']:7.1f} s  (CPU {result['cpu_seconds']:6.1f} s)"
+                f"   peak RSS {result['peak_rss_mb']:7,.0f} MB   load {os.getloadavg()[0]:.1f}"
+            )
         print(f"  snapshot on disk: {figures['compact']['snapshot_bytes'] / 2**20:,.0f} MB")
         ours = figures["plan"]
         for anchor in ("duckdb", "polars"):

@@ -49,6 +49,7 @@ ROWS_PER_PARTITION = 1_000_000
 MAX_BITS = 12
 
 T = TypeVar("T")
+PREFETCH = True
 
 
 class PartitionedRecords(Protocol):
@@ -150,6 +151,8 @@ def plan_partition(
     `confirmed` may be None only where the mode does not need it (`remove`, and `add` with `full`).
     """
     empty = pl.DataFrame(schema=SCHEMA)
+    desired, uncertain = desired.select(KEY, RECORD), uncertain.select(KEY, RECORD)
+    confirmed = None if confirmed is None else confirmed.select(KEY, RECORD)
     d_records = desired.get_column(RECORD)
     u_records = uncertain.get_column(RECORD)
     if mode is SyncMode.REMOVE:
@@ -220,7 +223,7 @@ def _prefetched(read: Callable[[int], T], count: int) -> Iterator[T]:
     Reading is mostly file I/O and decoding inside Polars, which releases the GIL, so on two cores it
     overlaps with planning the previous partition; at most two partitions are held at once.
     """
-    if count <= 1:
+    if count <= 1 or not PREFETCH:
         yield from (read(index) for index in range(count))
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pinaudience-plan-read") as pool:
@@ -276,7 +279,7 @@ def plan(
     adds, removes = _Output(bits, memory_rows, make_dir), _Output(bits, memory_rows, make_dir)
     counts = {"desired": 0, "confirmed": 0, "uncertain": 0, "unchanged": 0}
     try:
-        for index, (d, c, u) in enumerate(_prefetched(read, 1 << bits)):
+        for d, c, u in _prefetched(read, 1 << bits):
             part = plan_partition(d, c, u, mode, full=full)
             adds.add(part.adds)
             removes.add(part.removes)

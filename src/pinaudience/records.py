@@ -55,7 +55,7 @@ def with_keys(records: pl.Series) -> pl.DataFrame:
     hex_mask = frame.select(is_hex.fill_null(False)).to_series()
     if hex_mask.all():
         prefix = frame.select(pl.col(RECORD).str.slice(0, 4))
-        return frame.with_columns(_prefix_to_key(prefix.to_series()))
+        return frame.with_columns(_prefix_to_key(prefix.to_series())).select(KEY, RECORD)
     # Only the non-hex records pay for a SHA-256: split, key each side, and restore the input order.
     frame = frame.with_row_index("_pos")
     hexes = frame.filter(hex_mask).with_columns(_prefix_to_key(pl.col(RECORD).str.slice(0, 4)))
