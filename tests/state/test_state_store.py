@@ -331,3 +331,14 @@ def test_no_record_reaches_an_exception_or_a_log(make_store: MakeStore, caplog: 
     for canary in canaries:
         assert canary not in text
         assert canary[:9] not in text
+
+
+def test_compaction_gives_the_journal_space_back(make_store: MakeStore, tmp_path: Path) -> None:
+    """Once batches are folded into a snapshot, the SQLite file shrinks instead of keeping their pages."""
+    state = make_store().open_list(REF)
+    for batch in range(10):
+        state.acknowledge(state.begin(Operation.ADD, [sha(f"{batch}-{i}") for i in range(2000)]))
+    database = tmp_path / "state" / "state.sqlite3"
+    journal_size = database.stat().st_size + (tmp_path / "state" / "state.sqlite3-wal").stat().st_size
+    state.compact()
+    assert database.stat().st_size < journal_size / 4

@@ -26,7 +26,7 @@ import polars as pl
 from pinaudience.errors import StateError
 from pinaudience.records import KEY, KEY_BITS, RECORD, SPILL_PARTITION_BITS, RecordSet, RecordSetBuilder
 from pinaudience.state import encoding
-from pinaudience.state.encoding import IDENTITY
+from pinaudience.state.encoding import HASH, IDENTITY, TEXT
 
 SEQ = "seq"
 ADD = "add"
@@ -240,11 +240,20 @@ class Journal:
         return read_split(SPILL_PARTITION_BITS, index, bits, self._read_part)
 
     def effect(self, index: int, bits: int) -> pl.DataFrame:
-        """Per record of the partition, its latest acknowledged operation: IDENTITY columns and `add`."""
+        """Per record of the partition, its latest acknowledged operation: IDENTITY columns and `add`.
+
+        Rows come in (key, record) order.
+        """
         acknowledged = self.entries(index, bits).filter(~pl.col(PENDING))
         if acknowledged.height == 0:
             return acknowledged.select([*IDENTITY, ADD])
-        return acknowledged.sort(SEQ).unique(subset=IDENTITY, keep="last").select([*IDENTITY, ADD])
+        if _only_hashes(acknowledged):
+            # One sort gives both the output order and, per hash, its entries in sequence: keep the last.
+            ordered = acknowledged.sort([HASH, SEQ])
+            latest = ordered.filter(pl.col(HASH).ne_missing(pl.col(HASH).shift(-1)))
+            return latest.select([*IDENTITY, ADD])
+        latest = acknowledged.sort(SEQ).unique(subset=IDENTITY, keep="last")
+        return encoding.sort_encoded(latest.select([*IDENTITY, ADD]))
 
     def uncertain(self, index: int, bits: int) -> pl.DataFrame:
         """Records of the partition whose latest entry is PENDING: IDENTITY columns and that entry's `seq`."""
@@ -267,12 +276,26 @@ class Journal:
             self._finalizer()
 
 
+def _only_hashes(frame: pl.DataFrame) -> bool:
+    return frame.get_column(TEXT).null_count() == frame.height
+
+
 def apply_journal(snapshot_rows: pl.DataFrame, effect: pl.DataFrame) -> pl.DataFrame:
-    """Snapshot rows with the journal's latest acknowledged operations applied, in (key, record) order."""
+    """Snapshot rows with the journal's latest acknowledged operations (from `Journal.effect`) applied.
+
+    Both inputs and the result are in (key, record) order.
+    """
     if effect.height == 0:
         return snapshot_rows
-    kept = snapshot_rows.join(effect.select(IDENTITY), on=IDENTITY, how="anti", nulls_equal=True, maintain_order="left")
-    added = encoding.sort_encoded(effect.filter(pl.col(ADD)).select(IDENTITY))
+    added = effect.filter(pl.col(ADD)).select(IDENTITY)
+    if snapshot_rows.height == 0:
+        return added
+    if _only_hashes(snapshot_rows) and _only_hashes(effect):
+        kept = snapshot_rows.filter(~pl.col(HASH).is_in(effect.get_column(HASH).implode()))
+    else:
+        kept = snapshot_rows.join(
+            effect.select(IDENTITY), on=IDENTITY, how="anti", nulls_equal=True, maintain_order="left"
+        )
     return encoding.merge_encoded(kept, added)
 
 

@@ -283,6 +283,8 @@ class StateStore:
 
     def _configure(self) -> None:
         try:
+            # Takes effect only in a new, empty database (so it comes first); lets compaction give pages back.
+            self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 log.warning("state database is in %s journal mode, not WAL", mode)
@@ -337,6 +339,17 @@ class StateStore:
     def close(self) -> None:
         with self._mutex:
             self._db.close()
+
+    def _shrink(self) -> None:
+        """Give the pages of compacted batches back to the file system (a journal can reach gigabytes)."""
+        with self._mutex:
+            try:
+                # executescript steps the pragma to completion; execute() would free a single page.
+                self._db.executescript("PRAGMA incremental_vacuum;")
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error as error:
+                # Only space is at stake; the next compaction tries again.
+                log.warning("could not shrink the state database: %s", error)
 
     def __enter__(self) -> StateStore:
         return self
@@ -651,6 +664,7 @@ class ListState:
             fault("compact.switched")
             self._remove_other_snapshots(keep=name if acknowledged else snapshot.directory)
             fault("compact.cleaned")
+            self._store._shrink()
             uncertain = sum(frame.height for frame in remaining.values())
             log.info(
                 "compacted %s: %d confirmed, %d batches folded, %d uncertain",
