@@ -445,10 +445,12 @@ class StateStore:
         return True
 
     def _forget_orphans(self) -> None:
+        """Delete snapshot folders of lists forgotten by a run that died before deleting them."""
         known = {str(r[0]) for r in self._read("SELECT id FROM lists")}
-        for folder in (self.directory / SNAPSHOTS).iterdir():
-            if folder.name.isdigit() and folder.name not in known:
-                shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            for folder in (self.directory / SNAPSHOTS).iterdir():
+                if folder.name.isdigit() and folder.name not in known:
+                    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _opt(value: object) -> str | None:
@@ -567,7 +569,7 @@ class ListState:
         name, bits, count = rows[0]
         return _opt(name), int(bits), int(count)  # type: ignore[call-overload]
 
-    def _journal(self, up_to: int | None = None) -> tuple[Snapshot, Journal, list[tuple[int, str]]]:
+    def _journal(self) -> tuple[Snapshot, Journal, list[tuple[int, str]]]:
         """The current snapshot and journal, read in one transaction so they belong together."""
         store = self._store
         with store._mutex:
@@ -630,6 +632,11 @@ class ListState:
                     count = write_snapshot(target, bits, confirmed.encoded_partition, fault)
                 except OSError as error:
                     raise _state_error(f"write a snapshot of {self.ref}", error) from None
+                except pl.exceptions.PolarsError as error:
+                    # Polars reports I/O failures, a full disk among them, as its own errors.
+                    full = "os error 28" in str(error) or "No space left" in str(error)
+                    detail = "no space left on the device" if full else type(error).__name__
+                    raise StateError(f"cannot write a snapshot of {self.ref}: {detail}") from None
                 fault("compact.files_written")
             else:
                 count = snapshot.count
