@@ -16,8 +16,8 @@ each phase is printed too: on a shared machine, compare the ratios, which are me
 - compact: the store folds an n-record journal into its first snapshot (once per sync, at the end);
 - plan: `pinaudience.diff.plan` in mirror mode, reading the snapshot through the store, writing adds
   and removes to spill files;
-- duckdb: two anti-joins with `SET memory_limit='1GB'` on the same Parquet files (desired partitions
-  and snapshot files), writing adds and removes to Parquet;
+- duckdb: two anti-joins with `SET memory_limit='1GB'` and 2 threads on the same Parquet files (desired
+  partitions and snapshot files), on the hash bytes, writing adds and removes (as hex) to Parquet;
 - polars (with `--polars`): `join(how="anti")` both ways on everything in memory, the other anchor.
 """
 
@@ -120,11 +120,12 @@ def duckdb_phase(root: Path, rows: int) -> dict[str, Any]:
     desired = [str(p) for p in desired_files(root)]
     snapshot = [str(p) for p in snapshot_files(root)]
     adds, removes = out / "adds.parquet", out / "removes.parquet"
-    db.execute(f"CREATE VIEW d AS SELECT record FROM read_parquet({desired!r})")  # noqa: S608
-    # The snapshot stores hashes as bytes: DuckDB decodes them the way pinaudience does.
-    db.execute(f"CREATE VIEW s AS SELECT coalesce(lower(hex(hash)), text) AS record FROM read_parquet({snapshot!r})")  # noqa: S608
-    db.execute(f"COPY (SELECT d.record FROM d ANTI JOIN s ON d.record = s.record) TO '{adds}'")  # noqa: S608
-    db.execute(f"COPY (SELECT s.record FROM s ANTI JOIN d ON s.record = d.record) TO '{removes}'")  # noqa: S608
+    db.execute(f"CREATE VIEW d AS SELECT record, unhex(record) AS hash FROM read_parquet({desired!r})")  # noqa: S608
+    db.execute(f"CREATE VIEW s AS SELECT hash FROM read_parquet({snapshot!r})")  # noqa: S608
+    # Joining on the hash bytes measured about 20% faster than on hex text, so DuckDB gets that. It is
+    # exact here because every generated record is a SHA-256; text records would need a second join.
+    db.execute(f"COPY (SELECT d.record FROM d ANTI JOIN s ON d.hash = s.hash) TO '{adds}'")  # noqa: S608
+    db.execute(f"COPY (SELECT lower(hex(s.hash)) AS record FROM s ANTI JOIN d ON s.hash = d.hash) TO '{removes}'")  # noqa: S608
     counts = db.execute(f"SELECT (SELECT count(*) FROM '{adds}'), (SELECT count(*) FROM '{removes}')").fetchone()  # noqa: S608
     assert counts == (rows - rows // 2, rows // 2), counts
     return {"adds": counts[0], "removes": counts[1]}
