@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from pinaudience.errors import StateError
 from pinaudience.records import RecordSet
-from pinaudience.state import SCHEMA_VERSION, ListRef, ListState, Operation, StateStore
+from pinaudience.state import SCHEMA_VERSION, ListRef, ListState, Operation, StateStore, default_state_dir
 
 from .conftest import REF, MakeStore, sha
 
@@ -137,7 +138,7 @@ def journals(draw: st.DrawFn) -> list[tuple[str, list[int], str]]:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_the_store_agrees_with_a_model_of_the_protocol(tmp_path: Path, steps: list[tuple[str, list[int], str]]) -> None:
     """Any sequence of begin, acknowledge, discard and compact gives the model's confirmed and uncertain sets."""
-    directory = tmp_path / f"s{abs(hash(repr(steps)))}"
+    directory = Path(tempfile.mkdtemp(dir=tmp_path))  # one store per example: tmp_path outlives them
     confirmed: set[str] = set()
     latest: dict[str, str] = {}  # record -> "ack" or "pending", for its latest batch
     with StateStore(directory) as store:
@@ -342,3 +343,9 @@ def test_compaction_gives_the_journal_space_back(make_store: MakeStore, tmp_path
     journal_size = database.stat().st_size + (tmp_path / "state" / "state.sqlite3-wal").stat().st_size
     state.compact()
     assert database.stat().st_size < journal_size / 4
+
+
+def test_the_default_directory_is_the_users_state_directory() -> None:
+    """Without --state, the store lives in the platform's per-user state directory for pinaudience."""
+    assert default_state_dir().name == "pinaudience"
+    assert default_state_dir().is_absolute()
