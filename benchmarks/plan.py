@@ -42,7 +42,7 @@ import polars_hash as plh
 from pinaudience.config import SyncMode
 from pinaudience.diff import plan
 from pinaudience.records import KEY, KEY_BITS, RECORD, SPILL_PARTITION_BITS, RecordSet
-from pinaudience.state import ListRef, Operation, StateStore
+from pinaudience.state import ListRef, OperationType, StateStore
 
 REF = ListRef("https://api.pinterest.com/v5", "549755885175", "2542620905475")
 BITS = SPILL_PARTITION_BITS
@@ -85,7 +85,7 @@ def generate(root: Path, rows: int) -> dict[str, Any]:
         state = store.open_list(REF)
         for lo in range(0, rows, BATCH):
             records = sha256_records(lo, min(lo + BATCH, rows)).get_column(RECORD)
-            state.acknowledge(state.begin(Operation.ADD, records))
+            state.acknowledge(state.begin(OperationType.ADD, records))
     return {}
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pinaudience.errors import StateError
-from pinaudience.state import ListState, Operation, StateStore
+from pinaudience.state import ListState, OperationType, StateStore
 
 from .conftest import REF, MakeStore, sha
 
@@ -32,12 +32,12 @@ def membership(state: ListState) -> tuple[list[str], list[str]]:
 def prepare(store: StateStore) -> tuple[list[str], list[str]]:
     """A compacted snapshot, then acknowledged and pending batches on top; returns the membership."""
     state = store.open_list(REF)
-    state.acknowledge(state.begin(Operation.ADD, [sha(i) for i in range(600)] + ["plain@example.com"]))
+    state.acknowledge(state.begin(OperationType.ADD, [sha(i) for i in range(600)] + ["plain@example.com"]))
     state.compact()
-    state.acknowledge(state.begin(Operation.REMOVE, [sha(i) for i in range(0, 600, 4)]))
-    state.acknowledge(state.begin(Operation.ADD, [sha(i) for i in range(600, 700)]))
-    state.begin(Operation.ADD, [sha(i) for i in range(700, 720)])
-    state.begin(Operation.REMOVE, [sha(i) for i in range(1, 40, 4)] + ["plain@example.com"])
+    state.acknowledge(state.begin(OperationType.REMOVE, [sha(i) for i in range(0, 600, 4)]))
+    state.acknowledge(state.begin(OperationType.ADD, [sha(i) for i in range(600, 700)]))
+    state.begin(OperationType.ADD, [sha(i) for i in range(700, 720)])
+    state.begin(OperationType.REMOVE, [sha(i) for i in range(1, 40, 4)] + ["plain@example.com"])
     expected = membership(state)
     assert len(expected[0]) > SNAPSHOT_ROWS
     assert len(expected[1]) == 31
@@ -138,7 +138,7 @@ def test_a_crash_while_recording_a_batch_leaves_no_half_batch(make_store: MakeSt
 
     store = make_store(faults=faults)
     with pytest.raises(SimulatedCrash):
-        store.open_list(REF).begin(Operation.ADD, [sha(1), sha(2)])
+        store.open_list(REF).begin(OperationType.ADD, [sha(1), sha(2)])
     store.close()
     state = make_store().open_list(REF)
     assert state.pending() == []

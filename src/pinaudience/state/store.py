@@ -96,7 +96,7 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_state_dir("pinaudience"))
 
 
-class Operation(enum.StrEnum):
+class OperationType(enum.StrEnum):
     """A customer list update's `operation_type`."""
 
     ADD = "ADD"
@@ -129,7 +129,7 @@ class Batch:
     """A batch written as PENDING; pass it (or its id) to `acknowledge` or `discard`."""
 
     id: int
-    operation: Operation
+    operation: OperationType
     count: int
 
 
@@ -457,7 +457,12 @@ def _opt(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-_KEEP: Final = object()
+class _Keep(enum.Enum):
+    KEEP = enum.auto()
+
+
+KEEP: Final = _Keep.KEEP
+"""The default of `set_metadata`'s arguments: leave the stored value as it is."""
 
 
 class ListState:
@@ -481,10 +486,10 @@ class ListState:
     def set_metadata(
         self,
         *,
-        list_type: object = _KEEP,
-        list_name: object = _KEEP,
-        audience_id: object = _KEEP,
-        audience_name: object = _KEEP,
+        list_type: str | _Keep | None = KEEP,
+        list_name: str | _Keep | None = KEEP,
+        audience_id: str | _Keep | None = KEEP,
+        audience_name: str | _Keep | None = KEEP,
     ) -> None:
         """Record what the engine resolved; arguments left out keep their value."""
         given = {
@@ -493,10 +498,7 @@ class ListState:
             "audience_id": audience_id,
             "audience_name": audience_name,
         }
-        changes = {name: value for name, value in given.items() if value is not _KEEP}
-        for name, value in changes.items():
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"{name} must be a string or None")
+        changes = {name: value for name, value in given.items() if not isinstance(value, _Keep)}
         if not changes:
             return
         assignments = ", ".join(f"{name} = ?" for name in changes)  # names come from the fixed dict above
@@ -508,9 +510,9 @@ class ListState:
 
     # The write-ahead journal
 
-    def begin(self, operation: Operation, records: Sequence[str] | pl.Series) -> Batch:
+    def begin(self, operation: OperationType, records: Sequence[str] | pl.Series) -> Batch:
         """Durably record a batch as PENDING before it is sent; on `StateError`, do not send it."""
-        operation = Operation(operation)
+        operation = OperationType(operation)
         try:
             frame = encoding.encode_records(records)
             blob = encoding.to_parquet_bytes(frame)
@@ -558,7 +560,7 @@ class ListState:
             "SELECT seq, operation, count FROM batches WHERE list_id = ? AND status = 'PENDING' ORDER BY seq",
             (self.id,),
         )
-        return [Batch(int(r[0]), Operation(str(r[1])), int(r[2])) for r in rows]  # type: ignore[call-overload]
+        return [Batch(int(r[0]), OperationType(str(r[1])), int(r[2])) for r in rows]  # type: ignore[call-overload]
 
     # Reading membership
 
@@ -583,7 +585,7 @@ class ListState:
                     )
                 ]
                 entries = (
-                    JournalEntry(int(r[0]), r[1] == Operation.ADD.value, r[2] == BatchStatus.PENDING.value, r[3])
+                    JournalEntry(int(r[0]), r[1] == OperationType.ADD.value, r[2] == BatchStatus.PENDING.value, r[3])
                     for r in store._db.execute(
                         "SELECT seq, operation, status, records FROM batches WHERE list_id = ? ORDER BY seq",
                         (self.id,),
