@@ -158,3 +158,29 @@ def test_hashes_sharing_a_key_come_out_in_order(items: list[tuple[int, bytes]]) 
     records = [("abcd" + data.hex())[:length] for length, data in items]
     ordered = RecordSet.from_records(records).to_list()
     assert ordered == reference_order(records)
+
+
+def test_frames_have_key_then_record_whatever_the_records() -> None:
+    """Partitions come as (key, record) for hash-only and mixed sets alike."""
+    for records in ([sha("a"), sha("b")], [sha("a"), "plain@example.com"]):
+        assert RecordSet.from_records(records).partition_frame(0, 0).columns == ["key", "record"]
+
+
+def test_a_set_reads_parquet_partition_files_as_it_reads_its_own(tmp_path: Path) -> None:
+    """Sorted Parquet partitions written by another program read like spilled Arrow partitions."""
+    records = [sha(f"u{i}") for i in range(2000)] + ["plain@example.com"]
+    builder = RecordSetBuilder(tmp_path / "work", spill_rows=300)
+    builder.add(pl.Series(records))
+    spilled = builder.finish()
+    files = []
+    for index, frame in enumerate(spilled.iter_frames()):
+        files.append(tmp_path / f"part-{index:03d}.parquet")
+        frame.write_parquet(files[-1])
+    parquet = RecordSet(partition_files=files, partition_bits=spilled.partition_bits, count=spilled.count)
+    for bits in (0, 3, spilled.partition_bits, spilled.partition_bits + 1):
+        assert [f["record"].to_list() for f in parquet.iter_frames(bits)] == [
+            f["record"].to_list() for f in spilled.iter_frames(bits)
+        ]
+    parquet.write(tmp_path / "all.parquet")
+    assert pl.read_parquet(tmp_path / "all.parquet")["record"].to_list() == spilled.to_list()
+    spilled.close()

@@ -13,6 +13,10 @@ or library versions. Hashes are uniform, so the key spreads records evenly; spli
 Two sets can therefore be compared partition by partition (see `pinaudience.diff`) with only one
 partition of each in memory.
 
+A set can also be opened over sorted partition files someone else wrote (Arrow IPC or Parquet, chosen
+by extension, columns `key` and `record`): benchmarks and tools use that to read the same files as
+other programs.
+
 Small sets live in memory; a `RecordSetBuilder` that has been given more than `spill_rows` rows
 spills to uncompressed Arrow IPC files under a working directory (temporary files: fast to write and
 read back), one folder per partition, and `finish()` dedupes and sorts one partition at a time.
@@ -39,6 +43,8 @@ SPILL_SLICE_ROWS = 1_000_000
 """Rows written per spill step once a builder spills."""
 
 _HEX_RECORD = r"^(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64})$"
+HEX_RECORD = _HEX_RECORD
+"""The records keyed by their own prefix: lowercase hex of length 32, 40 or 64 (MD5, SHA-1, SHA-256)."""
 SCHEMA = {KEY: pl.UInt16, RECORD: pl.String}
 
 
@@ -54,7 +60,7 @@ def _keyed(records: pl.Series) -> tuple[pl.DataFrame, bool]:
     hex_mask = frame.select(is_hex.fill_null(False)).to_series()
     if hex_mask.all():
         prefix = frame.select(pl.col(RECORD).str.slice(0, 4))
-        return frame.with_columns(_prefix_to_key(prefix.to_series())), True
+        return frame.with_columns(_prefix_to_key(prefix.to_series())).select(KEY, RECORD), True
     # Only the non-hex records pay for a SHA-256: split, key each side, and restore the input order.
     frame = frame.with_row_index("_pos")
     hexes = frame.filter(hex_mask).with_columns(_prefix_to_key(pl.col(RECORD).str.slice(0, 4)))
@@ -139,12 +145,12 @@ class RecordSet:
         assert self._files is not None
         stored = self.partition_bits
         if bits >= stored:
-            frame = pl.read_ipc(self._files[index >> (bits - stored)])
+            frame = _read_partition(self._files[index >> (bits - stored)])
             if bits == stored:
                 return frame
             return frame.filter((pl.col(KEY) >= lo) & (pl.col(KEY) < hi))
         first, last = index << (stored - bits), (index + 1) << (stored - bits)
-        return pl.concat([pl.read_ipc(path) for path in self._files[first:last]])
+        return pl.concat([_read_partition(path) for path in self._files[first:last]])
 
     def iter_frames(self, bits: int | None = None) -> Iterator[pl.DataFrame]:
         """Every partition in order (columns key, record); `bits` defaults to the stored split."""
@@ -195,7 +201,7 @@ class RecordSet:
             if self._frame is not None:
                 self._frame.select(RECORD).write_parquet(tmp)
             else:
-                pl.scan_ipc(self._files or []).select(RECORD).sink_parquet(tmp)
+                pl.concat([_scan_partition(f) for f in self._files or []]).select(RECORD).sink_parquet(tmp)
         else:
             with tmp.open("w", encoding="utf-8", newline="") as out:
                 out.write(f"{RECORD}\n")
@@ -207,6 +213,16 @@ class RecordSet:
         """Delete the spill files now rather than when the set is garbage-collected."""
         if self._finalizer is not None:
             self._finalizer()
+
+
+def _read_partition(path: Path) -> pl.DataFrame:
+    if path.suffix == ".parquet":
+        return pl.read_parquet(path, columns=[KEY, RECORD])
+    return pl.read_ipc(path)
+
+
+def _scan_partition(path: Path) -> pl.LazyFrame:
+    return pl.scan_parquet(path) if path.suffix == ".parquet" else pl.scan_ipc(path)
 
 
 class RecordSetBuilder:

@@ -1,0 +1,368 @@
+"""Confirmed membership on disk: Parquet snapshots, the journal replayed over them, and compaction's writer.
+
+A snapshot is a directory of `2**bits` Parquet files, `part-00000.parquet` onwards, each holding the
+records of one key range in the stored encoding (`pinaudience.state.encoding`), in (key, record)
+order. Which directory is current lives in SQLite; a directory is never modified once it is written.
+
+The journal is read into a `Journal`: every batch's records with its sequence number, operation and
+status, split by key like the records themselves (in memory while small, spilled to Arrow IPC files
+past `spill_rows`). For each record, the latest acknowledged entry says whether Pinterest holds it
+(ADD) or not (REMOVE); if the latest entry of all is still PENDING, its outcome is unknown and the
+record is uncertain.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import polars as pl
+
+from pinaudience.errors import StateError
+from pinaudience.records import KEY, KEY_BITS, RECORD, SPILL_PARTITION_BITS, RecordSet, RecordSetBuilder
+from pinaudience.state import encoding
+from pinaudience.state.encoding import HASH, IDENTITY, TEXT
+
+SEQ = "seq"
+ADD = "add"
+PENDING = "pending"
+JOURNAL_SCHEMA = {**encoding.ENCODED_SCHEMA, SEQ: pl.Int64, ADD: pl.Boolean, PENDING: pl.Boolean}
+
+ROWS_PER_SNAPSHOT_FILE = 1_000_000
+"""Above this many records a snapshot is split by key, so that one partition fits comfortably in memory."""
+ROW_GROUP_ROWS = 131_072
+"""Parquet row groups carry key statistics, so reading a finer split than the stored one skips most of a file."""
+
+
+def snapshot_bits(count: int, rows_per_file: int = ROWS_PER_SNAPSHOT_FILE) -> int:
+    """Partition bits for a snapshot of `count` records: one file when small, else about a million per file."""
+    if count <= rows_per_file:
+        return 0
+    needed = math.ceil(math.log2(count / rows_per_file))
+    # Never coarser than a spilled RecordSet, so a planner reading both at one split never concatenates.
+    return min(max(needed, SPILL_PARTITION_BITS), 12)
+
+
+def key_range(index: int, bits: int) -> tuple[int, int]:
+    if not 0 <= index < 1 << bits:
+        raise IndexError(f"partition {index} of {1 << bits}")
+    shift = KEY_BITS - bits
+    return index << shift, (index + 1) << shift
+
+
+def in_range(index: int, bits: int) -> pl.Expr:
+    lo, hi = key_range(index, bits)
+    return (pl.col(KEY) >= lo) & (pl.col(KEY) < hi)
+
+
+def read_split(
+    stored_bits: int, index: int, bits: int, read: Callable[[int, pl.Expr | None], pl.DataFrame]
+) -> pl.DataFrame:
+    """Partition `index` of 2**bits from data stored in 2**stored_bits parts; `read(part, filter)`."""
+    key_range(index, bits)
+    if bits >= stored_bits:
+        return read(index >> (bits - stored_bits), None if bits == stored_bits else in_range(index, bits))
+    first, last = index << (stored_bits - bits), (index + 1) << (stored_bits - bits)
+    return pl.concat([read(part, None) for part in range(first, last)])
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+class Snapshot:
+    """A written snapshot directory (or none: the empty set), read partition by partition."""
+
+    def __init__(self, directory: Path | None, bits: int, count: int) -> None:
+        self.directory = directory
+        self.bits = bits if directory is not None else 0
+        self.count = count if directory is not None else 0
+
+    def encoded_partition(self, index: int, bits: int) -> pl.DataFrame:
+        if self.directory is None:
+            key_range(index, bits)
+            return encoding.empty_encoded()
+        return read_split(self.bits, index, bits, self._read_part)
+
+    def _read_part(self, part: int, where: pl.Expr | None) -> pl.DataFrame:
+        assert self.directory is not None
+        path = self.directory / part_name(part)
+        try:
+            metadata = pl.read_parquet_metadata(path)
+            if metadata.get(encoding.FORMAT_KEY) != encoding.FORMAT_VERSION:
+                raise StateError(
+                    f"the snapshot file {path} is not in a format this pinaudience knows",
+                    resolution="Upgrade pinaudience, or forget this list's state with `pinaudience state forget`.",
+                )
+            scan = pl.scan_parquet(path)
+            if where is not None:
+                scan = scan.filter(where)
+            return scan.collect().cast(encoding.ENCODED_SCHEMA)  # type: ignore[arg-type]
+        except StateError:
+            raise
+        except (OSError, pl.exceptions.PolarsError) as error:
+            raise StateError(f"cannot read the snapshot file {path}: {type(error).__name__}") from None
+
+
+def write_snapshot(
+    directory: Path,
+    bits: int,
+    partitions: Callable[[int, int], pl.DataFrame],
+    fault: Callable[[str], None],
+) -> int:
+    """Write every partition into `directory` (which must not exist) durably; returns the record count.
+
+    Files go into `<directory>.partial` first, each fsynced; the folder is fsynced, renamed into place
+    with `os.replace` and its parent fsynced, so a directory with the final name is always complete.
+    """
+    partial = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    count = 0
+    for index in range(1 << bits):
+        frame = partitions(index, bits)
+        path = partial / part_name(index)
+        frame.write_parquet(
+            path,
+            compression=encoding.PARQUET_COMPRESSION,
+            statistics=True,
+            row_group_size=ROW_GROUP_ROWS,
+            metadata={encoding.FORMAT_KEY: encoding.FORMAT_VERSION},
+        )
+        fsync_file(path)
+        count += frame.height
+        fault("compact.partition_written")
+    fsync_dir(partial)
+    os.replace(partial, directory)
+    fsync_dir(directory.parent)
+    return count
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    # A directory's entries (a new or renamed file) are durable only once the directory itself is synced.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class JournalEntry:
+    """One batch as the journal reader needs it."""
+
+    __slots__ = ("operation_add", "pending", "records", "seq")
+
+    def __init__(self, seq: int, operation_add: bool, pending: bool, records: bytes) -> None:
+        self.seq = seq
+        self.operation_add = operation_add
+        self.pending = pending
+        self.records = records
+
+
+class Journal:
+    """Every journal entry of a list, split by key, resolved per record on demand."""
+
+    def __init__(self, entries: Iterable[JournalEntry], *, spill_rows: int, workdir: Path | None) -> None:
+        self._frame: pl.DataFrame | None = None
+        self._files: list[list[Path]] = []
+        self._dir: Path | None = None
+        self._finalizer: weakref.finalize[..., Journal] | None = None
+        self.acknowledged_rows = 0
+        self.pending_rows = 0
+        buffer: list[pl.DataFrame] = []
+        buffered = 0
+        for entry in entries:
+            frame = encoding.from_parquet_bytes(entry.records).with_columns(
+                pl.lit(entry.seq, pl.Int64).alias(SEQ),
+                pl.lit(entry.operation_add).alias(ADD),
+                pl.lit(entry.pending).alias(PENDING),
+            )
+            if entry.pending:
+                self.pending_rows += frame.height
+            else:
+                self.acknowledged_rows += frame.height
+            buffer.append(frame)
+            buffered += frame.height
+            if buffered >= spill_rows:
+                self._spill(pl.concat(buffer), workdir)
+                buffer, buffered = [], 0
+        rest = pl.concat(buffer) if buffer else pl.DataFrame(schema=JOURNAL_SCHEMA)
+        if not self._files:
+            self._frame = rest
+        elif rest.height:
+            self._spill(rest, workdir)
+
+    @property
+    def bits(self) -> int:
+        return SPILL_PARTITION_BITS if self._files else 0
+
+    @property
+    def empty(self) -> bool:
+        return self.acknowledged_rows + self.pending_rows == 0
+
+    def _spill(self, frame: pl.DataFrame, workdir: Path | None) -> None:
+        if self._dir is None:
+            if workdir is not None:
+                workdir.mkdir(parents=True, exist_ok=True)
+            self._dir = Path(tempfile.mkdtemp(prefix="pinaudience-journal-", dir=workdir))
+            self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
+            self._files = [[] for _ in range(1 << SPILL_PARTITION_BITS)]
+        shift = KEY_BITS - SPILL_PARTITION_BITS
+        parts = frame.with_columns((pl.col(KEY) // (1 << shift)).alias("_part"))
+        for (part,), chunk in parts.partition_by("_part", as_dict=True, include_key=False).items():
+            assert isinstance(part, int)
+            path = self._dir / f"{part:03d}-{len(self._files[part]):06d}.arrow"
+            chunk.write_ipc(path, compression="uncompressed")
+            self._files[part].append(path)
+
+    def _read_part(self, part: int, where: pl.Expr | None) -> pl.DataFrame:
+        chunks = [pl.read_ipc(path) for path in self._files[part]]
+        frame = pl.concat(chunks) if chunks else pl.DataFrame(schema=JOURNAL_SCHEMA)
+        return frame if where is None else frame.filter(where)
+
+    def entries(self, index: int, bits: int) -> pl.DataFrame:
+        """Raw entries whose keys fall in partition `index` of 2**bits."""
+        if self._frame is not None:
+            return self._frame if bits == 0 else self._frame.filter(in_range(index, bits))
+        return read_split(SPILL_PARTITION_BITS, index, bits, self._read_part)
+
+    def effect(self, index: int, bits: int) -> pl.DataFrame:
+        """Per record of the partition, its latest acknowledged operation: IDENTITY columns and `add`.
+
+        Rows come in (key, record) order.
+        """
+        acknowledged = self.entries(index, bits).filter(~pl.col(PENDING))
+        if acknowledged.height == 0:
+            return acknowledged.select([*IDENTITY, ADD])
+        if _only_hashes(acknowledged):
+            # One sort gives both the output order and, per hash, its entries in sequence: keep the last.
+            ordered = acknowledged.sort([HASH, SEQ])
+            latest = ordered.filter(pl.col(HASH).ne_missing(pl.col(HASH).shift(-1)))
+            return latest.select([*IDENTITY, ADD])
+        latest = acknowledged.sort(SEQ).unique(subset=IDENTITY, keep="last")
+        return encoding.sort_encoded(latest.select([*IDENTITY, ADD]))
+
+    def uncertain(self, index: int, bits: int) -> pl.DataFrame:
+        """Records of the partition whose latest entry is PENDING: IDENTITY columns and that entry's `seq`."""
+        entries = self.entries(index, bits)
+        if entries.height == 0 or not entries.get_column(PENDING).any():
+            return entries.select([*IDENTITY, SEQ]).clear()
+        latest = entries.sort(SEQ).unique(subset=IDENTITY, keep="last")
+        return latest.filter(pl.col(PENDING)).select([*IDENTITY, SEQ])
+
+    def iter_uncertain(self) -> Iterator[pl.DataFrame]:
+        if self.pending_rows == 0:
+            return
+        for index in range(1 << self.bits):
+            frame = self.uncertain(index, self.bits)
+            if frame.height:
+                yield frame
+
+    def close(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+
+
+def _only_hashes(frame: pl.DataFrame) -> bool:
+    return frame.get_column(TEXT).null_count() == frame.height
+
+
+def apply_journal(snapshot_rows: pl.DataFrame, effect: pl.DataFrame) -> pl.DataFrame:
+    """Snapshot rows with the journal's latest acknowledged operations (from `Journal.effect`) applied.
+
+    Both inputs and the result are in (key, record) order.
+    """
+    if effect.height == 0:
+        return snapshot_rows
+    added = effect.filter(pl.col(ADD)).select(IDENTITY)
+    if snapshot_rows.height == 0:
+        return added
+    if _only_hashes(snapshot_rows) and _only_hashes(effect):
+        kept = snapshot_rows.filter(~pl.col(HASH).is_in(effect.get_column(HASH).implode()))
+    else:
+        kept = snapshot_rows.join(
+            effect.select(IDENTITY), on=IDENTITY, how="anti", nulls_equal=True, maintain_order="left"
+        )
+    return encoding.merge_encoded(kept, added)
+
+
+class ConfirmedSet:
+    """What Pinterest acknowledged holding: a snapshot with the acknowledged journal replayed over it.
+
+    Reads like a `RecordSet` (`partition_frame`, `iter_frames`, `iter_batches`, `to_list`), one partition
+    at a time. It stays valid until the list is compacted (which deletes the snapshot it reads).
+    """
+
+    in_memory = False
+
+    def __init__(self, snapshot: Snapshot, journal: Journal) -> None:
+        self._snapshot = snapshot
+        self._journal = journal
+        self.partition_bits = max(snapshot.bits, journal.bits)
+        self._count: int | None = snapshot.count if journal.acknowledged_rows == 0 else None
+
+    @property
+    def count(self) -> int:
+        """Records confirmed; replays the journal once when it holds acknowledged batches."""
+        if self._count is None:
+            self._count = sum(frame.height for frame in self.iter_encoded())
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def encoded_partition(self, index: int, bits: int) -> pl.DataFrame:
+        """Partition `index` of 2**bits in the stored encoding (key, hash, text)."""
+        rows = self._snapshot.encoded_partition(index, bits)
+        if self._journal.acknowledged_rows == 0:
+            return rows
+        return apply_journal(rows, self._journal.effect(index, bits))
+
+    def partition_frame(self, index: int, bits: int) -> pl.DataFrame:
+        """Partition `index` of 2**bits (columns key, record), in (key, record) order."""
+        return encoding.decode(self.encoded_partition(index, bits))
+
+    def iter_encoded(self, bits: int | None = None) -> Iterator[pl.DataFrame]:
+        bits = self.partition_bits if bits is None else bits
+        for index in range(1 << bits):
+            yield self.encoded_partition(index, bits)
+
+    def iter_frames(self, bits: int | None = None) -> Iterator[pl.DataFrame]:
+        for frame in self.iter_encoded(bits):
+            yield encoding.decode(frame)
+
+    def iter_batches(self, batch_size: int) -> Iterator[list[str]]:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        pending: list[str] = []
+        for frame in self.iter_frames():
+            pending.extend(frame.get_column(RECORD).to_list())
+            while len(pending) >= batch_size:
+                yield pending[:batch_size]
+                pending = pending[batch_size:]
+        if pending:
+            yield pending
+
+    def to_list(self) -> list[str]:
+        return [record for frame in self.iter_frames() for record in frame.get_column(RECORD).to_list()]
+
+
+def uncertain_set(journal: Journal, *, spill_rows: int, workdir: Path | None) -> RecordSet:
+    """The records whose latest journal entry is still PENDING, as a RecordSet."""
+    builder = RecordSetBuilder(workdir, spill_rows=spill_rows)
+    for frame in journal.iter_uncertain():
+        builder.add(encoding.decode(frame).get_column(RECORD))
+    return builder.finish()
