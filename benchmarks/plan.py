@@ -41,8 +41,9 @@ import polars_hash as plh
 
 from pinaudience.config import SyncMode
 from pinaudience.diff import plan
+from pinaudience.pinterest.models import ListOperation
 from pinaudience.records import KEY, KEY_BITS, RECORD, SPILL_PARTITION_BITS, RecordSet
-from pinaudience.state import ListRef, OperationType, StateStore
+from pinaudience.state import ListRef, StateStore
 
 REF = ListRef("https://api.pinterest.com/v5", "549755885175", "2542620905475")
 BITS = SPILL_PARTITION_BITS
@@ -85,7 +86,7 @@ def generate(root: Path, rows: int) -> dict[str, Any]:
         state = store.open_list(REF)
         for lo in range(0, rows, BATCH):
             records = sha256_records(lo, min(lo + BATCH, rows)).get_column(RECORD)
-            state.acknowledge(state.begin(OperationType.ADD, records))
+            state.acknowledge(state.begin(ListOperation.ADD, records))
     return {}
 
 

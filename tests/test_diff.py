@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from pinaudience.config import SyncMode
 from pinaudience.diff import fingerprint, plan, plan_partition, shared
+from pinaudience.pinterest.models import ListOperation
 from pinaudience.records import RecordSet, RecordSetBuilder
-from pinaudience.state import ListRef, OperationType, StateStore
+from pinaudience.state import ListRef, StateStore
 
 
 def sha(i: int | str) -> str:
@@ -118,10 +119,10 @@ def test_the_plan_reads_confirmed_and_uncertain_records_from_the_store(tmp_path:
     ref = ListRef("http://127.0.0.1:8710/v5", "1", "2")
     with StateStore(tmp_path / "state", snapshot_rows=100) as store:
         state = store.open_list(ref)
-        state.acknowledge(state.begin(OperationType.ADD, [sha(i) for i in range(400)]))
+        state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(400)]))
         state.compact()
-        state.acknowledge(state.begin(OperationType.REMOVE, [sha(i) for i in range(10)]))
-        state.begin(OperationType.ADD, [sha(i) for i in range(400, 420)])
+        state.acknowledge(state.begin(ListOperation.REMOVE, [sha(i) for i in range(10)]))
+        state.begin(ListOperation.ADD, [sha(i) for i in range(400, 420)])
         desired = {sha(i) for i in range(200, 410)}
         with (
             state.membership() as membership,

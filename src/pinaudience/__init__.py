@@ -3,6 +3,16 @@
 The public API is curated here; everything else is an implementation detail.
 """
 
+from pinaudience._version import __version__
+from pinaudience.config import (
+    AudienceSettings,
+    Credentials,
+    PinterestSettings,
+    Secret,
+    Settings,
+    SyncMode,
+    load_settings,
+)
 from pinaudience.errors import (
     AuthorizationError,
     ConfigError,
@@ -21,12 +31,14 @@ from pinaudience.errors import (
 )
 from pinaudience.identifiers.types import HashAlgorithm, IdType
 from pinaudience.prepare import Prepared, PrepareProgress, PrepareReport, prepare
-
-__version__ = "0.1.0"
+from pinaudience.report import RunReport, SyncReport
+from pinaudience.sync import SyncEvent, sync, sync_async
 
 __all__ = [
+    "AudienceSettings",
     "AuthorizationError",
     "ConfigError",
+    "Credentials",
     "HashAlgorithm",
     "IdType",
     "InputError",
@@ -37,13 +49,23 @@ __all__ = [
     "NotFound",
     "PinaudienceError",
     "PinterestError",
+    "PinterestSettings",
     "PinterestUnavailable",
     "PrepareProgress",
     "PrepareReport",
     "Prepared",
     "RateLimited",
+    "RunReport",
+    "Secret",
+    "Settings",
     "StateError",
     "StateLocked",
+    "SyncEvent",
+    "SyncMode",
+    "SyncReport",
     "__version__",
+    "load_settings",
     "prepare",
+    "sync",
+    "sync_async",
 ]

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from pinaudience.errors import StateError
-from pinaudience.state import ListState, OperationType, StateStore
+from pinaudience.pinterest.models import ListOperation
+from pinaudience.state import ListState, StateStore
 
 from .conftest import REF, MakeStore, sha
 
@@ -32,12 +33,12 @@ def membership(state: ListState) -> tuple[list[str], list[str]]:
 def prepare(store: StateStore) -> tuple[list[str], list[str]]:
     """A compacted snapshot, then acknowledged and pending batches on top; returns the membership."""
     state = store.open_list(REF)
-    state.acknowledge(state.begin(OperationType.ADD, [sha(i) for i in range(600)] + ["plain@example.com"]))
+    state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(600)] + ["plain@example.com"]))
     state.compact()
-    state.acknowledge(state.begin(OperationType.REMOVE, [sha(i) for i in range(0, 600, 4)]))
-    state.acknowledge(state.begin(OperationType.ADD, [sha(i) for i in range(600, 700)]))
-    state.begin(OperationType.ADD, [sha(i) for i in range(700, 720)])
-    state.begin(OperationType.REMOVE, [sha(i) for i in range(1, 40, 4)] + ["plain@example.com"])
+    state.acknowledge(state.begin(ListOperation.REMOVE, [sha(i) for i in range(0, 600, 4)]))
+    state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(600, 700)]))
+    state.begin(ListOperation.ADD, [sha(i) for i in range(700, 720)])
+    state.begin(ListOperation.REMOVE, [sha(i) for i in range(1, 40, 4)] + ["plain@example.com"])
     expected = membership(state)
     assert len(expected[0]) > SNAPSHOT_ROWS
     assert len(expected[1]) == 31
@@ -102,6 +103,7 @@ CHILD = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
+    from pinaudience.pinterest.models import ListOperation
     from pinaudience.state import ListRef, StateStore
 
     step = sys.argv[2]
@@ -138,7 +140,7 @@ def test_a_crash_while_recording_a_batch_leaves_no_half_batch(make_store: MakeSt
 
     store = make_store(faults=faults)
     with pytest.raises(SimulatedCrash):
-        store.open_list(REF).begin(OperationType.ADD, [sha(1), sha(2)])
+        store.open_list(REF).begin(ListOperation.ADD, [sha(1), sha(2)])
     store.close()
     state = make_store().open_list(REF)
     assert state.pending() == []

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pinaudience.errors import StateError
+from pinaudience.pinterest.models import ListOperation
 from pinaudience.records import RecordSet
-from pinaudience.state import SCHEMA_VERSION, ListRef, ListState, OperationType, StateStore, default_state_dir
+from pinaudience.state import SCHEMA_VERSION, ListRef, ListState, StateStore, default_state_dir
 
 from .conftest import REF, MakeStore, sha
 
@@ -38,13 +39,13 @@ def test_confirmed_is_the_snapshot_plus_acknowledged_batches(make_store: MakeSto
     """Acknowledged adds and removes count, in order, over the snapshot; pending ones do not."""
     state = make_store().open_list(REF)
     first = [sha(i) for i in range(300)]
-    state.acknowledge(state.begin(OperationType.ADD, first))
+    state.acknowledge(state.begin(ListOperation.ADD, first))
     state.compact()
-    state.acknowledge(state.begin(OperationType.REMOVE, first[:50]))
-    state.acknowledge(state.begin(OperationType.ADD, [sha(i) for i in range(300, 350)] + ["plain@example.com"]))
-    state.acknowledge(state.begin(OperationType.ADD, first[:10]))
-    state.begin(OperationType.ADD, [sha(i) for i in range(900, 910)])
-    state.begin(OperationType.REMOVE, first[100:110])
+    state.acknowledge(state.begin(ListOperation.REMOVE, first[:50]))
+    state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(300, 350)] + ["plain@example.com"]))
+    state.acknowledge(state.begin(ListOperation.ADD, first[:10]))
+    state.begin(ListOperation.ADD, [sha(i) for i in range(900, 910)])
+    state.begin(ListOperation.REMOVE, first[100:110])
     expected = set(first[50:]) | set(first[:10]) | {sha(i) for i in range(300, 350)} | {"plain@example.com"}
     assert confirmed_of(state) == ordered(expected)
     with state.membership() as membership:
@@ -54,9 +55,9 @@ def test_confirmed_is_the_snapshot_plus_acknowledged_batches(make_store: MakeSto
 def test_pending_batches_survive_a_reopen_as_uncertain(make_store: MakeStore) -> None:
     """A batch begun but never answered is uncertain in the next run, and not confirmed."""
     state = make_store().open_list(REF)
-    state.acknowledge(state.begin(OperationType.ADD, [sha(i) for i in range(20)]))
-    state.begin(OperationType.ADD, [sha(i) for i in range(20, 30)])
-    state.begin(OperationType.REMOVE, [sha(i) for i in range(5)])
+    state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(20)]))
+    state.begin(ListOperation.ADD, [sha(i) for i in range(20, 30)])
+    state.begin(ListOperation.REMOVE, [sha(i) for i in range(5)])
 
     reopened = make_store().open_list(REF)
     assert uncertain_of(reopened) == {sha(i) for i in range(20, 30)} | {sha(i) for i in range(5)}
@@ -68,9 +69,9 @@ def test_pending_batches_survive_a_reopen_as_uncertain(make_store: MakeStore) ->
 def test_a_later_acknowledged_batch_resolves_an_uncertain_record(make_store: MakeStore) -> None:
     """Resending an uncertain record and getting an answer makes it certain again."""
     state = make_store().open_list(REF)
-    state.begin(OperationType.ADD, [sha(1), sha(2)])
-    state.acknowledge(state.begin(OperationType.ADD, [sha(1)]))
-    state.acknowledge(state.begin(OperationType.REMOVE, [sha(2)]))
+    state.begin(ListOperation.ADD, [sha(1), sha(2)])
+    state.acknowledge(state.begin(ListOperation.ADD, [sha(1)]))
+    state.acknowledge(state.begin(ListOperation.REMOVE, [sha(2)]))
     assert uncertain_of(state) == set()
     assert confirmed_of(state) == [sha(1)]
 
@@ -78,7 +79,7 @@ def test_a_later_acknowledged_batch_resolves_an_uncertain_record(make_store: Mak
 def test_a_discarded_batch_leaves_no_trace(make_store: MakeStore) -> None:
     """A batch Pinterest rejected is neither confirmed nor uncertain."""
     state = make_store().open_list(REF)
-    batch = state.begin(OperationType.ADD, [sha(1)])
+    batch = state.begin(ListOperation.ADD, [sha(1)])
     state.discard(batch)
     assert (confirmed_of(state), uncertain_of(state), state.pending()) == ([], set(), [])
     with pytest.raises(StateError):
@@ -88,12 +89,12 @@ def test_a_discarded_batch_leaves_no_trace(make_store: MakeStore) -> None:
 def test_compaction_equals_replaying_and_keeps_what_is_uncertain(make_store: MakeStore) -> None:
     """After compaction the confirmed and uncertain sets are exactly what replaying the journal gave."""
     state = make_store(snapshot_rows=100, spill_rows=70).open_list(REF)
-    state.acknowledge(state.begin(OperationType.ADD, [sha(i) for i in range(400)] + ["a@example.com", "ü@例え.jp"]))
+    state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(400)] + ["a@example.com", "ü@例え.jp"]))
     state.compact()
-    state.acknowledge(state.begin(OperationType.REMOVE, [sha(i) for i in range(0, 400, 3)] + ["a@example.com"]))
-    state.begin(OperationType.ADD, [sha(i) for i in range(400, 420)])
-    state.begin(OperationType.REMOVE, [sha(i) for i in range(1, 30, 3)])
-    state.acknowledge(state.begin(OperationType.ADD, [sha(i) for i in range(410, 415)]))
+    state.acknowledge(state.begin(ListOperation.REMOVE, [sha(i) for i in range(0, 400, 3)] + ["a@example.com"]))
+    state.begin(ListOperation.ADD, [sha(i) for i in range(400, 420)])
+    state.begin(ListOperation.REMOVE, [sha(i) for i in range(1, 30, 3)])
+    state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(410, 415)]))
     before = (confirmed_of(state), uncertain_of(state))
 
     result = state.compact()
@@ -112,7 +113,7 @@ def test_a_split_snapshot_reads_the_same_at_every_split(make_store: MakeStore) -
     """A snapshot in many files concatenates, at any partition split, to the whole set in order."""
     state = make_store(snapshot_rows=50).open_list(REF)
     records = {sha(i) for i in range(500)} | {"x@example.com"}
-    state.acknowledge(state.begin(OperationType.ADD, sorted(records)))
+    state.acknowledge(state.begin(ListOperation.ADD, sorted(records)))
     state.compact()
     with state.membership() as membership:
         confirmed = membership.confirmed
@@ -145,7 +146,7 @@ def test_the_store_agrees_with_a_model_of_the_protocol(tmp_path: Path, steps: li
         state = store.open_list(REF)
         for operation, ids, outcome in steps:
             records = [sha(i) if i % 5 else f"user{i}@example.com" for i in ids]
-            batch = state.begin(OperationType(operation), records)
+            batch = state.begin(ListOperation(operation), records)
             if outcome == "discard":
                 state.discard(batch)
                 continue
@@ -174,7 +175,7 @@ def test_metadata_is_kept_per_list_and_listed(make_store: MakeStore) -> None:
     state.set_metadata(list_type="EMAIL", list_name="Newsletter", audience_id="123")
     state.set_metadata(audience_name="Newsletter audience")
     other = ListRef(REF.api_base + "/", REF.ad_account_id, "999")
-    store.open_list(other).begin(OperationType.ADD, [sha(1)])
+    store.open_list(other).begin(ListOperation.ADD, [sha(1)])
 
     info = store.find_list(REF)
     assert info is not None
@@ -194,7 +195,7 @@ def test_forget_removes_rows_and_files(make_store: MakeStore, tmp_path: Path) ->
     """A forgotten list has no state left, on disk or in SQLite, and starts empty when used again."""
     store = make_store()
     state = store.open_list(REF)
-    state.acknowledge(state.begin(OperationType.ADD, [sha(i) for i in range(10)]))
+    state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(10)]))
     state.compact()
     folder = tmp_path / "state" / "snapshots" / str(state.id)
     assert any(folder.iterdir())
@@ -268,7 +269,7 @@ def test_a_batch_that_cannot_be_recorded_is_refused_and_absent(make_store: MakeS
     state = make_store(faults=faults).open_list(REF)
     failing["on"] = True
     with pytest.raises(StateError, match="no space left"):
-        state.begin(OperationType.ADD, [sha(1)])
+        state.begin(ListOperation.ADD, [sha(1)])
     assert state.pending() == []
     assert uncertain_of(state) == set()
 
@@ -281,7 +282,7 @@ def test_an_acknowledgement_that_cannot_be_recorded_leaves_the_batch_uncertain(m
             raise OSError(errno.EIO, "Input/output error")
 
     state = make_store(faults=faults).open_list(REF)
-    batch = state.begin(OperationType.ADD, [sha(1)])
+    batch = state.begin(ListOperation.ADD, [sha(1)])
     with pytest.raises(StateError):
         state.acknowledge(batch)
     assert (confirmed_of(state), uncertain_of(state)) == ([], {sha(1)})
@@ -290,7 +291,7 @@ def test_an_acknowledgement_that_cannot_be_recorded_leaves_the_batch_uncertain(m
 def test_a_damaged_snapshot_is_a_state_error(make_store: MakeStore, tmp_path: Path) -> None:
     """A truncated snapshot file is reported as state trouble, not as a Parquet traceback."""
     state = make_store().open_list(REF)
-    state.acknowledge(state.begin(OperationType.ADD, [sha(i) for i in range(100)]))
+    state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(100)]))
     state.compact()
     (part,) = (tmp_path / "state" / "snapshots").glob("*/*/part-*.parquet")
     part.write_bytes(part.read_bytes()[:100])
@@ -311,15 +312,15 @@ def test_no_record_reaches_an_exception_or_a_log(make_store: MakeStore, caplog: 
     store = make_store(faults=faults)
     state = store.open_list(REF)
     messages: list[str] = []
-    batch = state.begin(OperationType.ADD, canaries)
+    batch = state.begin(ListOperation.ADD, canaries)
     state.acknowledge(batch)
     state.compact()
     for step, action in [
-        ("batch.begin", lambda: state.begin(OperationType.REMOVE, canaries)),
-        ("batch.acknowledge", lambda: state.acknowledge(state.begin(OperationType.REMOVE, canaries))),
+        ("batch.begin", lambda: state.begin(ListOperation.REMOVE, canaries)),
+        ("batch.acknowledge", lambda: state.acknowledge(state.begin(ListOperation.REMOVE, canaries))),
         (
             "compact.partition_written",
-            lambda: (state.acknowledge(state.begin(OperationType.ADD, canaries)), state.compact()),
+            lambda: (state.acknowledge(state.begin(ListOperation.ADD, canaries)), state.compact()),
         ),
         ("", lambda: state.discard(batch)),
     ]:
@@ -338,7 +339,7 @@ def test_compaction_gives_the_journal_space_back(make_store: MakeStore, tmp_path
     """Once batches are folded into a snapshot, the SQLite file shrinks instead of keeping their pages."""
     state = make_store().open_list(REF)
     for batch in range(10):
-        state.acknowledge(state.begin(OperationType.ADD, [sha(f"{batch}-{i}") for i in range(2000)]))
+        state.acknowledge(state.begin(ListOperation.ADD, [sha(f"{batch}-{i}") for i in range(2000)]))
     database = tmp_path / "state" / "state.sqlite3"
     journal_size = database.stat().st_size + (tmp_path / "state" / "state.sqlite3-wal").stat().st_size
     state.compact()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from pinaudience import __version__
+from pinaudience._version import __version__
 
 USER_AGENT = f"pinaudience/{__version__}"
 

@@ -52,6 +52,7 @@ import polars as pl
 
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.errors import StateError, StateLocked
+from pinaudience.pinterest.models import ListOperation
 from pinaudience.records import RecordSet
 from pinaudience.state import encoding, schema
 from pinaudience.state.encoding import IDENTITY
@@ -96,13 +97,6 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_state_dir("pinaudience"))
 
 
-class OperationType(enum.StrEnum):
-    """A customer list update's `operation_type`."""
-
-    ADD = "ADD"
-    REMOVE = "REMOVE"
-
-
 class BatchStatus(enum.StrEnum):
     PENDING = "PENDING"
     """Written before sending; the outcome is unknown until acknowledged or discarded."""
@@ -129,7 +123,7 @@ class Batch:
     """A batch written as PENDING; pass it (or its id) to `acknowledge` or `discard`."""
 
     id: int
-    operation: OperationType
+    operation: ListOperation
     count: int
 
 
@@ -510,9 +504,9 @@ class ListState:
 
     # The write-ahead journal
 
-    def begin(self, operation: OperationType, records: Sequence[str] | pl.Series) -> Batch:
+    def begin(self, operation: ListOperation, records: Sequence[str] | pl.Series) -> Batch:
         """Durably record a batch as PENDING before it is sent; on `StateError`, do not send it."""
-        operation = OperationType(operation)
+        operation = ListOperation(operation)
         try:
             frame = encoding.encode_records(records)
             blob = encoding.to_parquet_bytes(frame)
@@ -560,7 +554,7 @@ class ListState:
             "SELECT seq, operation, count FROM batches WHERE list_id = ? AND status = 'PENDING' ORDER BY seq",
             (self.id,),
         )
-        return [Batch(int(r[0]), OperationType(str(r[1])), int(r[2])) for r in rows]  # type: ignore[call-overload]
+        return [Batch(int(r[0]), ListOperation(str(r[1])), int(r[2])) for r in rows]  # type: ignore[call-overload]
 
     # Reading membership
 
@@ -585,7 +579,7 @@ class ListState:
                     )
                 ]
                 entries = (
-                    JournalEntry(int(r[0]), r[1] == OperationType.ADD.value, r[2] == BatchStatus.PENDING.value, r[3])
+                    JournalEntry(int(r[0]), r[1] == ListOperation.ADD.value, r[2] == BatchStatus.PENDING.value, r[3])
                     for r in store._db.execute(
                         "SELECT seq, operation, status, records FROM batches WHERE list_id = ? ORDER BY seq",
                         (self.id,),

@@ -1,0 +1,36 @@
+"""Fixtures of the sync engine's tests: the emulator's admin view and a runner sharing the test's clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sync_helpers import Admin, Runner
+
+from pinaudience.clock import FakeClock
+from pinaudience.config import Settings
+from pinaudience.emulator import Emulator
+from pinaudience.report import RunReport
+from pinaudience.sync import SyncEvent, sync_async
+
+
+@pytest.fixture
+def admin(emulator_client: httpx.AsyncClient) -> Admin:
+    return Admin(emulator_client)
+
+
+@pytest.fixture
+def run_sync(emulator: Emulator, clock: FakeClock) -> Runner:
+    """`await run_sync(settings, **kw)`: the engine against the in-process emulator on the shared clock."""
+
+    async def run(settings: Settings, *, events: list[SyncEvent] | None = None, **kwargs: Any) -> RunReport:
+        return await sync_async(
+            settings,
+            transport=emulator.transport(),
+            clock=clock,
+            observer=events.append if events is not None else None,
+            **kwargs,
+        )
+
+    return run
