@@ -26,7 +26,7 @@ from pinaudience.errors import ConfigError, InputError
 from pinaudience.identifiers.pipeline import ORIGIN, PENDING, REASON, RECORD, first_pass, second_pass
 from pinaudience.identifiers.rules import PREHASHED_ORIGINS, Origin, effective_algorithm
 from pinaudience.identifiers.types import HashAlgorithm, IdType
-from pinaudience.records import RecordSet, RecordSetBuilder
+from pinaudience.records import PREFIX, RecordSet, RecordSetBuilder, sort_prefix
 from pinaudience.source import ROW, VALUE, Source, SourceInfo, open_source, read_error
 
 BATCH_ROWS: Final[int] = 250_000
@@ -133,7 +133,17 @@ def prepare(
 
 def _batches(opened: Source, id_type: IdType, algorithm: HashAlgorithm) -> Iterator[pl.DataFrame]:
     query = first_pass(opened.scan(), VALUE, id_type, algorithm)
+    # The records' sort prefix is computed here, by the streaming engine on every core, rather than by the
+    # RecordSetBuilder at the end on one (see `pinaudience.records.sort_prefix`).
+    query = query.with_columns(sort_prefix(pl.col(RECORD), is_hash=_is_hash(id_type, algorithm)))
     yield from query.collect_batches(chunk_size=BATCH_ROWS, maintain_order=True, optimizations=opened.optimizations)
+
+
+def _is_hash(id_type: IdType, algorithm: HashAlgorithm) -> pl.Expr | bool:
+    """Which records of the first pass are hashes: all of them, unless plain emails are sent as they are."""
+    if effective_algorithm(id_type, algorithm) is HashAlgorithm.NONE:
+        return pl.col(ORIGIN) != int(Origin.PLAIN)
+    return True
 
 
 @contextlib.contextmanager
@@ -175,6 +185,8 @@ class _Run:
         self.opened = opened
         self.id_type = id_type
         self.algorithm = algorithm
+        self.algorithm_out = effective_algorithm(id_type, algorithm)
+        """What plain values are hashed with: when it is not `none`, every record is a hash."""
         self.sample = sample
         self.progress = progress
         self.report = PrepareReport()
@@ -191,7 +203,8 @@ class _Run:
         pending = batch.filter(pl.col(ORIGIN) == int(Origin.PENDING)).select(ROW, PENDING)
         settled = second_pass(pending, self.id_type, self.algorithm)
         if self.sample is None:
-            builder.add(batch.get_column(RECORD).drop_nulls())
+            hashes = self.algorithm_out is not HashAlgorithm.NONE
+            builder.add_prefixed(batch.select(RECORD, PREFIX).drop_nulls(RECORD), hashes=hashes)
             builder.add(settled.get_column(RECORD).drop_nulls())
         else:
             batch, settled = self._sample(batch, settled, builder)

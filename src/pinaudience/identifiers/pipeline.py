@@ -54,11 +54,10 @@ def first_pass(frame: pl.LazyFrame, value: str, id_type: IdType, algorithm: Hash
         frame.with_columns(normalise(pl.col(value)).alias(_NORMALISED))
         .with_columns(is_prehashed(normalised).alias(_PREHASHED), rule.fast_valid(normalised).alias(_FAST))
         .with_columns(
+            # Only the fast-valid values are hashed: the rest are null going in, and hashing skips nulls.
             pl.when(prehashed)
             .then(normalised)
-            .when(fast)
-            .then(hash_expr(normalised, algorithm))
-            .otherwise(pl.lit(None, dtype=pl.String))
+            .otherwise(hash_expr(pl.when(fast).then(normalised), algorithm))
             .alias(RECORD),
             pl.when(prehashed)
             .then(prehashed_origin(normalised))
