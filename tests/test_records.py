@@ -10,7 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinaudience.records import KEY, RECORD, SCHEMA, RecordSet, RecordSetBuilder, _sorted_unique, with_keys
+from pinaudience.records import (
+    HEX_RECORD,
+    KEY,
+    RECORD,
+    SCHEMA,
+    RecordSet,
+    RecordSetBuilder,
+    _sorted_unique,
+    sort_prefix,
+    with_keys,
+)
 
 
 def reference_key(record: str) -> int:
@@ -184,3 +194,66 @@ def test_a_set_reads_parquet_partition_files_as_it_reads_its_own(tmp_path: Path)
     parquet.write(tmp_path / "all.parquet")
     assert pl.read_parquet(tmp_path / "all.parquet")["record"].to_list() == spilled.to_list()
     spilled.close()
+
+
+def prefixed(records: list[str]) -> pl.DataFrame:
+    """The records with their sort prefix, computed the way a streaming query computes it."""
+    frame = pl.DataFrame({RECORD: records}, schema={RECORD: pl.String})
+    is_hash = pl.col(RECORD).str.contains(HEX_RECORD)
+    return frame.select(RECORD, sort_prefix(pl.col(RECORD), is_hash=is_hash))
+
+
+@given(records_strategy, st.integers(1, 97), st.booleans())
+@settings(max_examples=40, deadline=None)
+def test_prefixed_chunks_build_the_same_set(records: list[str], chunk: int, spill: bool) -> None:
+    """Records given with their sort prefix (as prepare streams them) make the same set as plain records."""
+    builder = RecordSetBuilder(spill_rows=50 if spill else 10_000)
+    for start in range(0, len(records), chunk):
+        part = records[start : start + chunk]
+        hashes = all(len(r) in (32, 40, 64) and all(c in "0123456789abcdef" for c in r) for r in part)
+        builder.add_prefixed(prefixed(part), hashes=hashes)
+    built = builder.finish()
+    try:
+        assert built.to_list() == reference_order(records)
+        assert (built.count, built.duplicates) == (len(set(records)), len(records) - len(set(records)))
+    finally:
+        built.close()
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([32, 40, 64]), st.binary(min_size=0, max_size=3), st.sampled_from("0f")),
+        min_size=1,
+        max_size=60,
+    ),
+    st.booleans(),
+)
+@settings(max_examples=200, deadline=None)
+def test_hashes_sharing_their_first_16_digits_come_out_in_order(
+    items: list[tuple[int, bytes, str]], spill: bool
+) -> None:
+    """Different hashes with one sort prefix (short ones starting long ones, crafted ones) are still in order."""
+    records = [("0123456789abcdef" + data.hex()).ljust(length, pad) for length, data, pad in items]
+    builder = RecordSetBuilder(spill_rows=7 if spill else 10_000)
+    builder.add_prefixed(prefixed(records), hashes=True)
+    built = builder.finish()
+    try:
+        assert built.to_list() == reference_order(records)
+        assert built.duplicates == len(records) - len(set(records))
+    finally:
+        built.close()
+
+
+def test_a_builder_expecting_a_large_set_spills_from_the_start(tmp_path: Path) -> None:
+    """Told more rows are coming than fit in memory, the builder writes slices to disk instead of holding them."""
+    records = [sha(f"u{i}") for i in range(300)]
+    eager = RecordSetBuilder(tmp_path / "eager", spill_rows=1_000, expected_rows=5_000, slice_rows=100)
+    waiting = RecordSetBuilder(tmp_path / "waiting", spill_rows=1_000, slice_rows=100)
+    for builder in (eager, waiting):
+        builder.add(pl.Series(records))
+    assert any((tmp_path / "eager").iterdir())
+    assert not (tmp_path / "waiting").exists()
+    built = [eager.finish(), waiting.finish()]
+    assert [rs.in_memory for rs in built] == [False, True]
+    assert built[0].to_list() == built[1].to_list() == reference_order(records)
+    built[0].close()

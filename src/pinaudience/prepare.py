@@ -107,7 +107,7 @@ def prepare(
         raise ConfigError(f"sample must be at least 1, got {sample}")
     opened = open_source(source, id_type=id_type, column=column)
     run = _Run(opened, id_type=id_type, algorithm=hash, sample=sample, progress=progress)
-    builder = RecordSetBuilder(workdir, spill_rows=SPILL_ROWS)
+    builder = RecordSetBuilder(workdir, spill_rows=SPILL_ROWS, expected_rows=_expected_rows(opened, sample))
     with _rejects_file(rejects) as rejects_out:
         try:
             for batch in _batches(opened, id_type, hash):
@@ -132,11 +132,31 @@ def prepare(
 
 
 def _batches(opened: Source, id_type: IdType, algorithm: HashAlgorithm) -> Iterator[pl.DataFrame]:
-    query = first_pass(opened.scan(), VALUE, id_type, algorithm)
-    # The records' sort prefix is computed here, by the streaming engine on every core, rather than by the
-    # RecordSetBuilder at the end on one (see `pinaudience.records.sort_prefix`).
-    query = query.with_columns(sort_prefix(pl.col(RECORD), is_hash=_is_hash(id_type, algorithm)))
+    query = _query(opened, id_type, algorithm)
     yield from query.collect_batches(chunk_size=BATCH_ROWS, maintain_order=True, optimizations=opened.optimizations)
+
+
+def _query(opened: Source, id_type: IdType, algorithm: HashAlgorithm) -> pl.LazyFrame:
+    """The first pass over the file, and each record's sort prefix: all of it in the streaming engine."""
+    query = first_pass(opened.scan(), VALUE, id_type, algorithm)
+    # The prefix is computed here, where the record is made, on every core, rather than by the
+    # RecordSetBuilder at the end with a regular expression and on one (see `pinaudience.records`).
+    return query.with_columns(sort_prefix(pl.col(RECORD), is_hash=_is_hash(id_type, algorithm)))
+
+
+def _expected_rows(opened: Source, sample: int | None) -> int | None:
+    """At least about how many records are coming, for the builder to spill from the start on large files.
+
+    Parquet says how many rows it holds. For a CSV it is half its size over the mean size of the rows
+    sampled at its start: rows further down may be longer, and spilling a set that would have fitted in
+    memory costs more than holding one that spills anyway.
+    """
+    if sample is not None:
+        return sample
+    if opened.total_rows is not None:
+        return opened.total_rows
+    per_row = opened.disk_bytes_per_row
+    return round(opened.info.size_bytes / per_row / 2) if per_row else None
 
 
 def _is_hash(id_type: IdType, algorithm: HashAlgorithm) -> pl.Expr | bool:

@@ -271,7 +271,9 @@ def _open_csv(
     index = _choose_column(path, columns, id_type=id_type, column=column, has_header=has_header)
     separator = delimiter if delimiter is not None else _unused_separator(text)
     data_rows = len(rows) - (1 if has_header else 0)
-    sample_bytes = len(text.encode("utf-8")) - (len(rows[0].encode("utf-8")) + 1 if has_header and rows else 0)
+    # The sampled rows only (the text may hold many more lines than were sampled), each with its line end.
+    line_end = len(eol) + (1 if "\r\n" in text else 0)
+    sample_bytes = sum(len(row.encode("utf-8")) + line_end for row in rows[1 if has_header else 0 :])
     per_row = (sample_bytes / data_rows) * disk_per_text_byte if data_rows > 0 and sample_bytes > 0 else None
     info = SourceInfo(
         path=path,

@@ -13,9 +13,8 @@ import polars as pl
 import pytest
 
 from pinaudience import ConfigError, HashAlgorithm, IdType, InputError, PrepareProgress, prepare
-from pinaudience.identifiers.pipeline import first_pass
 from pinaudience.identifiers.reference import Result, prepare_value
-from pinaudience.prepare import BATCH_ROWS
+from pinaudience.prepare import BATCH_ROWS, _query
 from pinaudience.records import RecordSet
 from pinaudience.source import open_source
 
@@ -252,12 +251,13 @@ def test_progress_reports_rows_and_bytes(big_file: Path) -> None:
     assert (seen[-1].rows_read, seen[-1].bytes_read) == (BATCH_ROWS + 50_000, size)
 
 
-def test_reading_stays_in_the_streaming_engine(tmp_path: Path) -> None:
+@pytest.mark.parametrize("algorithm", [HashAlgorithm.SHA256, HashAlgorithm.NONE])
+def test_reading_stays_in_the_streaming_engine(tmp_path: Path, algorithm: HashAlgorithm) -> None:
     """No step of the first pass falls back to Polars' in-memory engine (which would load the whole file)."""
     for values, header in ((MIXED, "email"), (["a@example.com,1"], "email,id")):
         path = write_column(tmp_path / "g.csv", values, header=header)
         opened = open_source(path)
-        query = first_pass(opened.scan(), "value", IdType.EMAIL, HashAlgorithm.SHA256)
+        query = _query(opened, IdType.EMAIL, algorithm)
         graph = query.show_graph(engine="streaming", plan_stage="physical", raw_output=True, show=False)
         assert graph is not None
         # The legend names the colour of fallback nodes; no node may be filled with it.

@@ -317,3 +317,13 @@ def test_rows_with_more_fields_than_the_header(tmp_path: Path) -> None:
     rows = "".join(f"{i},user{i}@example.com\n" for i in range(50))
     path = write(tmp_path / "ragged.csv", f"id,email\n{rows}51,{CANARY},extra\n")
     assert_input_error(path, "more fields")
+
+
+@pytest.mark.parametrize(("eol", "header"), [("\n", "email\n"), ("\r\n", "email\r\n"), ("\n", "")])
+def test_row_size_is_estimated_from_the_sampled_rows(tmp_path: Path, eol: str, header: str) -> None:
+    """Bytes per row come from the rows sampled, not from the whole sniffed start (which holds many more)."""
+    rows = [f"user{index:07d}@example.com" for index in range(100_000)]
+    path = write(tmp_path / "many.csv", header + eol.join(rows) + eol)
+    opened = open_source(path)
+    data_bytes = path.stat().st_size - len(header)
+    assert opened.disk_bytes_per_row == pytest.approx(data_bytes / len(rows))
