@@ -1,6 +1,8 @@
 """Benchmark `pinaudience.prepare` against naive per-row loops (csv + re + hashlib), on one generated file.
 
     python benchmarks/prepare.py                             # 5,000,000 rows
+    python benchmarks/prepare.py --repeat 5 --keep           # prepare and floor five times each, keep the file
+    python benchmarks/prepare.py --input FILE --no-naive     # a file kept earlier, or any customer file
     python benchmarks/prepare.py --rows 20000000 --no-naive  # the peak-RSS figure of docs/benchmarks.md
 
 Generates N rows of realistic emails (vectorised with Polars, no Python loop): about 10% upper-case, 5%
@@ -13,7 +15,9 @@ RSS is its own:
 - `naive`: the quickest honest per-row script (csv, strip, lower, one regex, hashlib, a set);
 - `floor`: read the column and SHA-256 every value, nothing else (what bounds prepare).
 
-Prints wall and CPU time, rows/s, peak RSS and the ratios. The file goes to a temporary directory, deleted
+Prints wall and CPU time, rows/s, peak RSS and the ratios, and the load average before each run (the
+machine may be shared: CPU time is the steadier figure then). With --repeat N, prepare and floor run N
+times, alternating, and the ratios use their medians. The file goes to a temporary directory, deleted
 afterwards unless --keep.
 """
 
@@ -24,8 +28,10 @@ import csv
 import hashlib
 import json
 import os
+import platform
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +39,7 @@ import time
 from pathlib import Path
 
 import polars as pl
-import polars_hash  # noqa: F401 - registers .chash
+import polars_hash  # registers .chash; its version is printed
 
 from pinaudience import HashAlgorithm, IdType, prepare
 from pinaudience.identifiers import TRIM_CHARS
@@ -164,11 +170,28 @@ def peak_rss_mib() -> float:
 
 
 def measure(mode: str, path: Path) -> dict[str, float]:
+    load = os.getloadavg()[0]
     output = subprocess.run(
         [sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True, check=True
     ).stdout
     result: dict[str, float] = json.loads(output.strip().splitlines()[-1])
+    result["load"] = load
     return result
+
+
+def describe(mode: str, result: dict[str, float]) -> str:
+    rate = result["rows"] / result["seconds"]
+    line = (
+        f"{mode:9} {result['seconds']:6.2f} s ({result['cpu']:6.2f} s CPU)  {rate / 1e6:5.2f} M rows/s  "
+        f"peak RSS {result['peak_mib']:6,.0f} MiB  load {result['load']:4.1f}"
+    )
+    if not mode.startswith("floor"):
+        line += f"  valid {result['valid']:,.0f}  records {result['records']:,.0f}"
+    return line
+
+
+def median(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
 def main() -> None:
@@ -177,7 +200,9 @@ def main() -> None:
     parser.add_argument(
         "--dir", type=Path, default=None, help="where to write the generated file (default: a temp dir)"
     )
+    parser.add_argument("--input", type=Path, default=None, help="time this file instead of generating one")
     parser.add_argument("--keep", action="store_true", help="keep the generated file")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of prepare and floor (medians are compared)")
     parser.add_argument("--no-naive", action="store_true", help="skip the per-row loops (slow at 20M rows)")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -185,28 +210,38 @@ def main() -> None:
         child(args.child[0], Path(args.child[1]))
         return
 
-    workdir = Path(tempfile.mkdtemp(prefix="pinaudience-bench-", dir=args.dir))
-    path = workdir / "customers.csv"
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"Polars {pl.__version__}, polars-hash {polars_hash.__version__}"
+    )
+    workdir: Path | None = None
+    if args.input is not None:
+        path = args.input
+        print(f"input {path} ({path.stat().st_size / 2**20:,.0f} MiB)")
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="pinaudience-bench-", dir=args.dir))
+        path = workdir / "customers.csv"
     try:
-        start = time.perf_counter()
-        generate(args.rows, path)
-        print(
-            f"generated {args.rows:,} rows ({path.stat().st_size / 2**20:,.0f} MiB) in "
-            f"{time.perf_counter() - start:.1f} s on {os.cpu_count()} cores"
-        )
-        results = {"floor": measure("floor", path), "prepare": measure("prepare", path)}
-        if not args.no_naive:
-            results["reference"] = measure("reference", path)
-            results["naive"] = measure("naive", path)
-        for mode, result in results.items():
-            rate = result["rows"] / result["seconds"]
-            seconds, cpu, peak = result["seconds"], result["cpu"], result["peak_mib"]
-            line = (
-                f"{mode:8} {seconds:6.2f} s ({cpu:6.2f} s CPU)  {rate / 1e6:5.2f} M rows/s  peak RSS {peak:6,.0f} MiB"
+        if workdir is not None:
+            start = time.perf_counter()
+            generate(args.rows, path)
+            print(
+                f"generated {args.rows:,} rows ({path.stat().st_size / 2**20:,.0f} MiB) in "
+                f"{time.perf_counter() - start:.1f} s"
             )
-            if mode != "floor":
-                line += f"  valid {result['valid']:,.0f}  records {result['records']:,.0f}"
-            print(line)
+        runs: dict[str, list[dict[str, float]]] = {"floor": [], "prepare": []}
+        for _ in range(args.repeat):
+            for mode in runs:
+                runs[mode].append(measure(mode, path))
+                print(describe(mode, runs[mode][-1]), flush=True)
+        if not args.no_naive:
+            for mode in ("reference", "naive"):
+                runs[mode] = [measure(mode, path)]
+                print(describe(mode, runs[mode][-1]), flush=True)
+        results = {mode: median(mode_runs) for mode, mode_runs in runs.items()}
+        if args.repeat > 1:
+            for mode in ("floor", "prepare"):
+                print(describe(f"{mode}~", results[mode]) + "  (medians)")
         fast = results["prepare"]
         floor = results["floor"]
         print(
@@ -223,11 +258,12 @@ def main() -> None:
                 f"({slow['cpu'] / fast['cpu']:.1f}x less CPU); same valid rows and records: {'yes' if same else 'NO'}"
             )
     finally:
-        if args.keep:
-            print(f"kept {path}")
-        else:
-            path.unlink(missing_ok=True)
-            workdir.rmdir()
+        if workdir is not None:
+            if args.keep:
+                print(f"kept {path}")
+            else:
+                path.unlink(missing_ok=True)
+                workdir.rmdir()
 
 
 if __name__ == "__main__":
