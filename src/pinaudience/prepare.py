@@ -34,7 +34,8 @@ BATCH_ROWS: Final[int] = 250_000
 
 SPILL_ROWS: Final[int] = 6_000_000
 """Records held in memory before the RecordSet spills to disk: about 500 MB of hashes. Measured peak RSS of a
-whole prepare: 0.75 GB at 5 million rows (in memory), 1.2 GB at 20 million (spilled); see docs/benchmarks.md."""
+whole prepare: 1,100 MiB at 5 million rows (in memory), 1,020 MiB at 20 million (spilled from the start, the
+file being known to be large); see docs/benchmarks.md."""
 
 
 @dataclass(frozen=True, slots=True)
