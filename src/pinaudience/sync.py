@@ -530,13 +530,15 @@ class _Uploader:
     async def _send_all(
         self, state: ListState, list_id: str, operation: ListOperation, batches: Iterator[list[str]]
     ) -> None:
+        """Send every batch, at most `in_flight` at once; after a failure, start no new batch, let those
+        in flight finish (each is journaled either way), then raise the first failure."""
         slots = asyncio.Semaphore(self.in_flight)
-        failures: list[BaseException] = []
+        failures: list[Exception] = []
 
         async def send(records: list[str]) -> None:
             try:
                 await self._send(state, list_id, operation, records)
-            except BaseException as exc:  # noqa: BLE001 - collected and re-raised below, first one wins
+            except Exception as exc:  # noqa: BLE001 - kept, and raised once the batches in flight are done
                 failures.append(exc)
             finally:
                 slots.release()
