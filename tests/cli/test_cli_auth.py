@@ -6,6 +6,7 @@ redirect to the CLI's loopback receiver, as a browser would after the user appro
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import stat
 import subprocess
@@ -17,8 +18,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from cli_helpers import ACCOUNT, CLI_TIMEOUT_S, Served, assert_private, clean_env, emails, run_cli, write_customers
 
+from pinaudience.cli import run
 from pinaudience.config import Secret
 from pinaudience.emulator import SEED_APP_ID, SEED_APP_SECRET
 from pinaudience.pinterest.auth import TokenSet, TokenStore
@@ -119,12 +122,12 @@ def test_a_redirect_with_another_state_is_refused(served: Served, tmp_path: Path
     assert not store.exists()
 
 
-def test_status_warns_under_14_days_and_fails_when_expired(tmp_path: Path, home: Path) -> None:
+def test_status_warns_under_14_days_and_fails_when_expired(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """auth status: a warning when the refresh token has under 14 days; exit 1 once it expired or none is stored."""
-    store = tmp_path / "tokens.json"
-    empty = run_cli("auth", "status", "--token-store", store, env=app_env(home))
-    assert empty.returncode == 1
-    assert "auth login" in empty.stderr
+    # In process, through the same `run` as the entry point; the library itself writes the store.
+    store = str(tmp_path / "tokens.json")
+    assert run(["auth", "status", "--token-store", store]) == 1
+    assert "auth login" in capsys.readouterr().err
 
     now = time.time()
     token = TokenSet(
@@ -135,16 +138,16 @@ def test_status_warns_under_14_days_and_fails_when_expired(tmp_path: Path, home:
         app_id=SEED_APP_ID,
         updated_at=now,
     )
-    TokenStore(store).save(token)
-    soon = run_cli("auth", "status", "--token-store", store, env=app_env(home))
-    assert soon.returncode == 0, soon.stderr
-    assert "refresh token expires" in soon.stdout
-    assert "warning" in soon.stderr
-    assert "days" in soon.stderr
+    TokenStore(Path(store)).save(token)
+    assert run(["auth", "status", "--token-store", store]) == 0
+    soon = capsys.readouterr()
+    assert "refresh token expires" in soon.out
+    assert "warning" in soon.err
+    assert "5.0 days" in soon.err
 
-    TokenStore(store).save(TokenSet(**{**token.__dict__, "refresh_expires_at": now - 60}))
-    expired = run_cli("auth", "status", "--token-store", store, env=app_env(home))
-    assert expired.returncode == 1
-    assert "error authorization_error:" in expired.stderr
-    for result in (soon, expired):
-        assert_private(result, "pina_canary_status_access", "pinr_canary_status_refresh")
+    TokenStore(Path(store)).save(dataclasses.replace(token, refresh_expires_at=now - 60))
+    assert run(["auth", "status", "--token-store", store]) == 1
+    expired = capsys.readouterr()
+    assert "error authorization_error:" in expired.err
+    for text in (soon.out, soon.err, expired.out, expired.err):
+        assert "canary_status" not in text

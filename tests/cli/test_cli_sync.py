@@ -134,27 +134,28 @@ def test_check_passes_then_names_what_fails(served: Served, tmp_path: Path, env:
     assert_private(bad)
 
 
-def test_state_show_and_forget(served: Served, tmp_path: Path, env: dict[str, str]) -> None:
-    """state show lists the synced list with its confirmed count; forget drops it (with --yes)."""
+def test_state_show_and_forget(
+    served: Served, tmp_path: Path, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """state show lists the synced list with its confirmed count; forget drops it, only with --yes."""
+    # The sync and the forget run as subprocesses; the other looks run in process, through the same `run`.
     report = _first_sync(served, tmp_path, env, emails(250))
     list_id = str(report["customer_list_id"])
-    state = tmp_path / "state"
-    shown = run_cli("state", "show", "--state", state, "--json", env=env)
-    assert shown.returncode == 0, shown.stderr
-    (info,) = json.loads(shown.stdout)["lists"]
+    state = str(tmp_path / "state")
+    assert run(["state", "show", "--state", state, "--json"]) == 0
+    (info,) = json.loads(capsys.readouterr().out)["lists"]
     assert (info["customer_list_id"], info["list_name"], info["confirmed_in_snapshot"]) == (list_id, "VIP", 250)
-    table = run_cli("state", "show", "VIP", "--state", state, env=env)
-    assert list_id in table.stdout
+    assert run(["state", "show", "VIP", "--state", state]) == 0
+    assert list_id in capsys.readouterr().out
 
-    unconfirmed = run_cli("state", "forget", list_id, "--state", state, env=env)
-    assert unconfirmed.returncode == 1
-    assert "--yes" in unconfirmed.stderr
+    assert run(["state", "forget", list_id, "--state", state]) == 1  # no terminal to confirm on
+    assert "--yes" in capsys.readouterr().err
     forgotten = run_cli("state", "forget", list_id, "--state", state, "--yes", env=env)
     assert forgotten.returncode == 0, forgotten.stderr
-    assert json.loads(run_cli("state", "show", "--state", state, "--json", env=env).stdout)["lists"] == []
-    missing = run_cli("state", "forget", list_id, "--state", state, "--yes", env=env)
-    assert missing.returncode == 1
-    assert "error invalid_config:" in missing.stderr
+    assert run(["state", "show", "--state", state, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["lists"] == []
+    assert run(["state", "forget", list_id, "--state", state, "--yes"]) == 1
+    assert "error invalid_config:" in capsys.readouterr().err
 
 
 def test_every_command_has_help_with_an_example(capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,3 +169,10 @@ def test_every_command_has_help_with_an_example(capsys: pytest.CaptureFixture[st
         shown = " ".join(capsys.readouterr().out.split())
         assert "Example" in shown, command
         assert f"pinaudience {' '.join(command)} " in shown, command
+
+
+def test_a_usage_error_exits_1_not_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """A bad flag or an unknown command is the user's to fix: exit code 1 (2 stays for bugs)."""
+    assert run(["sync", "customers.csv", "--batch-size", "lots"]) == 1
+    assert run(["no-such-command"]) == 1
+    assert "--batch-size" in capsys.readouterr().err

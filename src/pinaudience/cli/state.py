@@ -50,6 +50,26 @@ def _date(at: float | None) -> str:
     return "-" if at is None else dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _card(i: ListInfo) -> Table:
+    """One list as a small two-column block: narrow enough for any terminal."""
+    title = Text(f"customer list {i.ref.customer_list_id}", style="bold")
+    title.append(f" {i.list_name!r}" if i.list_name else "", style="")
+    table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 2))
+    table.add_column("what", style="dim")
+    table.add_column("value")
+    table.add_row("ad account", f"{i.ref.ad_account_id} at {i.ref.api_base}")
+    table.add_row("type", i.list_type or "-")
+    table.add_row("audience", Text(f"{i.audience_id} ({i.audience_name})" if i.audience_id else "-"))
+    confirmed = f"{i.snapshot_count:,} in the snapshot"
+    if i.acknowledged_batches:
+        confirmed += f", and {i.acknowledged_batches} acknowledged batches not yet compacted"
+    table.add_row("confirmed", confirmed)
+    pending = f"{i.pending_records:,} records in {i.pending_batches} batches" if i.pending_batches else "none"
+    table.add_row("outcome unknown", pending + (" (the next run resends them)" if i.pending_batches else ""))
+    table.add_row("updated", f"{_date(i.updated_at)}, compacted {_date(i.compacted_at)}")
+    return table
+
+
 def info_dict(info: ListInfo) -> dict[str, object]:
     return {
         "api_base": info.ref.api_base,
@@ -110,25 +130,11 @@ def show(
     if json_output:
         print_json({"state_dir": str(directory), "lists": [info_dict(i) for i in infos]})
         return
-    table = Table(title=Text(f"pinaudience state: {directory}"), title_justify="left")
-    for name in ("list", "name", "type", "audience", "confirmed", "pending", "ad account", "api base", "updated"):
-        table.add_column(name, justify="right" if name in ("confirmed", "pending") else "left")
-    for i in infos:
-        pending = f"{i.pending_records:,} in {i.pending_batches}" if i.pending_batches else "0"
-        confirmed = f"{i.snapshot_count:,}" + (f" +{i.acknowledged_batches} batches" if i.acknowledged_batches else "")
-        table.add_row(
-            i.ref.customer_list_id,
-            Text(i.list_name or "-"),
-            i.list_type or "-",
-            Text(f"{i.audience_id} ({i.audience_name})" if i.audience_id else "-"),
-            confirmed,
-            pending,
-            i.ref.ad_account_id,
-            i.ref.api_base,
-            _date(i.updated_at),
-        )
     console = stdout_console()
-    console.print(table)
+    console.print(Text(f"pinaudience state: {directory}", style="bold"))
+    for i in infos:
+        console.print()
+        console.print(_card(i))
     if not infos:
         console.print("no customer lists recorded yet")
 

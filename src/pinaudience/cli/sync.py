@@ -37,7 +37,7 @@ from pinaudience.cli.output import print_json, render_error_parts, stderr_consol
 from pinaudience.cli.progress import Display, LogDisplay, QuietDisplay, RichDisplay, Ticker
 from pinaudience.cli.render import render_run
 from pinaudience.clock import Clock, SystemClock
-from pinaudience.config import Overrides, SyncMode
+from pinaudience.config import Overrides, Settings, SyncMode
 from pinaudience.errors import ConfigError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm, IdType
 from pinaudience.report import RunReport, SyncReport
@@ -93,6 +93,29 @@ def write_report(path: Path, document: dict[str, Any]) -> None:
             f"cannot write the report file {path} ({exc.strerror})",
             resolution="Give --report a path in a folder that exists and is writable.",
         ) from None
+
+
+def _failed_report(
+    settings: Settings | None,
+    exc: PinaudienceError,
+    *,
+    mode: SyncMode | None,
+    dry_run: bool,
+    ad_account_id: str | None,
+) -> SyncReport:
+    """The report of a run that failed before any audience's sync could report for itself."""
+    if settings is not None:
+        first = settings.audiences[0] if settings.audiences else None
+        report = SyncReport(
+            mode=(first.mode if first else SyncMode.MIRROR).value,
+            dry_run=first.dry_run if first else dry_run,
+            ad_account_id=settings.pinterest.ad_account_id,
+            list_name=first.list_name if first else None,
+        )
+    else:
+        report = SyncReport(mode=(mode or SyncMode.MIRROR).value, dry_run=dry_run, ad_account_id=ad_account_id)
+    report.fail(exc)
+    return report
 
 
 def run_exit_code(run: RunReport) -> int:
@@ -272,14 +295,14 @@ def sync_command(
             "no input file", resolution="Give the customers file to sync, or --config FILE with [[audience]] tables."
         )
     with showing_progress(quiet=quiet, log_format=log_format, secrets=env_secrets()) as (display, secrets):
+        settings: Settings | None = None
         try:
             settings = load(config, overrides)
             secrets.extend(settings_secrets(settings))
             with display, Ticker(display):
                 run = sync(settings, observer=display)
         except PinaudienceError as exc:
-            failed = SyncReport(mode=(mode or SyncMode.MIRROR).value, dry_run=dry_run, ad_account_id=ad_account_id)
-            failed.fail(exc)
+            failed = _failed_report(settings, exc, mode=mode, dry_run=dry_run, ad_account_id=ad_account_id)
             if report is not None:
                 write_report(report, failed.to_dict())
             if json_output:
