@@ -103,6 +103,8 @@ def test_audience_id_with_an_operation_changes_that_audiences_list(
     row = read_row(root)
     assert (row["mode"], row["removed"], row["customer_list_id"]) == ("remove", "50", first.report.customer_list_id)
     assert len(list(emulator.store.members(int(row["customer_list_id"])))) == 200
+    assert first.report.audience_size is not None
+    assert int(row["audience_size"]) < first.report.audience_size  # read after the upload, not before
 
 
 @pytest.mark.parametrize(
