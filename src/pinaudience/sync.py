@@ -335,6 +335,8 @@ class _AudienceSync:
             report.audience_created = True
             report.audience_id, report.audience_name = audience.id, audience.name
             state.set_metadata(audience_id=audience.id, audience_name=audience.name)
+        elif audience is not None:
+            audience = await self.client.get_audience(audience.id)  # its size and status after the upload
         self._finish_report(await self.client.get_customer_list(destination.customer_list.id), audience)
 
     # --- steps -------------------------------------------------------------------------------------
