@@ -216,8 +216,17 @@ async def test_faults_were_felt(harness: Harness, logs: pytest.LogCaptureFixture
     assert report.requests >= report.batches + report.retries
 
 
-async def test_refresh_token_revoked_mid_run(harness: Harness, logs: pytest.LogCaptureFixture) -> None:
-    """A refresh token revoked mid-run: authorization_error, consistent state; after a new login, an exact run."""
+REFRESH_TOKEN_DEATHS = {
+    # Revoked (say, by the user in Pinterest's settings) while the run uploads; the access token then dies too.
+    "revoked mid-run": (rule(UPDATE, [4], revoke=True),),
+    # Pinterest rotated it, and the answer carrying the new pair was lost: only the dead one is left.
+    "rotated, the answer lost": (rule(UPDATE, [4], revoke=True), rule("oauth/token", [1], drop="after")),
+}
+
+
+@pytest.mark.parametrize("death", REFRESH_TOKEN_DEATHS)
+async def test_refresh_token_dying_mid_run(harness: Harness, logs: pytest.LogCaptureFixture, death: str) -> None:
+    """A refresh token dying mid-run: authorization_error, consistent state; after a new login, an exact run."""
     source = write_csv(harness.inputs / "customers.csv", FIRST)
     settings = harness.settings(source)
     (first,) = await harness.converge(settings)
@@ -228,11 +237,10 @@ async def test_refresh_token_revoked_mid_run(harness: Harness, logs: pytest.LogC
     writes_before = len(await harness.admin.writes())
 
     def revoke_refresh_token(event: SyncEvent) -> None:
-        if isinstance(event, UploadProgress) and event.batches_done == 2:
+        if death == "revoked mid-run" and isinstance(event, UploadProgress) and event.batches_done == 2:
             assert harness.emulator.store.revoke_token(harness.current_refresh_token())
 
-    # The access token dies at the fourth write; the refresh that follows meets the revoked refresh token.
-    await harness.admin.faults(rule(UPDATE, [4], revoke=True))
+    await harness.admin.faults(*REFRESH_TOKEN_DEATHS[death])
     failed = await harness.run_one(settings, observer=revoke_refresh_token)
     assert failed.status == "error"
     assert failed.error is not None

@@ -107,6 +107,32 @@ async def test_state_failing_mid_run(
     assert_no_leaks(harness, logs.records, people=FIRST + SECOND)
 
 
+@pytest.mark.parametrize("error", ["disk full", "read-only"])
+async def test_state_failing_as_the_list_is_created(
+    harness: Harness, logs: pytest.LogCaptureFixture, error: str
+) -> None:
+    """The known window: the create call carries the first batch before the state knows the list's id.
+
+    The state then cannot record that batch: the run stops with state_error before anything else is
+    sent, and the next run finds the list by name and completes it exactly (docs/sync.md, "Crash safety").
+    """
+    source = write_csv(harness.inputs / "customers.csv", FIRST)
+    hook = FailAt("batch.begin", 1, error)
+    with StateStore(harness.state_dir, clock=harness.clock, faults=hook) as store:
+        report = await harness.run_one(harness.settings(source), store=store)
+    assert report.error is not None
+    assert report.error.kind == "state_error"
+    assert report.list_created
+    writes = await harness.admin.writes()
+    assert [w["operation"] for w in writes] == ["customer_lists/create"]
+    (resumed,) = await harness.converge(harness.settings(source))
+    assert resumed.customer_list_id == report.customer_list_id
+    assert resumed.customer_list_id is not None
+    await harness.assert_exact(resumed.customer_list_id, FIRST)
+    await harness.assert_one_list_and_audience(resumed.customer_list_id)
+    assert_no_leaks(harness, logs.records, people=FIRST)
+
+
 @pytest.mark.parametrize("error", ERRORS)
 async def test_state_directory_unwritable_at_start(
     harness: Harness, logs: pytest.LogCaptureFixture, error: str
