@@ -9,6 +9,7 @@ no value of the file (formula-injection strings included) in any output; and no 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import os
@@ -77,6 +78,15 @@ def valid_rows_then_two_gib_line(path: Path) -> None:
         handle.write(b"\n")
 
 
+def two_gib_line_gzip(path: Path) -> None:
+    """A gzip file whose text is a header and one line of 2 GiB: one 1 MiB member compressed once, repeated."""
+    member = gzip.compress(b"a" * MIB, compresslevel=9)
+    with path.open("wb") as handle:
+        handle.write(gzip.compress(b"email\n"))
+        handle.write(member * (TWO_GIB // MIB))
+        handle.write(gzip.compress(b"\n"))
+
+
 def append_row(path: Path) -> None:
     with path.open("a", encoding="utf-8") as handle:
         handle.write(f"late.{MEMBERS[0]}\n")
@@ -137,6 +147,7 @@ CORPUS: dict[str, Case] = {
     ),
     "a single 2 GiB line": Case(two_gib_line, error="longer than 16 MiB"),
     "a 2 GiB line after valid rows": Case(valid_rows_then_two_gib_line, error="longer than 16 MiB"),
+    "a single 2 GiB line, gzip-compressed": Case(two_gib_line_gzip, error="longer than 16 MiB"),
     "formula-injection strings among valid rows": Case(
         content(csv_bytes(INJECTIONS + MEMBERS + INJECTIONS)),
         rows_read=300 + 2 * len(INJECTIONS),

@@ -1,7 +1,9 @@
-"""The input guard: the long-line check agrees with a naive scan, and reads little of a large file."""
+"""The input guard: the long-line checks agree with a naive scan, and read little of a large file."""
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import os
 from pathlib import Path
 
@@ -9,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinaudience.input_guard import first_long_line
+from pinaudience.errors import InputError
+from pinaudience.input_guard import first_long_line, first_long_line_gzip
 
 pytestmark = pytest.mark.reliability
 
@@ -39,6 +42,32 @@ def test_long_line_check_agrees_with_a_naive_scan(
     path = tmp_path_factory.mktemp("guard") / "lines.csv"
     path.write_bytes(data)
     assert first_long_line(path, eol, limit) == naive(data, eol, limit)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 60), max_size=40),
+    limit=st.integers(1, 50),
+    trailing=st.booleans(),
+    members=st.integers(1, 3),
+)
+def test_long_line_check_of_gzip_text_agrees_with_a_naive_scan(
+    tmp_path_factory: pytest.TempPathFactory, lengths: list[int], limit: int, trailing: bool, members: int
+) -> None:
+    """The same for gzip-compressed text, in one gzip member or several."""
+    data = b"\n".join(b"x" * n for n in lengths) + (b"\n" if trailing else b"")
+    cut = [len(data) * i // members for i in range(members + 1)]
+    path = tmp_path_factory.mktemp("guard") / "lines.csv.gz"
+    path.write_bytes(b"".join(gzip.compress(data[a:b]) for a, b in itertools.pairwise(cut)))
+    assert first_long_line_gzip(path, b"\n", limit) == naive(data, b"\n", limit)
+
+
+def test_a_corrupt_gzip_file_is_invalid_input(tmp_path: Path) -> None:
+    """A gzip stream cut short is a clear invalid_input."""
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(gzip.compress(b"email\n" + b"someone@example.com\n" * 10_000)[:-50])
+    with pytest.raises(InputError, match="corrupt or truncated"):
+        first_long_line_gzip(path, b"\n", 1 << 20)
 
 
 def test_lines_longer_than_a_read_block(tmp_path: Path) -> None:
