@@ -21,7 +21,7 @@ import stat
 import traceback
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -236,14 +236,6 @@ class Admin:
     async def audiences(self) -> list[dict[str, Any]]:
         data = await self._send("GET", f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}/audiences?page_size=250")
         result: list[dict[str, Any]] = data["items"]
-        return result
-
-    async def create_list(self, name: str, records: list[str]) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(
-            "POST",
-            f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}/customer_lists",
-            {"name": name, "records": ",".join(records), "list_type": "EMAIL"},
-        )
         return result
 
 
@@ -486,7 +478,6 @@ def find_leaks(
     *,
     people: Iterable[str] = (),
     extra_secrets: Iterable[str] = (),
-    skip_files: Iterable[Path] = (),
 ) -> list[Leak]:
     """Every place a secret, a raw canary email or (outside the state) a full record hash turned up."""
     secrets = {CANARY_APP_SECRET, CANARY_ACCESS_TOKEN, CANARY_REFRESH_TOKEN, *harness.wire.secrets, *extra_secrets}
@@ -511,9 +502,9 @@ def find_leaks(
         look(f"report {index}", json.dumps(report))
     for exc in harness.exceptions:
         look(f"exception {type(exc).__name__}", exception_text(exc))
-    skipped = {p.resolve() for p in skip_files} | {harness.inputs.resolve()}
+    inputs = harness.inputs.resolve()
     for path in sorted(harness.tmp_path.rglob("*")):
-        if not path.is_file() or any(parent in skipped for parent in (path.resolve(), *path.resolve().parents)):
+        if not path.is_file() or inputs in path.resolve().parents:
             continue
         in_token_store = path.resolve() == harness.token_store.resolve()
         look(str(path.relative_to(harness.tmp_path)), file_texts(path), allow_secrets=in_token_store, allow_hashes=True)
@@ -526,7 +517,3 @@ def assert_no_leaks(harness: Harness, logs: Iterable[logging.LogRecord], **kwarg
     store = harness.token_store
     if store.exists():
         assert stat.S_IMODE(store.stat().st_mode) == TOKEN_STORE_MODE
-
-
-def with_audience(settings: Settings, **changes: Any) -> Settings:
-    return replace(settings, audiences=(replace(settings.audiences[0], **changes),))
