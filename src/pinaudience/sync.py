@@ -56,6 +56,7 @@ from pinaudience.pinterest.client import PinterestClient, open_client
 from pinaudience.pinterest.events import ClientEvent
 from pinaudience.pinterest.models import Audience, CustomerList, ListOperation
 from pinaudience.pinterest.ratelimit import LocalRateLimiter, RateLimiter
+from pinaudience.pinterest.retry import RetryPolicy
 from pinaudience.prepare import Prepared, PrepareProgress, prepare
 from pinaudience.records import RecordSet
 from pinaudience.report import PINTEREST_DELAY_NOTE, RunReport, SyncReport
@@ -127,10 +128,13 @@ def sync(
     observer: SyncObserver | None = None,
     store: StateStore | None = None,
     limiter: RateLimiter | None = None,
+    retry: RetryPolicy | None = None,
 ) -> RunReport:
     """Sync every audience of `settings`; blocking. See `sync_async`."""
     return asyncio.run(
-        sync_async(settings, transport=transport, clock=clock, observer=observer, store=store, limiter=limiter)
+        sync_async(
+            settings, transport=transport, clock=clock, observer=observer, store=store, limiter=limiter, retry=retry
+        )
     )
 
 
@@ -142,12 +146,14 @@ async def sync_async(
     observer: SyncObserver | None = None,
     store: StateStore | None = None,
     limiter: RateLimiter | None = None,
+    retry: RetryPolicy | None = None,
 ) -> RunReport:
     """Sync every audience of `settings` in turn, sharing one client and one rate limiter.
 
     Errors of one audience end that audience (its report says which, with the resolution) and the run
     goes on with the next; the run's status is `error` if any audience failed. Errors that concern the
     whole run (the state directory, the configuration) are raised before anything is sent.
+    `retry` replaces the policy built from `settings.pinterest` (tests seed its jitter).
     """
     if not settings.audiences:
         raise ConfigError(
@@ -161,7 +167,7 @@ async def sync_async(
     try:
         limiter = limiter or LocalRateLimiter.from_settings(settings.pinterest, clock)
         async with open_client(
-            settings.pinterest, transport=transport, clock=clock, observer=notify, limiter=limiter
+            settings.pinterest, transport=transport, clock=clock, observer=notify, limiter=limiter, retry=retry
         ) as client:
             for audience in settings.audiences:
                 engine = _AudienceSync(client, store, settings.pinterest, audience, clock=clock, notify=notify)
