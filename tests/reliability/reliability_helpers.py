@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import polars as pl
 
+from emulator_admin import EmulatorAdmin
 from pinaudience.clock import FakeClock
 from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID, SEED_SCOPES, SEED_USER, Emulator
@@ -173,70 +174,17 @@ class WireTransport(httpx.AsyncBaseTransport):
 # --- the emulator's admin view ---------------------------------------------------------------------
 
 
-class Admin:
-    """The emulator's admin API and a few Pinterest reads (with the seed user's own token, not the canary)."""
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def _send(self, method: str, path: str, body: Any = None) -> Any:
-        response = await self.http.request(method, path, json=body)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    async def records(self, customer_list_id: str) -> list[str]:
-        return sorted((await self._send("GET", f"/_emulator/customer_lists/{customer_list_id}/records"))["records"])
-
-    async def sends(self, customer_list_id: str) -> dict[str, dict[str, int]]:
-        result: dict[str, dict[str, int]] = (
-            await self._send("GET", f"/_emulator/customer_lists/{customer_list_id}/sends")
-        )["sends"]
-        return result
+class Admin(EmulatorAdmin):
+    """The shared admin helpers, plus what the reliability tests add: a fresh login, a clean slate per change."""
 
     async def clear_sends(self) -> None:
-        await self._send("DELETE", "/_emulator/sends")
-        await self._send("DELETE", "/_emulator/requests")
-
-    async def requests(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = (await self._send("GET", "/_emulator/requests"))["requests"]
-        return result
-
-    async def writes(self) -> list[dict[str, Any]]:
-        return [
-            r for r in await self.requests() if r["method"] in ("POST", "PATCH") and r["operation"] != "oauth/token"
-        ]
-
-    async def faults(self, *rules: dict[str, Any], random_mode: dict[str, Any] | None = None) -> None:
-        plan: dict[str, Any] = {"rules": list(rules)}
-        if random_mode is not None:
-            plan["random"] = random_mode
-        await self._send("PUT", "/_emulator/faults", plan)
-
-    async def fault_calls(self) -> dict[str, int]:
-        """Calls counted per operation since the plan was set."""
-        result: dict[str, int] = (await self._send("GET", "/_emulator/faults"))["calls"]
-        return result
-
-    async def clear_faults(self) -> None:
-        await self._send("DELETE", "/_emulator/faults")
-
-    async def settings(self, **changes: Any) -> None:
-        await self._send("PUT", "/_emulator/settings", changes)
+        """Forget send counts and the request log, so the next change is counted on its own."""
+        await super().clear_sends()
+        await self.clear_requests()
 
     async def new_tokens(self, app_id: str = CANARY_APP_ID) -> dict[str, Any]:
         """A new token pair for the seed user, as a new `auth login` would obtain."""
-        result: dict[str, Any] = await self._send("POST", "/_emulator/tokens", {"user": SEED_USER, "app_id": app_id})
-        return result
-
-    async def lists(self) -> list[dict[str, Any]]:
-        data = await self._send("GET", f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}/customer_lists?page_size=250")
-        result: list[dict[str, Any]] = data["items"]
-        return result
-
-    async def audiences(self) -> list[dict[str, Any]]:
-        data = await self._send("GET", f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}/audiences?page_size=250")
-        result: list[dict[str, Any]] = data["items"]
-        return result
+        return await self.tokens(SEED_USER, app_id=app_id)
 
 
 # --- the harness -----------------------------------------------------------------------------------
