@@ -21,9 +21,10 @@ instead of per 60 s, 100 x scale requests per second), and the client's `ads_wri
 
 Every case checks that the emulator's membership equals the file exactly (no loss) and prints the 429s
 (the share of requests that drew one), how many writes were ready before their slot and waited for the
-limiter (the limit held them back) rather than coming late (their slots in flight still busy), and the
-CPU time of the client and the server beside the wall time. Exits with status 1 if a sync failed or
-lost a record. Inputs go to a temporary directory, deleted afterwards.
+limiter (the limit held them back) rather than coming late (their slots in flight still busy), the
+CPU time of the client and the server beside the wall time, and from these what bound the upload:
+Pinterest's limit, the writes in flight, or a CPU. Exits with status 1 if a sync failed or lost a record.
+Inputs go to a temporary directory, deleted afterwards.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ REAL_WRITE = limits.STANDARD.ads_write
 REAL_READ = limits.STANDARD.ads_read
 WAITED_S = 0.001
 """A write that waited at least this long for the limiter was ready before its slot: the limit held it back."""
+HALF = 0.5
+"""When at least this share of the writes waited for their slot, the limit is what bounds the upload."""
+BUSY_CORE = 0.9
+"""A process busy this share of one core or more bounds the run by its CPU."""
 
 
 def generate(path: Path, records: int) -> pl.Series:
@@ -172,6 +177,21 @@ def summarise(name: str, result: dict[str, Any], args: argparse.Namespace) -> No
         f"client peak RSS while uploading {upload['peak_rss_mib']:,.0f} MiB"
     )
     print(f"  no loss (the emulator's membership equals the file exactly): {'yes' if result['no_loss'] else 'NO'}")
+    print(f"  bound by: {bound_by(result, upload, waited)}")
+
+
+def bound_by(result: dict[str, Any], upload: dict[str, Any], waited: float) -> str:
+    """What held the upload back, from the CPU shares, the 429s and how many writes waited for their slot."""
+    client_cpu = upload["cpu_seconds"] / upload["seconds"]
+    server_cpu = result["server_cpu_seconds"] / result["seconds"]
+    if max(client_cpu, server_cpu) > BUSY_CORE:
+        return f"the CPU of the {'client' if client_cpu >= server_cpu else 'server'}"
+    in_flight = f"the {result['in_flight']} writes in flight (a write's cycle outlasts {result['in_flight']} intervals)"
+    if result["server_writes_per_window"] != REAL_WRITE.requests and result["calls_429"]:
+        return "the server's shared limit (it answered 429)" + (f", and {in_flight}" if waited < HALF else "")
+    if waited >= HALF:
+        return "Pinterest's write limit: most writes were ready before their slot (not the CPU)"
+    return in_flight + ", before Pinterest's limit (not the CPU)"
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ def test_upload_benchmark_runs_and_loses_nothing() -> None:
     assert out.count("(write limit x batch size) = ratio") == 2
     assert "against the server's own, shared, limit: ratio" in out
     assert "429s: 0 seen by the client" in out  # at the limit, none
+    assert out.count("bound by: ") == 2
     assert "NO" not in out
 
 
