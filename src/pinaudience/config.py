@@ -210,6 +210,7 @@ class Overrides:
 
     ad_account_id: str | None = None
     api_base: str | None = None
+    app_id: str | None = None
     token_store: Path | None = None
     ads_write_limit: str | None = None
     ads_read_limit: str | None = None
@@ -230,7 +231,7 @@ class Overrides:
     max_remove_fraction: float | None = None
 
     def pinterest_values(self) -> dict[str, object]:
-        keys = ("ad_account_id", "api_base", "token_store", "ads_write_limit", "ads_read_limit")
+        keys = ("ad_account_id", "api_base", "app_id", "token_store", "ads_write_limit", "ads_read_limit")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
     def destination_values(self) -> dict[str, object]:

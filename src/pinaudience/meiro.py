@@ -19,18 +19,35 @@ Parameters (Meiro's Pinterest loader names first, then ours):
 | `column` | the identifier column, detected when absent |
 | `hash_algorithm` | `sha256` (default), `sha1`, `md5` when hashing is on |
 | `batch_size`, `max_remove_fraction`, `dry_run`, `api_base`, `state_dir` | as the CLI flags |
+
+A run (`run_component`; the `pinaudience component` command, the Docker image's entry point): read and
+check the parameters, sync, then write the report as one row to
+`/data/out/tables/pinterest_audience_report.csv` and as JSON to
+`/data/out/files/pinterest_audience_report.json`, also when the run fails. Logs go through `logging`
+(the command sends them to stdout); exit code 0 on success, 1 for an error the user can fix, 2 for a bug.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
+
+from pinaudience.clock import Clock
 from pinaudience.config import Overrides, Settings, load_settings
-from pinaudience.errors import ConfigError, InputError
+from pinaudience.errors import ConfigError, InputError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm
+from pinaudience.report import SyncReport
+from pinaudience.sync import SyncObserver, sync
+
+log = logging.getLogger("pinaudience.meiro")
 
 INPUT_TABLE = "customers.csv"
 REPORT_TABLE = "pinterest_audience_report.csv"
@@ -223,9 +240,124 @@ def load_component_settings(data_dir: Path) -> Settings:
     return settings
 
 
+# --- the run -------------------------------------------------------------------------------------------
+
+EXIT_OK, EXIT_USER_ERROR, EXIT_INTERNAL_ERROR = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class ComponentResult:
+    """What a component run did: its report (also written to `/data/out`) and the exit code it calls for."""
+
+    report: SyncReport
+    exit_code: int
+
+
+def secret_parameters(data_dir: Path) -> list[str]:
+    """The values of config.json's `#` parameters, so the caller can scrub its logs of them; [] if unreadable."""
+    try:
+        parameters = read_parameters(ComponentPaths(data_dir))
+    except ConfigError:
+        return []
+    return [str(v) for k, v in parameters.items() if k.startswith("#") and isinstance(v, str) and v]
+
+
+def report_row(report: SyncReport) -> dict[str, Any]:
+    """The report as one flat table row: nested values as JSON, the error as four `error_*` columns."""
+    data = report.to_dict()
+    error = data.pop("error") or {}
+    row: dict[str, Any] = {}
+    for key, value in data.items():
+        row[key] = json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
+    for key in ("kind", "message", "resolution", "request_id"):
+        row[f"error_{key}"] = error.get(key)
+    return row
+
+
+def write_outputs(paths: ComponentPaths, report: SyncReport) -> None:
+    """The report as a one-row CSV table and a JSON file; a folder that cannot be written is a ConfigError."""
+    row = report_row(report)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\n")
+    writer.writeheader()
+    writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    try:
+        for path, text in ((paths.report_table, buffer.getvalue()), (paths.report_file, report.to_json() + "\n")):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".partial")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the report to {paths.data_dir / 'out'} ({exc.strerror})",
+            resolution="Mount the component's data directory writable for the container's user.",
+        ) from None
+
+
+def _describe(settings: Settings) -> str:
+    (audience,) = settings.audiences
+    target = f"audience {audience.audience_id}" if audience.audience_id else f"list and audience {audience.list_name!r}"
+    return (
+        f"ad account {settings.pinterest.ad_account_id}, {target}, mode {audience.mode.value}, "
+        f"id type {audience.id_type.value}, hash {audience.hash.value}"
+        + (", dry run" if audience.dry_run else "")
+        + f", state {settings.state_dir}"
+    )
+
+
+def run_component(
+    data_dir: Path,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+    observer: SyncObserver | None = None,
+) -> ComponentResult:
+    """Run the component on `data_dir`: settings from config.json, sync, report to `out/`; never raises a user error.
+
+    A bug (anything but a PinaudienceError) is reported as `internal_error` in the written report, then
+    raised for the caller to turn into exit code 2.
+    """
+    paths = ComponentPaths(Path(data_dir))
+    report = SyncReport()
+    try:
+        settings = load_component_settings(paths.data_dir)
+        log.info("pinaudience component: %s", _describe(settings))
+        run = sync(settings, transport=transport, clock=clock, observer=observer)
+        report = run.audiences[0]
+    except PinaudienceError as exc:
+        report.fail(exc)
+    except Exception as exc:
+        report.fail(exc)
+        _write_quietly(paths, report)
+        raise
+    try:
+        write_outputs(paths, report)
+        log.info("report written to %s and %s", paths.report_table, paths.report_file)
+    except ConfigError as exc:
+        if report.error is None:
+            report.fail(exc)
+        log.warning("%s", exc.message)
+    if report.error is None:
+        return ComponentResult(report, EXIT_OK)
+    code = EXIT_INTERNAL_ERROR if report.error.kind == "internal_error" else EXIT_USER_ERROR
+    return ComponentResult(report, code)
+
+
+def _write_quietly(paths: ComponentPaths, report: SyncReport) -> None:
+    try:
+        write_outputs(paths, report)
+    except ConfigError as exc:
+        log.warning("%s", exc.message)
+
+
 __all__ = [
     "ComponentPaths",
+    "ComponentResult",
     "load_component_settings",
     "read_parameters",
+    "report_row",
+    "run_component",
+    "secret_parameters",
     "settings_from_parameters",
+    "write_outputs",
 ]

@@ -26,6 +26,7 @@ from pinaudience.errors import ConfigError, InputError
 from pinaudience.identifiers.pipeline import ORIGIN, PENDING, REASON, RECORD, first_pass, second_pass
 from pinaudience.identifiers.rules import PREHASHED_ORIGINS, Origin, effective_algorithm
 from pinaudience.identifiers.types import HashAlgorithm, IdType
+from pinaudience.input_guard import guarded
 from pinaudience.records import PREFIX, RecordSet, RecordSetBuilder, sort_prefix
 from pinaudience.source import ROW, VALUE, Source, SourceInfo, open_source, read_error
 
@@ -111,7 +112,7 @@ def prepare(
     builder = RecordSetBuilder(workdir, spill_rows=SPILL_ROWS, expected_rows=_expected_rows(opened, sample))
     with _rejects_file(rejects) as rejects_out:
         try:
-            for batch in _batches(opened, id_type, hash):
+            for batch in guarded(opened, _batches(opened, id_type, hash)):
                 if not run.take(batch, builder, rejects_out):
                     break
         except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:

@@ -56,6 +56,7 @@ from pinaudience.pinterest.client import PinterestClient, open_client
 from pinaudience.pinterest.events import ClientEvent
 from pinaudience.pinterest.models import Audience, CustomerList, ListOperation
 from pinaudience.pinterest.ratelimit import LocalRateLimiter, RateLimiter
+from pinaudience.pinterest.retry import RetryPolicy
 from pinaudience.prepare import Prepared, PrepareProgress, prepare
 from pinaudience.records import RecordSet
 from pinaudience.report import PINTEREST_DELAY_NOTE, RunReport, SyncReport
@@ -127,10 +128,13 @@ def sync(
     observer: SyncObserver | None = None,
     store: StateStore | None = None,
     limiter: RateLimiter | None = None,
+    retry: RetryPolicy | None = None,
 ) -> RunReport:
     """Sync every audience of `settings`; blocking. See `sync_async`."""
     return asyncio.run(
-        sync_async(settings, transport=transport, clock=clock, observer=observer, store=store, limiter=limiter)
+        sync_async(
+            settings, transport=transport, clock=clock, observer=observer, store=store, limiter=limiter, retry=retry
+        )
     )
 
 
@@ -142,12 +146,14 @@ async def sync_async(
     observer: SyncObserver | None = None,
     store: StateStore | None = None,
     limiter: RateLimiter | None = None,
+    retry: RetryPolicy | None = None,
 ) -> RunReport:
     """Sync every audience of `settings` in turn, sharing one client and one rate limiter.
 
     Errors of one audience end that audience (its report says which, with the resolution) and the run
     goes on with the next; the run's status is `error` if any audience failed. Errors that concern the
     whole run (the state directory, the configuration) are raised before anything is sent.
+    `retry` replaces the policy built from `settings.pinterest` (tests seed its jitter).
     """
     if not settings.audiences:
         raise ConfigError(
@@ -161,7 +167,7 @@ async def sync_async(
     try:
         limiter = limiter or LocalRateLimiter.from_settings(settings.pinterest, clock)
         async with open_client(
-            settings.pinterest, transport=transport, clock=clock, observer=notify, limiter=limiter
+            settings.pinterest, transport=transport, clock=clock, observer=notify, limiter=limiter, retry=retry
         ) as client:
             for audience in settings.audiences:
                 engine = _AudienceSync(client, store, settings.pinterest, audience, clock=clock, notify=notify)
@@ -335,6 +341,8 @@ class _AudienceSync:
             report.audience_created = True
             report.audience_id, report.audience_name = audience.id, audience.name
             state.set_metadata(audience_id=audience.id, audience_name=audience.name)
+        elif audience is not None:
+            audience = await self.client.get_audience(audience.id)  # its size and status after the upload
         self._finish_report(await self.client.get_customer_list(destination.customer_list.id), audience)
 
     # --- steps -------------------------------------------------------------------------------------
@@ -530,13 +538,15 @@ class _Uploader:
     async def _send_all(
         self, state: ListState, list_id: str, operation: ListOperation, batches: Iterator[list[str]]
     ) -> None:
+        """Send every batch, at most `in_flight` at once; after a failure, start no new batch, let those
+        in flight finish (each is journaled either way), then raise the first failure."""
         slots = asyncio.Semaphore(self.in_flight)
-        failures: list[BaseException] = []
+        failures: list[Exception] = []
 
         async def send(records: list[str]) -> None:
             try:
                 await self._send(state, list_id, operation, records)
-            except BaseException as exc:  # noqa: BLE001 - collected and re-raised below, first one wins
+            except Exception as exc:  # noqa: BLE001 - kept, and raised once the batches in flight are done
                 failures.append(exc)
             finally:
                 slots.release()

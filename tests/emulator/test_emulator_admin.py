@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 
 import httpx
@@ -151,3 +152,21 @@ async def test_admin_rejects_non_json(emulator_client: httpx.AsyncClient) -> Non
         response = await emulator_client.post("/_emulator/users", content=content)
         assert_pinterest_error(response, 400, 1)
     assert json.loads((await emulator_client.get("/_emulator/faults")).text)["rules"] == []
+
+
+async def test_send_counts_say_how_often_each_record_arrived(emulator_client: httpx.AsyncClient) -> None:
+    """With track_sends on, the emulator counts each record's ADDs and REMOVEs, and forgets them on request."""
+    await emulator_client.put("/_emulator/settings", json={"track_sends": True})
+    base = "/v5/ad_accounts/549755885175/customer_lists"
+    records = [hashlib.sha256(f"p{i}".encode()).hexdigest() for i in range(4)]
+    created = (await emulator_client.post(base, json={"name": "n", "records": ",".join(records[:3])})).json()
+    for operation, batch in (("ADD", records[2:]), ("REMOVE", records[:1]), ("ADD", records[3:])):
+        answer = await emulator_client.patch(
+            f"{base}/{created['id']}", json={"operation_type": operation, "records": ",".join(batch)}
+        )
+        assert answer.status_code == 200
+    sends = (await emulator_client.get(f"/_emulator/customer_lists/{created['id']}/sends")).json()["sends"]
+    assert sends == {"ADD": {"1": 2, "2": 2}, "REMOVE": {"1": 1}}
+    assert (await emulator_client.delete("/_emulator/sends")).status_code == 204
+    cleared = (await emulator_client.get(f"/_emulator/customer_lists/{created['id']}/sends")).json()["sends"]
+    assert cleared == {"ADD": {}, "REMOVE": {}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from pinaudience.emulator import (
     Emulator,
     serving,
 )
+from pinaudience.emulator.serve import bind
 
 pytestmark = pytest.mark.anyio
 
@@ -56,6 +58,22 @@ async def test_a_served_drop_is_a_transport_error() -> None:
             listed = await client.get(lists_url())
             assert len(listed.json()["items"]) == 1
     emulator.close()
+
+
+def test_accepted_connections_send_without_delay() -> None:
+    """Connections to the emulator's socket are TCP with Nagle's algorithm off, so asyncio sends a
+    response's headers and body at once instead of waiting for the client's delayed ACK (about 40 ms)."""
+    listener = bind()
+    try:
+        with socket.create_connection(listener.getsockname()[:2], timeout=5) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.proto == socket.IPPROTO_TCP
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+                client.sendall(b"x")
+                assert accepted.recv(1) == b"x"
+    finally:
+        listener.close()
 
 
 @contextmanager

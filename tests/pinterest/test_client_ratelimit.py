@@ -22,13 +22,23 @@ def most_in_any_window(times: list[float], window_s: float) -> int:
 
 
 async def grant_times(
-    limiter: LocalRateLimiter, clock: FakeClock, category: Category, calls: int, tasks: int
+    limiter: LocalRateLimiter,
+    clock: FakeClock,
+    category: Category,
+    calls: int,
+    tasks: int,
+    lateness: list[float] | None = None,
 ) -> list[float]:
+    """Grant `calls` calls to `tasks` concurrent callers; each call first sleeps its `lateness` (cycled), if any."""
     times: list[float] = []
     per_task = [calls // tasks + (1 if i < calls % tasks else 0) for i in range(tasks)]
+    late = iter(lateness * calls if lateness else [])
 
     async def worker(n: int) -> None:
         for _ in range(n):
+            delay = next(late, 0.0)
+            if delay:
+                await clock.sleep(delay)
             await limiter.acquire(category)
             times.append(clock.monotonic())
 
@@ -56,6 +66,58 @@ def test_never_more_than_the_limit_in_any_window(
     assert most_in_any_window(times, window_s) <= requests
     if per_second is not None:
         assert most_in_any_window(times, 1.0) <= per_second
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    requests=st.integers(min_value=1, max_value=60),
+    window_s=st.floats(min_value=0.5, max_value=120.0),
+    calls=st.integers(min_value=2, max_value=150),
+    tasks=st.integers(min_value=1, max_value=4),
+    lateness=st.lists(st.floats(min_value=0.0, max_value=0.02), min_size=1, max_size=20),
+)
+def test_late_callers_never_overfill_a_window(
+    requests: int, window_s: float, calls: int, tasks: int, lateness: list[float]
+) -> None:
+    """Callers that come late by varied shares of a window (a busy event loop) still never put more
+    than N calls in any window, though a slightly late call is charged at its slot."""
+    clock = FakeClock()
+    limiter = LocalRateLimiter(clock, {Category.ADS_WRITE: RateLimit(requests, window_s)})
+    late_s = [share * window_s for share in lateness]
+    times = asyncio.run(grant_times(limiter, clock, Category.ADS_WRITE, calls, tasks, late_s))
+    assert len(times) == calls
+    assert most_in_any_window(times, window_s) <= requests
+
+
+@pytest.mark.anyio
+async def test_a_slightly_late_call_keeps_the_pace(clock: FakeClock) -> None:
+    """A call that comes for its slot a little late is charged at that slot: the next slot does not move."""
+    limit = RateLimit(400, 60.0)
+    limiter = LocalRateLimiter(clock, {Category.ADS_WRITE: limit})
+    interval = limiter.interval_s(Category.ADS_WRITE)
+    late = interval / 2
+    assert late < limit.window_s * DEFAULT_HEADROOM / 2  # within the slack
+    await limiter.acquire(Category.ADS_WRITE)
+    start = clock.monotonic()
+    clock.advance(interval + late)
+    await limiter.acquire(Category.ADS_WRITE)
+    assert clock.monotonic() == pytest.approx(start + interval + late)
+    await limiter.acquire(Category.ADS_WRITE)
+    assert clock.monotonic() == pytest.approx(start + 2 * interval)
+
+
+@pytest.mark.anyio
+async def test_idle_time_earns_no_burst(clock: FakeClock) -> None:
+    """After a pause in calling longer than the slack, the next two calls are still a full interval apart."""
+    limit = RateLimit(400, 60.0)
+    limiter = LocalRateLimiter(clock, {Category.ADS_WRITE: limit})
+    interval = limiter.interval_s(Category.ADS_WRITE)
+    await limiter.acquire(Category.ADS_WRITE)
+    clock.advance(interval + limit.window_s * DEFAULT_HEADROOM)
+    await limiter.acquire(Category.ADS_WRITE)
+    first = clock.monotonic()
+    await limiter.acquire(Category.ADS_WRITE)
+    assert clock.monotonic() - first == pytest.approx(interval)
 
 
 @pytest.mark.anyio
@@ -125,3 +187,5 @@ def test_bucket_rejects_nonsense() -> None:
         TokenBucket(1.0, burst=0)
     with pytest.raises(ValueError, match="headroom"):
         TokenBucket.for_limit(RateLimit(10, 1.0), headroom=-0.1)
+    with pytest.raises(ValueError, match="slack"):
+        TokenBucket(1.0, slack_s=-1.0)

@@ -122,3 +122,19 @@ def test_bad_out_extension_exits_1(customers: Path, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "invalid_config" in result.stderr
     assert not (tmp_path / "records.txt").exists()
+
+
+def test_plain_records_a_spreadsheet_would_run_are_flagged(tmp_path: Path) -> None:
+    """Plain records starting with = + - @ are written unchanged to CSV, with a warning that names only a count."""
+    source = tmp_path / "c.csv"
+    source.write_text("email\n=cmd|'/ccalc'!a0@x.com\n-dash@example.com\nann@example.com\n", encoding="utf-8")
+    out = tmp_path / "plain.csv"
+    result = run_cli(source, "--hash", "none", "--json", "--out", out)
+    assert result.returncode == 0, result.stderr
+    warnings = json.loads(result.stdout)["warnings"]
+    assert any(w.startswith("2 plain-text records") and "formula" in w for w in warnings)
+    assert "=cmd|'/ccalc'!a0@x.com" in out.read_text(encoding="utf-8").splitlines()
+    assert "cmd" not in result.stdout
+    hashed_out = tmp_path / "hashed.csv"
+    clean = run_cli(source, "--json", "--out", hashed_out)
+    assert not any("formula" in w for w in json.loads(clean.stdout)["warnings"])

@@ -8,8 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from emulator_admin import EmulatorAdmin
 from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID
 from pinaudience.report import RunReport
@@ -53,60 +52,4 @@ def with_audience(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, audiences=(replace(settings.audiences[0], **changes),))
 
 
-class Admin:
-    """The emulator's admin API and a few Pinterest reads, as the sync tests use them."""
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-
-    async def _send(self, method: str, path: str, body: Any = None) -> Any:
-        response = await self.http.request(method, path, json=body)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    async def records(self, customer_list_id: str) -> list[str]:
-        return sorted((await self._send("GET", f"/_emulator/customer_lists/{customer_list_id}/records"))["records"])
-
-    async def requests(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = (await self._send("GET", "/_emulator/requests"))["requests"]
-        return result
-
-    async def writes(self) -> list[dict[str, Any]]:
-        return [r for r in await self.requests() if r["method"] in ("POST", "PATCH")]
-
-    async def faults(self, *rules: dict[str, Any]) -> None:
-        await self._send("PUT", "/_emulator/faults", {"rules": list(rules)})
-
-    async def clear_faults(self) -> None:
-        await self._send("DELETE", "/_emulator/faults")
-
-    async def settings(self, **changes: Any) -> None:
-        await self._send("PUT", "/_emulator/settings", changes)
-
-    async def lists(self) -> list[dict[str, Any]]:
-        data = await self._send("GET", f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}/customer_lists?page_size=250")
-        result: list[dict[str, Any]] = data["items"]
-        return result
-
-    async def audiences(self) -> list[dict[str, Any]]:
-        data = await self._send("GET", f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}/audiences?page_size=250")
-        result: list[dict[str, Any]] = data["items"]
-        return result
-
-    async def create_list(self, name: str, records: list[str]) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(
-            "POST",
-            f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}/customer_lists",
-            {"name": name, "records": ",".join(records), "list_type": "EMAIL"},
-        )
-        return result
-
-    async def create_audience(
-        self, name: str, customer_list_id: str, audience_type: str = "CUSTOMER_LIST"
-    ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._send(
-            "POST",
-            f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}/audiences",
-            {"name": name, "audience_type": audience_type, "rule": {"customer_list_id": customer_list_id}},
-        )
-        return result
+Admin = EmulatorAdmin

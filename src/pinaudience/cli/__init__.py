@@ -10,10 +10,14 @@ import os
 import sys
 import traceback
 
-import click
-
+from pinaudience.cli import auth as _auth_commands  # noqa: F401 - registers `auth login|status|refresh`
+from pinaudience.cli import check as _check_command  # noqa: F401 - registers `pinaudience check`
+from pinaudience.cli import component as _component_command  # noqa: F401 - registers `pinaudience component`
+from pinaudience.cli import demo as _demo_command  # noqa: F401 - registers `pinaudience demo`
 from pinaudience.cli import emulator as _emulator_commands  # noqa: F401 - registers `emulator serve`
 from pinaudience.cli import prepare as _prepare_command  # noqa: F401 - registers `pinaudience prepare`
+from pinaudience.cli import state as _state_commands  # noqa: F401 - registers `state show|forget`
+from pinaudience.cli import sync as _sync_command  # noqa: F401 - registers `pinaudience sync`
 from pinaudience.cli.app import app
 from pinaudience.cli.output import render_error, stderr_console
 from pinaudience.errors import PinaudienceError
@@ -21,20 +25,18 @@ from pinaudience.errors import PinaudienceError
 EXIT_OK = 0
 EXIT_USER_ERROR = 1
 EXIT_INTERNAL_ERROR = 2
+CLICK_USAGE_ERROR = 2
+"""What click exits with on a bad flag or a missing argument."""
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI with `argv` and return its exit code instead of exiting."""
     try:
-        app(args=argv, prog_name="pinaudience", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        stderr_console().print("aborted", markup=False)
-        return EXIT_USER_ERROR
-    except click.ClickException as exc:
-        exc.show()
-        return EXIT_USER_ERROR
+        # Standalone mode lets typer (whichever click it carries: recent typers vendor their own) show usage
+        # errors and turn `typer.Exit`, aborts and ^C into SystemExit; everything else comes through to us.
+        app(args=argv, prog_name="pinaudience", standalone_mode=True)
+    except SystemExit as exc:
+        return _exit_code(exc.code)
     except PinaudienceError as exc:
         render_error(exc)
         return exc.exit_code
@@ -53,6 +55,16 @@ def run(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         return EXIT_INTERNAL_ERROR
     return EXIT_OK
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return EXIT_OK
+    if isinstance(code, int) and not isinstance(code, bool):
+        # click exits 2 on a usage error (a bad flag, a missing argument): the user's to fix, so 1 here,
+        # keeping 2 for bugs. Our commands never exit 2 themselves.
+        return EXIT_USER_ERROR if code == CLICK_USAGE_ERROR else code
+    return EXIT_USER_ERROR  # sys.exit("message") prints the message and means failure
 
 
 def main() -> None:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
+
+COMMAND_ORDER = ("demo", "sync", "check", "auth", "state", "prepare", "component", "emulator")
+"""How `pinaudience --help` lists the commands: the way a newcomer meets them, not the order of import."""
+
+
+class _OrderedGroup(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:  # click's Context, or the one recent typers vendor
+        names = super().list_commands(ctx)
+        rank = {name: index for index, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
 
 app = typer.Typer(
     name="pinaudience",
     help="Keep a Pinterest customer list and audience exactly equal to a CDP segment file.",
+    cls=_OrderedGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -28,7 +28,12 @@ def serve(
         Path | None, typer.Option(help="Keep the state in this SQLite file (it survives a restart); default: memory.")
     ] = None,
 ) -> None:
-    """Serve the Pinterest emulator; prints the base URL, the seed credentials, then `ready`."""
+    """Serve the Pinterest emulator; prints the base URL, the seed credentials, then `ready`.
+
+    Example:
+
+    pinaudience emulator serve --port 8765 --db emulator.sqlite
+    """
     emulator = Emulator(db_path=db)
     sock = bind(host, port)
     url = base_url(sock)

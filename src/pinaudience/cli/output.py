@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from pinaudience.errors import PinaudienceError
 
@@ -27,10 +28,19 @@ def print_json(data: Any) -> None:
 
 def render_error(err: PinaudienceError, console: Console | None = None) -> None:
     """Kind, message and resolution on stderr; the text never holds a token or an identifier."""
+    render_error_parts(err.kind, err.message, err.resolution, getattr(err, "request_id", None), console)
+
+
+def render_error_parts(
+    kind: str, message: str, resolution: str | None, request_id: str | None, console: Console | None = None
+) -> None:
+    """`error KIND: message`, `resolution: ...` and Pinterest's request id, each on its own line.
+
+    Messages quote settings such as `[pinterest]`, so they are escaped, never read as markup.
+    """
     console = console or stderr_console()
-    console.print(f"[bold red]error[/] [bold]{err.kind}[/]: {err.message}", markup=True, highlight=False)
-    if err.resolution:
-        console.print(f"[bold]resolution[/]: {err.resolution}", markup=True, highlight=False)
-    request_id = getattr(err, "request_id", None)
+    console.print(f"[bold red]error[/] [bold]{escape(kind)}[/]: {escape(message)}", markup=True, highlight=False)
+    if resolution:
+        console.print(f"[bold]resolution[/]: {escape(resolution)}", markup=True, highlight=False)
     if request_id:
         console.print(f"pinterest request id: {request_id}", markup=False, highlight=False)

@@ -93,6 +93,16 @@ def _write(prepared: Prepared, out: Path) -> None:
             f"cannot write the output file {out} ({exc.strerror})",
             resolution="Choose a writable path for --out.",
         ) from None
+    if out.suffix.lower() == ".csv":
+        risky = sum(
+            int(series.str.contains(r"^[=+\-@]").sum()) for series in prepared.records.iter_partitions()
+        )
+        if risky:
+            # The records must stay exactly as Pinterest expects them, so they are not altered: say it instead.
+            prepared.report.warnings.append(
+                f"{risky} plain-text records in {out.name} start with =, +, - or @, which a spreadsheet may run "
+                "as a formula: open the file as text, or upload it without opening it in a spreadsheet"
+            )
 
 
 def _render(prepared: Prepared, *, out: Path | None, rejects: Path | None) -> None:

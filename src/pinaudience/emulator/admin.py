@@ -143,11 +143,15 @@ async def revoke_token(emu: Emulator, request: Request) -> Response:
     return JSONResponse({"revoked": emu.store.revoke_token(_name(body, "token"))})
 
 
-async def list_records(emu: Emulator, request: Request) -> Response:
+def _admin_list_id(emu: Emulator, request: Request) -> int:
     list_id = request.path_params["customer_list_id"]
     if not is_id(list_id) or emu.store.get_list(int(list_id)) is None:
         raise ApiError(404, 404, "Customer list not found.")
-    return JSONResponse({"records": sorted(emu.store.members(int(list_id)))})
+    return int(list_id)
+
+
+async def list_records(emu: Emulator, request: Request) -> Response:
+    return JSONResponse({"records": sorted(emu.store.members(_admin_list_id(emu, request)))})
 
 
 async def get_settings(emu: Emulator, request: Request) -> Response:
@@ -200,6 +204,15 @@ async def clear_requests(emu: Emulator, request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def list_sends(emu: Emulator, request: Request) -> Response:
+    return JSONResponse({"sends": emu.store.send_histogram(_admin_list_id(emu, request))})
+
+
+async def clear_sends(emu: Emulator, request: Request) -> Response:
+    emu.store.clear_sends()
+    return Response(status_code=204)
+
+
 _ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/reset", reset),
     ("POST", "/ad_accounts", create_ad_account),
@@ -207,6 +220,8 @@ _ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/tokens", create_tokens),
     ("POST", "/tokens/revoke", revoke_token),
     ("GET", "/customer_lists/{customer_list_id}/records", list_records),
+    ("GET", "/customer_lists/{customer_list_id}/sends", list_sends),
+    ("DELETE", "/sends", clear_sends),
     ("GET", "/settings", get_settings),
     ("PUT", "/settings", put_settings),
     ("GET", "/faults", get_faults),

@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from pinaudience.emulator.http import AUTH_FAILED, ApiError, invalid
-from pinaudience.emulator.store import AuthCode
+from pinaudience.emulator.store import AuthCode, TokenPair
 from pinaudience.pinterest import limits
 
 if TYPE_CHECKING:
@@ -167,6 +167,10 @@ def _from_code(emu: Emulator, app_id: str, form: dict[str, str], now: float) -> 
         access_ttl_s=limits.ACCESS_TOKEN_TTL_S,
         refresh_ttl_s=limits.REFRESH_TOKEN_TTL_S,
     )
+    return _pair_response(pair, now, "authorization_code")
+
+
+def _pair_response(pair: TokenPair, now: float, response_type: str) -> Response:
     return JSONResponse(
         _pair_json(
             pair.access.access_ttl_s,
@@ -174,7 +178,7 @@ def _from_code(emu: Emulator, app_id: str, form: dict[str, str], now: float) -> 
             now,
             access_token=pair.access.token,
             refresh_token=pair.refresh.token,
-            response_type="authorization_code",
+            response_type=response_type,
             scope=",".join(pair.access.scopes),
         )
     )
@@ -201,17 +205,7 @@ def _from_refresh(emu: Emulator, app_id: str, form: dict[str, str], now: float) 
         refresh_ttl_s=old.refresh_ttl_s,
         replaces=old.token,
     )
-    return JSONResponse(
-        _pair_json(
-            pair.access.access_ttl_s,
-            pair.refresh.refresh_ttl_s,
-            now,
-            access_token=pair.access.token,
-            refresh_token=pair.refresh.token,
-            response_type="refresh_token",
-            scope=",".join(pair.access.scopes),
-        )
-    )
+    return _pair_response(pair, now, "refresh_token")
 
 
 def _client_credentials(emu: Emulator, app_id: str, form: dict[str, str], now: float) -> Response:

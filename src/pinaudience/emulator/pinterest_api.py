@@ -258,6 +258,8 @@ async def customer_lists_create(emu: Emulator, call: Call) -> Response:
         now=now,
         processing_until=now + emu.settings.processing_delay_s,
     )
+    if emu.settings.track_sends:
+        emu.store.count_sends(created.id, "ADD", records)
     return JSONResponse(customer_list_json(emu, created))
 
 
@@ -287,6 +289,8 @@ async def customer_lists_update(emu: Emulator, call: Call) -> Response:
         )
     else:
         updated = emu.store.remove_records(customer_list.id, records, now=now, processing_until=until)
+    if emu.settings.track_sends:
+        emu.store.count_sends(customer_list.id, str(operation), records)
     return JSONResponse(customer_list_json(emu, updated))
 
 

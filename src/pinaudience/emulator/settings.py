@@ -47,6 +47,8 @@ class EmulatorSettings:
     """Fixed time every Pinterest request takes, in milliseconds (slept through the clock)."""
     latency_per_record_us: float = 0.0
     """Extra time per record sent, in microseconds (slept through the clock)."""
+    track_sends: bool = False
+    """Count how often each record is added and removed (`GET /_emulator/customer_lists/{id}/sends`)."""
     list_writes_per_window: int | None = None
     """Optional: writes allowed to one customer list or audience in any `list_write_window_s` (None: no limit)."""
     list_write_window_s: float = 1.0
@@ -101,8 +103,8 @@ def _check(name: str, value: Any) -> Any:
         if not is_number or not 0 <= value <= 1:
             raise SettingsError("match_rate must be a number from 0 to 1")
         return float(value)
-    if name == "rate_limit_headers":
+    if name in ("rate_limit_headers", "track_sends"):
         if not isinstance(value, bool):
-            raise SettingsError("rate_limit_headers must be true or false")
+            raise SettingsError(f"{name} must be true or false")
         return value
     raise SettingsError(f"unknown setting {name!r}")  # pragma: no cover - every field is handled above

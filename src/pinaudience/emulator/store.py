@@ -48,6 +48,10 @@ CREATE INDEX IF NOT EXISTS customer_lists_by_account ON customer_lists (ad_accou
 CREATE TABLE IF NOT EXISTS members (
     list_id INTEGER NOT NULL, record BLOB NOT NULL, matched INTEGER NOT NULL, PRIMARY KEY (list_id, record)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sends (
+    list_id INTEGER NOT NULL, operation TEXT NOT NULL, record BLOB NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (list_id, operation, record)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audiences (
     id INTEGER PRIMARY KEY, ad_account_id TEXT NOT NULL, name TEXT NOT NULL, description TEXT,
     audience_type TEXT NOT NULL, customer_list_id INTEGER NOT NULL, created_time REAL NOT NULL,
@@ -56,8 +60,10 @@ CREATE TABLE IF NOT EXISTS audiences (
 CREATE INDEX IF NOT EXISTS audiences_by_account ON audiences (ad_account_id, id);
 """
 
-_TABLES = ("meta", "apps", "users", "ad_accounts", "access", "tokens", "auth_codes", "customer_lists", "members",
-           "audiences")  # fmt: skip
+_TABLES = (
+    "meta", "apps", "users", "ad_accounts", "access", "tokens", "auth_codes", "customer_lists", "members", "sends",
+    "audiences",
+)  # fmt: skip
 
 FIRST_ID = 2_542_620_000_001
 """Ids of lists, audiences and users count up from here (13 digits, like Pinterest's); higher is newer."""
@@ -445,6 +451,29 @@ class Store:
         found = self.get_list(list_id)
         assert found is not None
         return found
+
+    def count_sends(self, list_id: int, operation: str, records: list[str]) -> None:
+        """Count how often each record reached the list in each operation (setting `track_sends`)."""
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO sends (list_id, operation, record, count) VALUES (?, ?, ?, 1) "
+                "ON CONFLICT (list_id, operation, record) DO UPDATE SET count = count + 1",
+                [(list_id, operation, rec.encode(record)) for record in records],
+            )
+
+    def send_histogram(self, list_id: int) -> dict[str, dict[str, int]]:
+        """Per operation: how many records were sent once, twice, ... (counts only, never records)."""
+        histogram: dict[str, dict[str, int]] = {"ADD": {}, "REMOVE": {}}
+        rows = self._db.execute(
+            "SELECT operation, count, COUNT(*) FROM sends WHERE list_id = ? GROUP BY operation, count", (list_id,)
+        )
+        for operation, count, records in rows:
+            histogram[str(operation)][str(count)] = int(records)
+        return histogram
+
+    def clear_sends(self) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM sends")
 
     def members(self, list_id: int) -> Iterator[str]:
         """Every member of the list, in no particular order."""

@@ -109,8 +109,13 @@ async def _run_steps(
     await client.tokens.access_token()
     status = client.tokens.status()
     probe.found["token"] = status
+    expiry = (
+        f"access token expires in {_days(status.access_expires_in_s)}"
+        if status.access_expires_in_s is not None
+        else "access token used as given (Pinterest does not say when it expires)"
+    )
     probe.passed(
-        f"{status.kind} from {status.source}; access token expires in {_days(status.access_expires_in_s)}"
+        f"{status.kind} from {status.source}; {expiry}"
         + (f", refresh token in {_days(status.refresh_expires_in_s)}" if status.has_refresh_token else "")
     )
 

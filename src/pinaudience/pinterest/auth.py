@@ -35,11 +35,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import httpx
-import platformdirs
 from filelock import AsyncFileLock
 
 from pinaudience.clock import Clock, SystemClock
-from pinaudience.config import Credentials, Secret
+from pinaudience.config import Credentials, Secret, default_token_store
 from pinaudience.errors import AuthorizationError, ConfigError, StateError
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.errors import REAUTHORIZE, classify, is_retriable, network_error, retry_delay_hint
@@ -218,15 +217,9 @@ def token_status(
 # ----------------------------------------------------------------------------------------------- store
 
 
-def default_token_store_path(app_id: str | None) -> Path:
-    """Where tokens live when no path is configured: the user's state directory, one file per app."""
-    name = f"{app_id}.json" if app_id else "tokens.json"
-    return platformdirs.user_state_path("pinaudience") / "tokens" / name
-
-
 def token_store_path(credentials: Credentials) -> Path:
-    """The configured token store, or the default one for the app."""
-    return credentials.token_store or default_token_store_path(credentials.app_id)
+    """The configured token store, or the default one (`pinaudience.config.default_token_store`)."""
+    return credentials.token_store or default_token_store()
 
 
 class TokenStore:

@@ -604,13 +604,27 @@ class ListState:
     def membership(self) -> Membership:
         """Confirmed and uncertain records, valid until the next `compact()`; close it when done."""
         snapshot, journal, _ = self._journal()
-        uncertain = uncertain_set(journal, spill_rows=self._store._spill_rows, workdir=self._store._workdir)
+        try:
+            uncertain = uncertain_set(journal, spill_rows=self._store._spill_rows, workdir=self._store._workdir)
+        except OSError as error:  # a journal spilled to a full or read-only temporary directory
+            journal.close()
+            raise _state_error(f"read the journal of {self.ref}", error) from None
         return Membership(ConfirmedSet(snapshot, journal), uncertain, journal)
 
     # Compaction
 
     def compact(self) -> CompactionResult:
-        """Fold acknowledged batches into a new snapshot; hold the list's lock while calling this."""
+        """Fold acknowledged batches into a new snapshot; hold the list's lock while calling this.
+
+        Any I/O failure (a full or read-only disk, here or where the journal spills) is a `StateError`:
+        the old snapshot or the new one is current, with the same confirmed membership (docs/state.md).
+        """
+        try:
+            return self._compact()
+        except OSError as error:
+            raise _state_error(f"compact the state of {self.ref}", error) from None
+
+    def _compact(self) -> CompactionResult:
         store = self._store
         fault = store._fault
         snapshot, journal, statuses = self._journal()

@@ -1,0 +1,120 @@
+"""The emulator's admin API (`/_emulator/...`) and a few Pinterest reads, as every test suite uses them.
+
+Pinterest calls made here carry the seed user's token explicitly, so they work whatever headers the
+underlying httpx client has (and never with a canary token under test).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, SEED_APP_ID, SEED_APP_SECRET, SEED_USER
+
+_SEED_AUTH = {"Authorization": f"Bearer {SEED_ACCESS_TOKEN}"}
+
+
+class EmulatorAdmin:
+    """Typed helpers over an httpx client rooted at the emulator (in-process or served)."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def _send(self, method: str, path: str, body: Any = None, *, pinterest: bool = False) -> Any:
+        response = await self.http.request(method, path, json=body, headers=_SEED_AUTH if pinterest else None)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    # membership and what reached it
+
+    async def records(self, customer_list_id: str) -> list[str]:
+        """The list's members, sorted."""
+        return sorted((await self._send("GET", f"/_emulator/customer_lists/{customer_list_id}/records"))["records"])
+
+    async def sends(self, customer_list_id: str) -> dict[str, dict[str, int]]:
+        """Per operation, how many records arrived once, twice, ... (with the setting `track_sends`)."""
+        result: dict[str, dict[str, int]] = (
+            await self._send("GET", f"/_emulator/customer_lists/{customer_list_id}/sends")
+        )["sends"]
+        return result
+
+    async def clear_sends(self) -> None:
+        await self._send("DELETE", "/_emulator/sends")
+
+    async def requests(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = (await self._send("GET", "/_emulator/requests"))["requests"]
+        return result
+
+    async def clear_requests(self) -> None:
+        await self._send("DELETE", "/_emulator/requests")
+
+    async def writes(self) -> list[dict[str, Any]]:
+        """Logged list and audience writes (token grants excluded)."""
+        return [
+            r for r in await self.requests() if r["method"] in ("POST", "PATCH") and r["operation"] != "oauth/token"
+        ]
+
+    # knobs
+
+    async def faults(self, *rules: dict[str, Any], random_mode: dict[str, Any] | None = None) -> None:
+        plan: dict[str, Any] = {"rules": list(rules)}
+        if random_mode is not None:
+            plan["random"] = random_mode
+        await self._send("PUT", "/_emulator/faults", plan)
+
+    async def fault_calls(self) -> dict[str, int]:
+        """Calls counted per operation since the plan was set."""
+        result: dict[str, int] = (await self._send("GET", "/_emulator/faults"))["calls"]
+        return result
+
+    async def clear_faults(self) -> None:
+        await self._send("DELETE", "/_emulator/faults")
+
+    async def settings(self, **changes: Any) -> None:
+        await self._send("PUT", "/_emulator/settings", changes)
+
+    # users and tokens
+
+    async def tokens(self, user: str = SEED_USER, **body: Any) -> dict[str, Any]:
+        """A new token pair (`app_id`, `scopes`, `access_ttl_s`, `refresh_ttl_s` optional)."""
+        result: dict[str, Any] = await self._send("POST", "/_emulator/tokens", {"user": user, **body})
+        return result
+
+    async def revoke(self, token: str) -> None:
+        await self._send("POST", "/_emulator/tokens/revoke", {"token": token})
+
+    async def user(self, name: str, ad_accounts: dict[str, str]) -> None:
+        await self._send("POST", "/_emulator/users", {"name": name, "ad_accounts": ad_accounts})
+
+    async def refresh_grant(self, refresh_token: str) -> httpx.Response:
+        """Pinterest's token endpoint, asked directly with the seed app: does this refresh token still work?"""
+        return await self.http.post(
+            "/v5/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+            auth=(SEED_APP_ID, SEED_APP_SECRET),
+        )
+
+    # Pinterest, as the seed user
+
+    async def lists(self) -> list[dict[str, Any]]:
+        path = f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}/customer_lists?page_size=250"
+        result: list[dict[str, Any]] = (await self._send("GET", path, pinterest=True))["items"]
+        return result
+
+    async def audiences(self) -> list[dict[str, Any]]:
+        path = f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}/audiences?page_size=250"
+        result: list[dict[str, Any]] = (await self._send("GET", path, pinterest=True))["items"]
+        return result
+
+    async def create_list(self, name: str, records: list[str], list_type: str = "EMAIL") -> dict[str, Any]:
+        body = {"name": name, "records": ",".join(records), "list_type": list_type}
+        path = f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}/customer_lists"
+        result: dict[str, Any] = await self._send("POST", path, body, pinterest=True)
+        return result
+
+    async def create_audience(self, name: str, customer_list_id: str) -> dict[str, Any]:
+        body = {"name": name, "audience_type": "CUSTOMER_LIST", "rule": {"customer_list_id": customer_list_id}}
+        path = f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}/audiences"
+        result: dict[str, Any] = await self._send("POST", path, body, pinterest=True)
+        return result

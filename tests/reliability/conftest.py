@@ -1,0 +1,48 @@
+"""Fixtures of the reliability suite: an emulator that counts sends and knows the canary app, and a harness."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from reliability_helpers import Admin, Harness, WireTransport, install_canaries
+
+from pinaudience.clock import FakeClock
+from pinaudience.emulator import SEED_ACCESS_TOKEN, Emulator, EmulatorSettings
+
+
+@pytest.fixture
+def emulator(clock: FakeClock) -> Iterator[Emulator]:
+    """The in-memory emulator on the test's clock, counting how often each record is sent, with the canary app."""
+    emu = Emulator(EmulatorSettings(track_sends=True), clock=clock)
+    install_canaries(emu)
+    yield emu
+    emu.close()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, emulator: Emulator, clock: FakeClock) -> AsyncIterator[Harness]:
+    """The engine against the emulator through a wire that remembers secrets, and an admin client beside it."""
+    async with httpx.AsyncClient(
+        transport=emulator.transport(),
+        base_url="http://emulator.test",
+        headers={"Authorization": f"Bearer {SEED_ACCESS_TOKEN}"},
+    ) as http:
+        yield Harness(
+            tmp_path=tmp_path,
+            emulator=emulator,
+            clock=clock,
+            admin=Admin(http),
+            wire=WireTransport(emulator.transport(), clock),
+        )
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Every log record at DEBUG, pinaudience's and the libraries' alike."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="pinaudience")
+    return caplog
