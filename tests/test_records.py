@@ -18,6 +18,7 @@ from pinaudience.records import (
     RecordSet,
     RecordSetBuilder,
     _sorted_unique,
+    batches,
     sort_prefix,
     with_keys,
 )
@@ -257,3 +258,18 @@ def test_a_builder_expecting_a_large_set_spills_from_the_start(tmp_path: Path) -
     assert [rs.in_memory for rs in built] == [False, True]
     assert built[0].to_list() == built[1].to_list() == reference_order(records)
     built[0].close()
+
+
+@given(st.lists(st.integers(0, 30), max_size=12), st.integers(1, 17))
+@settings(max_examples=200, deadline=None)
+def test_batches_regroup_any_series_sizes(sizes: list[int], batch_size: int) -> None:
+    """Series of any lengths regroup into full batches in order, the last one possibly shorter."""
+    values = [f"r{i}" for i in range(sum(sizes))]
+    parts, start = [], 0
+    for size in sizes:
+        parts.append(pl.Series(values[start : start + size], dtype=pl.String))
+        start += size
+    out = list(batches(parts, batch_size))
+    assert [v for batch in out for v in batch] == values
+    assert all(len(batch) == batch_size for batch in out[:-1])
+    assert not out or 0 < len(out[-1]) <= batch_size

@@ -142,6 +142,28 @@ def _sorted_unique_prefixed(frame: pl.DataFrame, *, all_hex: bool) -> pl.DataFra
     return ordered.filter(pl.col(PREFIX).ne_missing(pl.col(PREFIX).shift(1))).select(_key_of_prefix(), RECORD)
 
 
+def batches(parts: Iterable[pl.Series], batch_size: int) -> Iterator[list[str]]:
+    """Consecutive series regrouped into lists of `batch_size` strings (the last may be shorter)."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    carry: list[str] = []
+    for series in parts:
+        start = 0
+        if carry:
+            start = batch_size - len(carry)
+            carry.extend(series.slice(0, start).to_list())
+            if len(carry) < batch_size:
+                continue
+            yield carry
+            carry = []
+        while start + batch_size <= series.len():
+            yield series.slice(start, batch_size).to_list()
+            start += batch_size
+        carry = series.slice(start).to_list()
+    if carry:
+        yield carry
+
+
 class RecordSet:
     """Distinct records ordered by (key, record), held in memory or as sorted Parquet partitions."""
 
@@ -218,17 +240,7 @@ class RecordSet:
 
     def iter_batches(self, batch_size: int) -> Iterator[list[str]]:
         """The records in order, in lists of `batch_size` (the last may be shorter)."""
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        pending: list[str] = []
-        for series in self.iter_partitions():
-            for start in range(0, series.len(), batch_size):
-                pending.extend(series.slice(start, batch_size).to_list())
-                while len(pending) >= batch_size:
-                    yield pending[:batch_size]
-                    pending = pending[batch_size:]
-        if pending:
-            yield pending
+        return batches(self.iter_partitions(), batch_size)
 
     def to_list(self) -> list[str]:
         out: list[str] = []

@@ -94,9 +94,7 @@ def _write(prepared: Prepared, out: Path) -> None:
             resolution="Choose a writable path for --out.",
         ) from None
     if out.suffix.lower() == ".csv":
-        risky = sum(
-            int(series.str.contains(r"^[=+\-@]").sum()) for series in prepared.records.iter_partitions()
-        )
+        risky = sum(int(series.str.contains(r"^[=+\-@]").sum()) for series in prepared.records.iter_partitions())
         if risky:
             # The records must stay exactly as Pinterest expects them, so they are not altered: say it instead.
             prepared.report.warnings.append(

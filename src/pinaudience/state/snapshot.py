@@ -24,7 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from pinaudience.errors import StateError
-from pinaudience.records import KEY, KEY_BITS, RECORD, SPILL_PARTITION_BITS, RecordSet, RecordSetBuilder
+from pinaudience.records import KEY, KEY_BITS, RECORD, SPILL_PARTITION_BITS, RecordSet, RecordSetBuilder, batches
 from pinaudience.state import encoding
 from pinaudience.state.encoding import HASH, IDENTITY, TEXT
 
@@ -345,16 +345,7 @@ class ConfirmedSet:
             yield encoding.decode(frame)
 
     def iter_batches(self, batch_size: int) -> Iterator[list[str]]:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        pending: list[str] = []
-        for frame in self.iter_frames():
-            pending.extend(frame.get_column(RECORD).to_list())
-            while len(pending) >= batch_size:
-                yield pending[:batch_size]
-                pending = pending[batch_size:]
-        if pending:
-            yield pending
+        return batches((frame.get_column(RECORD) for frame in self.iter_frames()), batch_size)
 
     def to_list(self) -> list[str]:
         return [record for frame in self.iter_frames() for record in frame.get_column(RECORD).to_list()]
