@@ -222,10 +222,25 @@ def _reject_foreign(path: Path, head: bytes) -> None:
         if head.startswith(magic):
             raise InputError(f"the input file {path} is {what}")
     if b"\x00" in head:
+        if _looks_utf16(head):
+            raise InputError(
+                f"the input file {path} looks like UTF-16 text without a byte order mark",
+                resolution="Save it as UTF-8 (or export the segment as UTF-8 CSV) and run again.",
+            )
         raise InputError(
             f"the input file {path} looks binary (it contains NUL bytes), not CSV text or Parquet",
             resolution="Export the segment as CSV (UTF-8) or Parquet and run again.",
         )
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """ASCII text in UTF-16 has a NUL in every other byte: most bytes at one parity are NUL, few at the other."""
+    sample = head[: 4096 - 4096 % 2]
+    if len(sample) < 16:
+        return False
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    half = len(sample) // 2
+    return max(even, odd) > 0.9 * half and min(even, odd) < 0.1 * half
 
 
 def _decode_head(path: Path, head: bytes, *, truncated: bool) -> str:

@@ -327,3 +327,18 @@ def test_row_size_is_estimated_from_the_sampled_rows(tmp_path: Path, eol: str, h
     opened = open_source(path)
     data_bytes = path.stat().st_size - len(header)
     assert opened.disk_bytes_per_row == pytest.approx(data_bytes / len(rows))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_is_named(tmp_path: Path, encoding: str) -> None:
+    """UTF-16 text without a byte order mark is named as such, not as binary."""
+    path = tmp_path / "utf16.csv"
+    path.write_bytes(f"email\n{CANARY}\nann@example.com\n".encode(encoding))
+    assert_input_error(path, "UTF-16 text without a byte order mark")
+
+
+def test_binary_with_nul_bytes_is_still_binary(tmp_path: Path) -> None:
+    """Random bytes with NULs are called binary, not UTF-16."""
+    path = tmp_path / "blob.csv"
+    path.write_bytes(bytes(range(256)) * 8)
+    assert_input_error(path, "binary")
