@@ -134,7 +134,9 @@ CORPUS: dict[str, Case] = {
     "UTF-16 big-endian with a byte order mark": Case(
         content(b"\xfe\xff" + csv_bytes(MEMBERS, encoding="utf-16-be")), error="UTF-16"
     ),
-    "UTF-16 without a byte order mark": Case(content(csv_bytes(MEMBERS, encoding="utf-16-le")), error="without a byte order mark"),
+    "UTF-16 without a byte order mark": Case(
+        content(csv_bytes(MEMBERS, encoding="utf-16-le")), error="without a byte order mark"
+    ),
     "Latin-1 text": Case(content(csv_bytes([*MEMBERS, "jürgen@exämple.de"], encoding="latin-1")), error="UTF-8"),
     "Latin-1 text past the first MiB": Case(
         content(b"email\n" + padding(2 * MIB) + "jürgen@exämple.de\n".encode("latin-1")), error="UTF-8"
