@@ -35,8 +35,9 @@ from typing import Any
 import polars as pl
 import polars_hash as plh
 
+from measure import load, machine
 from pinaudience.pinterest import limits
-from served import Server, SyncSpec, load, machine, run_sync, same_records
+from served import Server, SyncSpec, run_sync, same_records
 
 FIRST = ["jan", "petr", "eva", "anna", "tomas", "lucie", "martin", "jana", "john", "mary", "lee", "olga"]
 LAST = ["novak", "svoboda", "dvorak", "cerna", "smith", "jones", "brown", "kowalski", "muller", "garcia"]

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -39,6 +38,7 @@ from typing import Any
 import polars as pl
 import polars_hash as plh
 
+from measure import machine
 from pinaudience.config import SyncMode
 from pinaudience.diff import plan
 from pinaudience.pinterest.models import ListOperation
@@ -170,25 +170,6 @@ def child(name: str, root: Path, rows: int) -> None:
         "peak_rss_mb": usage.ru_maxrss / 1024,
     }
     print(json.dumps({"phase": name, **figures, **extra}))
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        memory = next(
-            int(line.split()[1]) // 1024 // 1024
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        )
-    except (OSError, StopIteration):
-        memory = 0
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), {memory} GB RAM, Python {platform.python_version()}, Polars {pl.__version__}"
-    )
 
 
 def main() -> None:

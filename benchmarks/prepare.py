@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from pathlib import Path
 import polars as pl
 import polars_hash  # registers .chash; its version is printed
 
+from measure import cpu_seconds, peak_rss_mib
 from pinaudience import HashAlgorithm, IdType, prepare
 from pinaudience.identifiers import TRIM_CHARS
 from pinaudience.identifiers.reference import prepare_value
@@ -151,22 +151,6 @@ def child(mode: str, path: Path) -> None:
     counts = MODES[mode](path)
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mib": peak_rss_mib(), **counts}))
-
-
-def cpu_seconds() -> float:
-    """User plus system CPU time of this process, all threads: less sensitive than wall time to other load."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def peak_rss_mib() -> float:
-    """This process's peak RSS. VmHWM, since ru_maxrss survives exec and would count the parent's memory."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(mode: str, path: Path) -> dict[str, float]:

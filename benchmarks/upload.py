@@ -39,9 +39,10 @@ from typing import Any
 import polars as pl
 import polars_hash as plh
 
+from measure import load, machine
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.ratelimit import DEFAULT_HEADROOM
-from served import Server, SyncSpec, load, machine, run_sync, same_records
+from served import Server, SyncSpec, run_sync, same_records
 
 REAL_WRITE = limits.STANDARD.ads_write
 REAL_READ = limits.STANDARD.ads_read

@@ -44,7 +44,7 @@ from pinaudience.clock import Clock
 from pinaudience.config import Overrides, Settings, load_settings
 from pinaudience.errors import ConfigError, InputError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm
-from pinaudience.report import SyncReport
+from pinaudience.report import SyncReport, write_text_atomic
 from pinaudience.sync import SyncObserver, sync
 
 log = logging.getLogger("pinaudience.meiro")
@@ -284,9 +284,7 @@ def write_outputs(paths: ComponentPaths, report: SyncReport) -> None:
     try:
         for path, text in ((paths.report_table, buffer.getvalue()), (paths.report_file, report.to_json() + "\n")):
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".partial")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            write_text_atomic(path, text)
     except OSError as exc:
         raise ConfigError(
             f"cannot write the report to {paths.data_dir / 'out'} ({exc.strerror})",

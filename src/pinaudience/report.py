@@ -17,6 +17,13 @@ from pinaudience.errors import PinaudienceError
 PINTEREST_DELAY_NOTE = "Pinterest may take up to 48 hours to reflect changes in the audience size shown in Ads Manager."
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a report file so that a reader never sees half of it (a partial file, then a rename)."""
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 @dataclass
 class ErrorInfo:
     """The error a failed run ended with."""
@@ -99,12 +106,6 @@ class SyncReport:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
-
-    def write(self, path: Path) -> None:
-        """Write the report as JSON, atomically."""
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
-        tmp.replace(path)
 
 
 @dataclass

@@ -40,7 +40,7 @@ from pinaudience.clock import Clock, SystemClock
 from pinaudience.config import Overrides, Settings, SyncMode
 from pinaudience.errors import ConfigError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm, IdType
-from pinaudience.report import RunReport, SyncReport
+from pinaudience.report import RunReport, SyncReport, write_text_atomic
 from pinaudience.sync import sync
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_INTERNAL_ERROR = 0, 1, 2
@@ -84,10 +84,8 @@ def report_document(run: RunReport) -> dict[str, Any]:
 
 def write_report(path: Path, document: dict[str, Any]) -> None:
     """Write the JSON report atomically; a path that cannot be written is the user's to fix."""
-    tmp = path.with_name(path.name + ".partial")
     try:
-        tmp.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_text_atomic(path, json.dumps(document, indent=2, default=str) + "\n")
     except OSError as exc:
         raise ConfigError(
             f"cannot write the report file {path} ({exc.strerror})",
