@@ -14,7 +14,7 @@ Each measured phase runs in a child process of its own and reports its own time 
 each phase is printed too: on a shared machine, compare the ratios, which are measured side by side.
 
 - compact: the store folds an n-record journal into its first snapshot (once per sync, at the end);
-- plan: `pinaudience.diff.plan` in mirror mode, reading the snapshot through the store, writing adds
+- plan: `pinaudience.plan.planner.plan` in mirror mode, reading the snapshot through the store, writing adds
   and removes to spill files;
 - duckdb: two anti-joins with `SET memory_limit='1GB'` and 2 threads on the same Parquet files (desired
   partitions and snapshot files), on the hash bytes, writing adds and removes (as hex) to Parquet;
@@ -40,9 +40,9 @@ import polars_hash as plh
 
 from measure import machine
 from pinaudience.config import SyncMode
-from pinaudience.diff import plan
-from pinaudience.pinterest.models import ListOperation
-from pinaudience.records import KEY, KEY_BITS, RECORD, SPILL_PARTITION_BITS, RecordSet
+from pinaudience.pinterest.limits import ListOperation
+from pinaudience.plan.planner import plan
+from pinaudience.records.recordset import KEY, KEY_BITS, RECORD, SPILL_PARTITION_BITS, RecordSet
 from pinaudience.state import ListRef, StateStore
 
 REF = ListRef("https://api.pinterest.com/v5", "549755885175", "2542620905475")

@@ -1,4 +1,4 @@
-"""Benchmark `pinaudience.prepare` against naive per-row loops (csv + re + hashlib), on one generated file.
+"""Benchmark `pinaudience.input.prepare` against naive per-row loops (csv + re + hashlib), on one generated file.
 
     python benchmarks/prepare.py                             # 5,000,000 rows
     python benchmarks/prepare.py --repeat 5 --keep           # prepare and floor five times each, keep the file

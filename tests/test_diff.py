@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pinaudience.config import SyncMode
-from pinaudience.diff import fingerprint, plan, plan_partition, shared
-from pinaudience.pinterest.models import ListOperation
-from pinaudience.records import RecordSet, RecordSetBuilder
+from pinaudience.pinterest.limits import ListOperation
+from pinaudience.plan.planner import fingerprint, plan, plan_partition, shared
+from pinaudience.records.recordset import RecordSet, RecordSetBuilder
 from pinaudience.state import ListRef, StateStore
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinaudience.records import (
+from pinaudience.records.recordset import (
     HEX_RECORD,
     KEY,
     RECORD,

@@ -13,6 +13,8 @@ from pinaudience.config import (
     SyncMode,
     load_settings,
 )
+from pinaudience.engine.report import RunReport, SyncReport
+from pinaudience.engine.sync import SyncEvent, sync, sync_async
 from pinaudience.errors import (
     AuthorizationError,
     ConfigError,
@@ -30,9 +32,7 @@ from pinaudience.errors import (
     StateLocked,
 )
 from pinaudience.identifiers.types import HashAlgorithm, IdType
-from pinaudience.prepare import Prepared, PrepareProgress, PrepareReport, prepare
-from pinaudience.report import RunReport, SyncReport
-from pinaudience.sync import SyncEvent, sync, sync_async
+from pinaudience.input.prepare import Prepared, PrepareProgress, PrepareReport, prepare
 
 __all__ = [
     "AudienceSettings",

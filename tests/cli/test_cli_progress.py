@@ -12,10 +12,10 @@ from rich.console import Console
 from pinaudience.cli.logs import LogFormat, logging_to, scrub
 from pinaudience.cli.progress import LogDisplay, RichDisplay
 from pinaudience.clock import FakeClock
+from pinaudience.engine.report import SyncReport
+from pinaudience.engine.sync import AudienceDone, PhaseStarted, ReadProgress, UploadProgress
+from pinaudience.input.prepare import PrepareProgress
 from pinaudience.pinterest.events import RateLimitHit, RetryScheduled
-from pinaudience.prepare import PrepareProgress
-from pinaudience.report import SyncReport
-from pinaudience.sync import AudienceDone, PhaseStarted, ReadProgress, UploadProgress
 
 AUDIENCE = "VIP"
 

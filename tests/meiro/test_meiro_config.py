@@ -11,7 +11,7 @@ import pytest
 from pinaudience.config import SyncMode
 from pinaudience.errors import ConfigError, InputError
 from pinaudience.identifiers.types import HashAlgorithm, IdType
-from pinaudience.meiro import ComponentPaths, load_component_settings, settings_from_parameters
+from pinaudience.integrations.meiro import ComponentPaths, load_component_settings, settings_from_parameters
 
 TOKEN = "pina_CANARY_meiro_token"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pinaudience.cli import run
-from pinaudience.meiro import ComponentPaths
+from pinaudience.integrations.meiro import ComponentPaths
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,7 +20,7 @@ import pytest
 
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator, serving
-from pinaudience.meiro import ComponentPaths, run_component
+from pinaudience.integrations.meiro import ComponentPaths, run_component
 
 API_BASE = "http://emulator.test/v5"
 CANARY_EMAIL = "Canary.Person@Private.Example"

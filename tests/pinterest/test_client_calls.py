@@ -11,7 +11,7 @@ from client_helpers import Admin, hashed
 from pinaudience.config import Credentials, PinterestSettings, Secret
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID
 from pinaudience.errors import InsufficientPermissions, InvalidRequest, NotFound
-from pinaudience.pinterest.models import ListOperation
+from pinaudience.pinterest.limits import ListOperation
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from pinaudience.clock import FakeClock
 from pinaudience.config import Credentials, PinterestSettings, Secret
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator
 from pinaudience.errors import ConfigError, NotFound
-from pinaudience.pinterest import CheckResult, check
+from pinaudience.pinterest.access import CheckResult, check
 from pinaudience.pinterest.limits import OPERATIONS, Category
 
 pytestmark = pytest.mark.anyio

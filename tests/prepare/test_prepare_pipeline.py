@@ -14,9 +14,9 @@ import pytest
 
 from pinaudience import ConfigError, HashAlgorithm, IdType, InputError, PrepareProgress, prepare
 from pinaudience.identifiers.reference import Result, prepare_value
-from pinaudience.prepare import BATCH_ROWS, _query
-from pinaudience.records import RecordSet
-from pinaudience.source import open_source
+from pinaudience.input.prepare import BATCH_ROWS, _query
+from pinaudience.input.source import open_source
+from pinaudience.records.recordset import RecordSet
 
 REPORT_KEYS = [
     "rows_read",

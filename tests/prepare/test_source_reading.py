@@ -13,8 +13,8 @@ import pytest
 from pinaudience import InputError, prepare
 from pinaudience.identifiers.reference import prepare_value
 from pinaudience.identifiers.types import HashAlgorithm, IdType
-from pinaudience.records import RecordSet
-from pinaudience.source import SNIFF_BYTES, open_source
+from pinaudience.input.source import SNIFF_BYTES, open_source
+from pinaudience.records.recordset import RecordSet
 
 CANARY = "Secret.Person@Canary.Example"
 EMAILS = ["ann@example.com", " Bob@Example.COM ", "carl@example.org", "not-an-email", "dana@example.net"]

@@ -32,13 +32,13 @@ from emulator_admin import EmulatorAdmin
 from pinaudience.clock import FakeClock
 from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID, SEED_SCOPES, SEED_USER, Emulator
+from pinaudience.engine.report import RunReport, SyncReport
+from pinaudience.engine.sync import SyncObserver, sync_async
 from pinaudience.errors import PinaudienceError
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.auth import TokenSet, TokenStore
 from pinaudience.pinterest.retry import RetryPolicy
-from pinaudience.report import RunReport, SyncReport
 from pinaudience.state import ListRef, StateStore
-from pinaudience.sync import SyncObserver, sync_async
 
 API_BASE = "http://emulator.test/v5"
 

@@ -1,6 +1,6 @@
 """A corpus of bad input files: always a clear error or the right counts, never a traceback, never a removal.
 
-Each file goes through `pinaudience.prepare`, through `pinaudience prepare` on the command line, and
+Each file goes through `pinaudience.input.prepare`, through `pinaudience prepare` on the command line, and
 through a mirror sync against a list of 300 members that the file should (if it could be read) leave
 unchanged. Expected: an `invalid_input` error naming the problem, or exact counts; exit code 1, never 2;
 no value of the file (formula-injection strings included) in any output; and no write at all to the list.
@@ -23,9 +23,9 @@ import pytest
 from reliability_helpers import CANARY_DOMAIN, Harness, assert_no_leaks, canary_emails, write_csv
 
 from pinaudience.cli import run as cli_run
+from pinaudience.engine.sync import ReadProgress, SyncEvent
 from pinaudience.errors import InputError
-from pinaudience.prepare import prepare
-from pinaudience.sync import ReadProgress, SyncEvent
+from pinaudience.input.prepare import prepare
 
 pytestmark = [pytest.mark.anyio, pytest.mark.reliability]
 

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pinaudience.errors import InputError
-from pinaudience.input_guard import first_long_line, first_long_line_gzip
+from pinaudience.input.guard import first_long_line, first_long_line_gzip
 
 pytestmark = pytest.mark.reliability
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from reliability_helpers import Harness, assert_no_leaks, canary_emails, write_csv
 
+from pinaudience.engine.sync import SyncEvent, UploadProgress
 from pinaudience.errors import StateError
 from pinaudience.state import FAULT_POINTS, StateStore
-from pinaudience.sync import SyncEvent, UploadProgress
 
 pytestmark = [pytest.mark.anyio, pytest.mark.reliability]
 

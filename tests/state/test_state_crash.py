@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pinaudience.errors import StateError
-from pinaudience.pinterest.models import ListOperation
+from pinaudience.pinterest.limits import ListOperation
 from pinaudience.state import ListState, StateStore
 
 from .conftest import REF, MakeStore, sha
@@ -103,7 +103,7 @@ CHILD = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
-    from pinaudience.pinterest.models import ListOperation
+    from pinaudience.pinterest.limits import ListOperation
     from pinaudience.state import ListRef, StateStore
 
     step = sys.argv[2]

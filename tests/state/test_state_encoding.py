@@ -8,7 +8,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinaudience.records import RecordSet
+from pinaudience.records.recordset import RecordSet
 from pinaudience.state import encoding
 
 from .conftest import sha

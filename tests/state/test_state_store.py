@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pinaudience.errors import StateError
-from pinaudience.pinterest.models import ListOperation
-from pinaudience.records import RecordSet
+from pinaudience.pinterest.limits import ListOperation
+from pinaudience.records.recordset import RecordSet
 from pinaudience.state import SCHEMA_VERSION, ListRef, ListState, StateStore, default_state_dir
 
 from .conftest import REF, MakeStore, sha

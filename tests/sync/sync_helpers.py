@@ -11,7 +11,7 @@ from typing import Any
 from emulator_admin import EmulatorAdmin
 from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID
-from pinaudience.report import RunReport
+from pinaudience.engine.report import RunReport
 
 API_BASE = "http://emulator.test/v5"
 

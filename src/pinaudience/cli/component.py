@@ -14,7 +14,7 @@ from pinaudience.cli.options import LogFormatOpt, env_secrets, log_level
 from pinaudience.cli.output import render_error_parts, stderr_console
 from pinaudience.cli.progress import LogDisplay, Ticker
 from pinaudience.clock import SystemClock
-from pinaudience.meiro import run_component, secret_parameters
+from pinaudience.integrations.meiro import run_component, secret_parameters
 
 
 @app.command("component")

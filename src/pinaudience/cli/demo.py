@@ -38,11 +38,11 @@ from pinaudience.emulator import (
     Emulator,
     serving,
 )
+from pinaudience.engine.report import RunReport
+from pinaudience.engine.sync import sync
 from pinaudience.errors import ConfigError
+from pinaudience.input.prepare import prepare
 from pinaudience.pinterest.client import open_client
-from pinaudience.prepare import prepare
-from pinaudience.report import RunReport
-from pinaudience.sync import sync
 
 LIST_NAME = "Demo: VIP customers"
 MIN_ROWS = 1_000

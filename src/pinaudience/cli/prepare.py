@@ -12,7 +12,7 @@ from pinaudience.cli.app import app
 from pinaudience.cli.output import print_json, stderr_console, stdout_console
 from pinaudience.errors import ConfigError
 from pinaudience.identifiers.types import HashAlgorithm, IdType
-from pinaudience.prepare import Prepared, prepare
+from pinaudience.input.prepare import Prepared, prepare
 
 _OUT_SUFFIXES = (".csv", ".parquet")
 

@@ -33,8 +33,8 @@ from rich.progress import (
 from rich.text import Text
 
 from pinaudience.clock import Clock
+from pinaudience.engine.sync import AudienceDone, PhaseStarted, ReadProgress, SyncEvent, UploadProgress
 from pinaudience.pinterest.events import RateLimitHit, RetryScheduled, TokenRefreshed
-from pinaudience.sync import AudienceDone, PhaseStarted, ReadProgress, SyncEvent, UploadProgress
 
 log = logging.getLogger("pinaudience.progress")
 

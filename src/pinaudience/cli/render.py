@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pinaudience.cli.output import render_error_parts
-from pinaudience.report import RunReport, SyncReport
+from pinaudience.engine.report import RunReport, SyncReport
 
 
 def _n(value: int | None) -> str:

@@ -38,10 +38,10 @@ from pinaudience.cli.progress import Display, LogDisplay, QuietDisplay, RichDisp
 from pinaudience.cli.render import render_run
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.config import Overrides, Settings, SyncMode
+from pinaudience.engine.report import RunReport, SyncReport, write_text_atomic
+from pinaudience.engine.sync import sync
 from pinaudience.errors import ConfigError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm, IdType
-from pinaudience.report import RunReport, SyncReport, write_text_atomic
-from pinaudience.sync import sync
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_INTERNAL_ERROR = 0, 1, 2
 

@@ -96,7 +96,7 @@ def second_pass(pending: pl.DataFrame, id_type: IdType, algorithm: HashAlgorithm
 def evaluate(values: pl.Series, id_type: IdType, algorithm: HashAlgorithm) -> pl.DataFrame:
     """Both passes over a whole series, in memory: `record`, `origin` (its label) and `reason`, row by row.
 
-    For tests and small inputs; `pinaudience.prepare` streams files through the two passes itself.
+    For tests and small inputs; `pinaudience.input.prepare` streams files through the two passes itself.
     """
     frame = pl.DataFrame({"value": values.cast(pl.String)}).with_row_index(_ROW)
     settled = first_pass(frame.lazy(), "value", id_type, algorithm).collect()

@@ -22,7 +22,7 @@ from pinaudience.pinterest.client import PinterestClient, open_client
 from pinaudience.pinterest.models import AdAccount, Audience, CustomerList
 
 if TYPE_CHECKING:
-    from pinaudience.config import PinterestSettings
+    from pinaudience.pinterest.settings import PinterestSettings
 
 
 @dataclass(frozen=True)

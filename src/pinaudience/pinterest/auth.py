@@ -38,16 +38,16 @@ import httpx
 from filelock import AsyncFileLock
 
 from pinaudience.clock import Clock, SystemClock
-from pinaudience.config import Credentials, Secret, default_token_store
 from pinaudience.errors import AuthorizationError, ConfigError, StateError
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.errors import REAUTHORIZE, classify, is_retriable, network_error, retry_delay_hint
 from pinaudience.pinterest.events import Observer, RequestSent, RetryScheduled, TokenRefreshed
 from pinaudience.pinterest.http import new_http_client
 from pinaudience.pinterest.retry import Retryable, RetryPolicy
+from pinaudience.pinterest.settings import Credentials, Secret, default_token_store
 
 if TYPE_CHECKING:
-    from pinaudience.config import PinterestSettings
+    from pinaudience.pinterest.settings import PinterestSettings
 
 PINTEREST_AUTHORIZE_URL = "https://www.pinterest.com/oauth/"
 TOKEN_PATH = "oauth/token"  # noqa: S105 - a URL path, relative to the API base

@@ -43,12 +43,13 @@ from pinaudience.pinterest.events import (
     fan_out,
 )
 from pinaudience.pinterest.http import new_http_client
-from pinaudience.pinterest.models import LIST_TYPES, AdAccount, Audience, CustomerList, ListOperation
+from pinaudience.pinterest.limits import ListOperation
+from pinaudience.pinterest.models import LIST_TYPES, AdAccount, Audience, CustomerList
 from pinaudience.pinterest.ratelimit import LocalRateLimiter, RateLimiter
 from pinaudience.pinterest.retry import Retryable, RetryPolicy
 
 if TYPE_CHECKING:
-    from pinaudience.config import PinterestSettings
+    from pinaudience.pinterest.settings import PinterestSettings
 
 log = logging.getLogger("pinaudience.pinterest")
 

@@ -149,3 +149,10 @@ REFRESH_RENEW_WITHIN_S = 14 * 24 * 3600
 """Renew a refresh token once it is this close to expiry."""
 
 REQUIRED_SCOPES = ("ads:read", "ads:write")
+
+
+class ListOperation(enum.StrEnum):
+    """What a customer list update does with its records; Pinterest has no REPLACE."""
+
+    ADD = "ADD"
+    REMOVE = "REMOVE"

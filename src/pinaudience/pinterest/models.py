@@ -6,19 +6,10 @@ strict about what we rely on: a missing id is an error, and `number` counters be
 
 from __future__ import annotations
 
-import enum
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from pinaudience.errors import PinterestUnavailable
-
-
-class ListOperation(enum.StrEnum):
-    """What a customer list update does with its records; Pinterest has no REPLACE."""
-
-    ADD = "ADD"
-    REMOVE = "REMOVE"
-
 
 LIST_TYPES = frozenset({"EMAIL", "IDFA", "MAID", "LR_ID", "DLX_ID", "HASHED_PINNER_ID"})
 """Pinterest's `list_type` values (`IdType.list_type` gives ours)."""

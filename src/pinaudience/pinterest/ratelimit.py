@@ -35,7 +35,7 @@ from pinaudience.clock import Clock
 from pinaudience.pinterest.limits import Category, RateLimit
 
 if TYPE_CHECKING:
-    from pinaudience.config import PinterestSettings
+    from pinaudience.pinterest.settings import PinterestSettings
 
 DEFAULT_HEADROOM = 0.01
 """Share of each window kept free, for calls that arrive later than they were granted."""

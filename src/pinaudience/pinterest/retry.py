@@ -25,7 +25,7 @@ from pinaudience.errors import PinterestError
 from pinaudience.pinterest.events import RetryScheduled
 
 if TYPE_CHECKING:
-    from pinaudience.config import PinterestSettings
+    from pinaudience.pinterest.settings import PinterestSettings
 
 T = TypeVar("T")
 

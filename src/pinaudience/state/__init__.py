@@ -19,8 +19,8 @@ from pinaudience.state.store import (
     Membership,
     StateLock,
     StateStore,
-    default_state_dir,
 )
+from pinaudience.support.paths import default_state_dir
 
 __all__ = [
     "FAULT_POINTS",

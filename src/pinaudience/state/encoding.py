@@ -1,10 +1,10 @@
 """How records are stored: hashes as raw bytes, anything else as text, in (key, record) order.
 
 A record is either a lowercase hex hash (MD5, SHA-1 or SHA-256: 32, 40 or 64 characters, the
-`pinaudience.records.HEX_RECORD` rule) or any other string (a plain lowercased email a user chose to
+`pinaudience.records.recordset.HEX_RECORD` rule) or any other string (a plain lowercased email a user chose to
 send, or whatever a file held). Stored frames have three columns:
 
-- `key` (UInt16): the record's partition key, exactly as `pinaudience.records` defines it;
+- `key` (UInt16): the record's partition key, exactly as `pinaudience.records.recordset` defines it;
 - `hash` (Binary): the hash's bytes, half the size of its hex text; null for other records;
 - `text` (String): the record itself when it is not a hash; null for hashes.
 
@@ -24,7 +24,7 @@ from typing import Final, Literal
 
 import polars as pl
 
-from pinaudience.records import HEX_RECORD, KEY, RECORD, with_keys
+from pinaudience.records.recordset import HEX_RECORD, KEY, RECORD, with_keys
 
 HASH = "hash"
 TEXT = "text"

@@ -24,7 +24,15 @@ from pathlib import Path
 import polars as pl
 
 from pinaudience.errors import StateError
-from pinaudience.records import KEY, KEY_BITS, RECORD, SPILL_PARTITION_BITS, RecordSet, RecordSetBuilder, batches
+from pinaudience.records.recordset import (
+    KEY,
+    KEY_BITS,
+    RECORD,
+    SPILL_PARTITION_BITS,
+    RecordSet,
+    RecordSetBuilder,
+    batches,
+)
 from pinaudience.state import encoding
 from pinaudience.state.encoding import HASH, IDENTITY, TEXT
 

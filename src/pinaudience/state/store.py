@@ -47,13 +47,12 @@ from types import TracebackType
 from typing import Final
 
 import filelock
-import platformdirs
 import polars as pl
 
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.errors import StateError, StateLocked
-from pinaudience.pinterest.models import ListOperation
-from pinaudience.records import RecordSet
+from pinaudience.pinterest.limits import ListOperation
+from pinaudience.records.recordset import RecordSet
 from pinaudience.state import encoding, schema
 from pinaudience.state.encoding import IDENTITY
 from pinaudience.state.snapshot import (
@@ -67,6 +66,7 @@ from pinaudience.state.snapshot import (
     uncertain_set,
     write_snapshot,
 )
+from pinaudience.support.paths import default_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +90,6 @@ FAULT_POINTS: Final = (
 
 def _no_fault(step: str) -> None:
     return None
-
-
-def default_state_dir() -> Path:
-    """The user's state directory for pinaudience, e.g. `~/.local/state/pinaudience` on Linux."""
-    return Path(platformdirs.user_state_dir("pinaudience"))
 
 
 class BatchStatus(enum.StrEnum):

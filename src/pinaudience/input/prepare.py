@@ -26,9 +26,9 @@ from pinaudience.errors import ConfigError, InputError
 from pinaudience.identifiers.pipeline import ORIGIN, PENDING, REASON, RECORD, first_pass, second_pass
 from pinaudience.identifiers.rules import PREHASHED_ORIGINS, Origin, effective_algorithm
 from pinaudience.identifiers.types import HashAlgorithm, IdType
-from pinaudience.input_guard import guarded
-from pinaudience.records import PREFIX, RecordSet, RecordSetBuilder, sort_prefix
-from pinaudience.source import ROW, VALUE, Source, SourceInfo, open_source, read_error
+from pinaudience.input.guard import guarded
+from pinaudience.input.source import ROW, VALUE, Source, SourceInfo, open_source, read_error
+from pinaudience.records.recordset import PREFIX, RecordSet, RecordSetBuilder, sort_prefix
 
 BATCH_ROWS: Final[int] = 250_000
 """Rows per batch handed from the streaming engine to Python: large enough that the per-batch work is noise."""
@@ -142,7 +142,7 @@ def _query(opened: Source, id_type: IdType, algorithm: HashAlgorithm) -> pl.Lazy
     """The first pass over the file, and each record's sort prefix: all of it in the streaming engine."""
     query = first_pass(opened.scan(), VALUE, id_type, algorithm)
     # The prefix is computed here, where the record is made, on every core, rather than by the
-    # RecordSetBuilder at the end with a regular expression and on one (see `pinaudience.records`).
+    # RecordSetBuilder at the end with a regular expression and on one (see `pinaudience.records.recordset`).
     return query.with_columns(sort_prefix(pl.col(RECORD), is_hash=_is_hash(id_type, algorithm)))
 
 

@@ -42,12 +42,12 @@ import httpx
 
 from pinaudience.clock import Clock
 from pinaudience.config import Overrides, Settings, load_settings
+from pinaudience.engine.report import SyncReport, write_text_atomic
+from pinaudience.engine.sync import SyncObserver, sync
 from pinaudience.errors import ConfigError, InputError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm
-from pinaudience.report import SyncReport, write_text_atomic
-from pinaudience.sync import SyncObserver, sync
 
-log = logging.getLogger("pinaudience.meiro")
+log = logging.getLogger("pinaudience.integrations.meiro")
 
 INPUT_TABLE = "customers.csv"
 REPORT_TABLE = "pinterest_audience_report.csv"

@@ -10,7 +10,7 @@ is a 16-bit stable prefix:
 Both are standard functions, so the order and the partitioning never change between runs, machines
 or library versions. Hashes are uniform, so the key spreads records evenly; splitting on its top
 `bits` gives 2**bits partitions whose concatenation is the whole set in order, whatever `bits` is.
-Two sets can therefore be compared partition by partition (see `pinaudience.diff`) with only one
+Two sets can therefore be compared partition by partition (see `pinaudience.plan.planner`) with only one
 partition of each in memory.
 
 A set can also be opened over sorted partition files someone else wrote (Arrow IPC or Parquet, chosen
@@ -25,7 +25,7 @@ sorts the partitions, two at a time.
 The builder sorts on a 64-bit `prefix` per record (`sort_prefix`) rather than on the records' text:
 for hashes, the prefix is their own first 16 hex digits, so sorting it is sorting the records, except
 where two different hashes share those digits, which `finish()` detects and settles on the whole text.
-Callers that make records in a streaming query (`pinaudience.prepare`) compute the prefix there.
+Callers that make records in a streaming query (`pinaudience.input.prepare`) compute the prefix there.
 """
 
 from __future__ import annotations

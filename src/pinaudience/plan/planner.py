@@ -16,7 +16,7 @@ idempotent at Pinterest: a record that is desired is added, one that is not is r
 ended without an answer never leaves a member behind. `remove` sends every record it is given because
 Pinterest cannot say which of them the list holds (so neither can we, for members other tools added).
 
-All sets share the order and partitioning of `pinaudience.records` (a 16-bit key), so the plan is made
+All sets share the order and partitioning of `pinaudience.records.recordset` (a 16-bit key), so the plan is made
 one partition at a time with one partition of each input in memory. Within a partition, membership is
 decided on a 64-bit fingerprint of each record (its first 16 hex digits, or a hash when it has none),
 which is much cheaper to compare than the record text; the result is then verified exactly: the
@@ -39,8 +39,8 @@ from typing import Protocol, TypeVar
 
 import polars as pl
 
-from pinaudience.config import SyncMode
-from pinaudience.records import KEY, RECORD, SCHEMA, RecordSet
+from pinaudience.plan.mode import SyncMode
+from pinaudience.records.recordset import KEY, RECORD, SCHEMA, RecordSet
 
 MEMORY_ROWS = 1_000_000
 """Outputs stay in memory up to this many records each, then spill to one file per partition."""

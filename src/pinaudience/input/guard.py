@@ -12,7 +12,7 @@ are still in the segment. So the file's identity (device, inode, size, modificat
 before the first batch and compared after the last: any difference is an `InputError`, and nothing is
 sent.
 
-Both apply to what `pinaudience.prepare` reads; the line check to CSV files (Parquet has no lines). A
+Both apply to what `pinaudience.input.prepare` reads; the line check to CSV files (Parquet has no lines). A
 gzip-compressed CSV is decompressed once more to check it, in 1 MiB pieces: about 1 second per GiB of
 text, a few percent of reading it, and it stops at the first line that is too long.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO, Final, TypeVar
 
 from pinaudience.errors import InputError
-from pinaudience.source import Source
+from pinaudience.input.source import Source
 
 T = TypeVar("T")
 

@@ -3,11 +3,11 @@
 This is the only module that knows the order of the steps. For each audience of the settings:
 
 1. lock the configured destination in the state store (a second run on it fails at once);
-2. prepare the file (`pinaudience.prepare`): the desired records, with counts;
+2. prepare the file (`pinaudience.input.prepare`): the desired records, with counts;
 3. resolve the destination with reads only: by audience id (its rule names the list), by customer
    list id, or by name (the most recent list with that name); find the CUSTOMER_LIST audience on it;
 4. read what the state confirmed Pinterest holds, and the records of batches whose outcome an earlier
-   run never learnt (uncertain), and plan adds and removes (`pinaudience.diff`);
+   run never learnt (uncertain), and plan adds and removes (`pinaudience.plan.planner`);
 5. check the guards before anything is written: `not_enough_records`, `mass_removal_blocked`;
 6. upload: ADD batches first, then REMOVE batches, a few in flight; each batch is written to the state
    as pending before it is sent and acknowledged after Pinterest answers (see `pinaudience.state`);
@@ -38,9 +38,9 @@ from pathlib import Path
 
 import httpx
 
-from pinaudience import diff
 from pinaudience.clock import Clock, SystemClock
-from pinaudience.config import AudienceSettings, PinterestSettings, Settings, SyncMode, default_state_dir
+from pinaudience.config import AudienceSettings, PinterestSettings, Settings, SyncMode
+from pinaudience.engine.report import PINTEREST_DELAY_NOTE, RunReport, SyncReport
 from pinaudience.errors import (
     ConfigError,
     InvalidRequest,
@@ -51,16 +51,18 @@ from pinaudience.errors import (
     PinterestError,
     PinterestUnavailable,
 )
+from pinaudience.input.prepare import Prepared, PrepareProgress, prepare
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.client import PinterestClient, open_client
 from pinaudience.pinterest.events import ClientEvent
-from pinaudience.pinterest.models import Audience, CustomerList, ListOperation
+from pinaudience.pinterest.limits import ListOperation
+from pinaudience.pinterest.models import Audience, CustomerList
 from pinaudience.pinterest.ratelimit import LocalRateLimiter, RateLimiter
 from pinaudience.pinterest.retry import RetryPolicy
-from pinaudience.prepare import Prepared, PrepareProgress, prepare
-from pinaudience.records import RecordSet
-from pinaudience.report import PINTEREST_DELAY_NOTE, RunReport, SyncReport
+from pinaudience.plan import planner as diff
+from pinaudience.records.recordset import RecordSet
 from pinaudience.state import ListRef, ListState, StateStore
+from pinaudience.support.paths import default_state_dir
 
 log = logging.getLogger("pinaudience.sync")
 

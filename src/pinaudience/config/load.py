@@ -1,0 +1,212 @@
+"""Loading settings: TOML file < environment (secrets and the API base only) < command-line flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pinaudience.config.settings import AUDIENCE_KEYS, PINTEREST_KEYS, TOP_KEYS, AudienceSettings, Overrides, Settings
+from pinaudience.config.values import (
+    as_bool,
+    as_enum,
+    as_float,
+    as_id,
+    as_int,
+    as_path,
+    as_rate,
+    as_secret,
+    as_str,
+)
+from pinaudience.errors import ConfigError
+from pinaudience.identifiers.types import HashAlgorithm, IdType
+from pinaudience.pinterest import limits
+from pinaudience.pinterest.settings import (
+    ENV_ACCESS_TOKEN,
+    ENV_API_URI,
+    ENV_APP_ID,
+    ENV_APP_SECRET,
+    ENV_REFRESH_TOKEN,
+    Credentials,
+    PinterestSettings,
+    default_token_store,
+)
+from pinaudience.plan.mode import SyncMode
+
+
+def read_toml(path: Path) -> dict[str, object]:
+    """Parse a TOML config file; a missing or malformed file is a ConfigError naming it."""
+    import tomllib
+
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return data
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    overrides: Overrides | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build Settings from a TOML file, then command-line flags; the environment only fills secrets.
+
+    Precedence: flags > file > environment (the environment, under Pinterest SDK names, fills only
+    credentials and the API base that neither the file nor the flags set).
+    """
+    overrides = overrides or Overrides()
+    env = os.environ if env is None else env
+    data: dict[str, object] = read_toml(config_file) if config_file is not None else {}
+    where = str(config_file) if config_file is not None else "settings"
+    _reject_unknown(data, TOP_KEYS, where)
+
+    pinterest_data = dict(_table(data, "pinterest", where))
+    _reject_unknown(pinterest_data, PINTEREST_KEYS, f"{where} [pinterest]")
+    pinterest_data.update(overrides.pinterest_values())
+    pinterest = _pinterest_settings(pinterest_data, env, where)
+
+    defaults = dict(_table(data, "defaults", where))
+    _reject_unknown(defaults, AUDIENCE_KEYS, f"{where} [defaults]")
+    raw_audiences = data.get("audience", [])
+    if not isinstance(raw_audiences, list) or not all(isinstance(a, dict) for a in raw_audiences):
+        raise ConfigError(f"{where}: `audience` must be an array of tables ([[audience]])")
+    audience_tables: list[dict[str, object]] = [dict(a) for a in raw_audiences]
+    destination = overrides.destination_values()
+    if destination:
+        if len(audience_tables) > 1:
+            raise ConfigError(
+                f"{where} defines {len(audience_tables)} audiences; the input and destination flags "
+                "(INPUT, --list-name, --audience-name, --audience-id, --customer-list-id) apply to one only",
+                resolution="Leave those flags out to sync every audience in the file, or use a file with one.",
+            )
+        if not audience_tables:
+            audience_tables = [{}]
+        audience_tables[0].update(destination)
+    audiences: list[AudienceSettings] = []
+    for index, table in enumerate(audience_tables, start=1):
+        label = f"{where} audience {index}" if config_file is not None else "settings"
+        _reject_unknown(table, AUDIENCE_KEYS, label)
+        merged = {**defaults, **table, **overrides.run_values()}
+        audiences.append(_audience_settings(merged, label, base_dir=config_file.parent if config_file else None))
+
+    state_dir = overrides.state_dir
+    if state_dir is None and "state_dir" in data:
+        state_dir = as_path(data["state_dir"], "state_dir", where, config_file.parent if config_file else None)
+    return Settings(pinterest=pinterest, audiences=tuple(audiences), state_dir=state_dir)
+
+
+def _table(data: Mapping[str, object], name: str, where: str) -> Mapping[str, object]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: `{name}` must be a table ([{name}])")
+    return value
+
+
+def _reject_unknown(data: Mapping[str, object], known: set[str], where: str) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
+            resolution=f"Known settings here: {', '.join(sorted(known))}.",
+        )
+
+
+def _pinterest_settings(data: dict[str, object], env: Mapping[str, str], where: str) -> PinterestSettings:
+    if "ad_account_id" not in data:
+        raise ConfigError(
+            "the ad account id is missing",
+            resolution="Pass --ad-account-id or set ad_account_id under [pinterest] in the config file.",
+        )
+    ad_account_id = as_id(data["ad_account_id"], "ad_account_id", where)
+    api_base = data.get("api_base") or env.get(ENV_API_URI) or limits.DEFAULT_API_BASE
+    api_base = as_str(api_base, "api_base", where).rstrip("/")
+    if not api_base.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: `api_base` must be an http(s) URL")
+    credentials = Credentials(
+        access_token=as_secret(data.get("access_token") or env.get(ENV_ACCESS_TOKEN), "access_token", where),
+        refresh_token=as_secret(data.get("refresh_token") or env.get(ENV_REFRESH_TOKEN), "refresh_token", where),
+        app_id=as_str(data.get("app_id") or env.get(ENV_APP_ID) or "", "app_id", where) or None,
+        app_secret=as_secret(data.get("app_secret") or env.get(ENV_APP_SECRET), "app_secret", where),
+        token_store=as_path(data["token_store"], "token_store", where, None)
+        if data.get("token_store")
+        else default_token_store(),
+    )
+    kwargs: dict[str, object] = {}
+    if "ads_write_limit" in data:
+        kwargs["ads_write_limit"] = as_rate(data["ads_write_limit"], "ads_write_limit", where)
+    if "ads_read_limit" in data:
+        kwargs["ads_read_limit"] = as_rate(data["ads_read_limit"], "ads_read_limit", where)
+    for key in ("per_second", "max_attempts", "writes_in_flight"):
+        if key in data:
+            kwargs[key] = as_int(data[key], key, where)
+    for key in ("timeout_s", "max_retry_s"):
+        if key in data:
+            number = as_float(data[key], key, where)
+            if number <= 0:
+                raise ConfigError(f"{where}: `{key}` must be positive")
+            kwargs[key] = number
+    return PinterestSettings(
+        ad_account_id=ad_account_id,
+        credentials=credentials,
+        api_base=api_base,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _audience_settings(data: dict[str, object], where: str, *, base_dir: Path | None) -> AudienceSettings:
+    kwargs: dict[str, object] = {}
+    if data.get("input") is not None:
+        kwargs["input"] = as_path(data["input"], "input", where, base_dir)
+    for key in ("list_name", "audience_name", "column"):
+        if data.get(key) is not None:
+            text = as_str(data[key], key, where)
+            if not text:
+                raise ConfigError(f"{where}: `{key}` must not be empty")
+            kwargs[key] = text
+    for key in ("audience_id", "customer_list_id"):
+        if data.get(key) is not None:
+            kwargs[key] = as_id(data[key], key, where)
+    if data.get("mode") is not None:
+        mode_text = as_str(data["mode"], "mode", where).lower()
+        kwargs["mode"] = SyncMode.MIRROR if mode_text == "replace" else as_enum(SyncMode, mode_text, "mode", where)
+    if data.get("id_type") is not None:
+        kwargs["id_type"] = as_enum(IdType, data["id_type"], "id_type", where)
+    if data.get("hash") is not None:
+        kwargs["hash"] = as_enum(HashAlgorithm, data["hash"], "hash", where)
+    if data.get("batch_size") is not None:
+        batch = as_int(data["batch_size"], "batch_size", where)
+        if batch > limits.MAX_RECORDS_PER_REQUEST:
+            raise ConfigError(
+                f"{where}: `batch_size` must be at most {limits.MAX_RECORDS_PER_REQUEST:,}, got {batch:,}"
+            )
+        kwargs["batch_size"] = batch
+    if data.get("sample") is not None:
+        kwargs["sample"] = as_int(data["sample"], "sample", where)
+    for key in ("dry_run", "full"):
+        if data.get(key) is not None:
+            kwargs[key] = as_bool(data[key], key, where)
+    if data.get("max_remove_fraction") is not None:
+        fraction = as_float(data["max_remove_fraction"], "max_remove_fraction", where)
+        if not 0.0 <= fraction <= 1.0:
+            raise ConfigError(f"{where}: `max_remove_fraction` must be between 0 and 1, got {fraction}")
+        kwargs["max_remove_fraction"] = fraction
+    settings = AudienceSettings(**kwargs)  # type: ignore[arg-type]
+    destinations = [k for k in ("audience_id", "customer_list_id", "list_name") if getattr(settings, k)]
+    if not destinations:
+        raise ConfigError(
+            f"{where}: no destination",
+            resolution="Give --list-name (found or created by name), --audience-id or --customer-list-id.",
+        )
+    if settings.audience_id and settings.customer_list_id:
+        raise ConfigError(
+            f"{where}: give either `audience_id` or `customer_list_id`, not both "
+            "(an audience's rule already names its customer list)"
+        )
+    return settings

@@ -1,0 +1,130 @@
+"""Typed settings: which audiences to keep in sync, how, and where the state lives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pinaudience.identifiers.types import HashAlgorithm, IdType
+from pinaudience.pinterest import limits
+from pinaudience.pinterest.settings import PinterestSettings
+from pinaudience.plan.mode import SyncMode
+
+
+@dataclass(frozen=True)
+class AudienceSettings:
+    """One destination and how to fill it from one input file."""
+
+    input: Path | None = None
+    """The customers file (CSV, TSV, Parquet, optionally gzip-compressed)."""
+    list_name: str | None = None
+    """Find the most recent customer list with this name, or create it."""
+    audience_name: str | None = None
+    """Name of the CUSTOMER_LIST audience to find or create on the list; defaults to `list_name`."""
+    audience_id: str | None = None
+    """Use this audience; its rule names the customer list."""
+    customer_list_id: str | None = None
+    """Use this customer list."""
+    mode: SyncMode = SyncMode.MIRROR
+    id_type: IdType = IdType.EMAIL
+    column: str | None = None
+    """The identifier column; detected when absent."""
+    hash: HashAlgorithm = HashAlgorithm.SHA256
+    batch_size: int = limits.DEFAULT_BATCH_SIZE
+    """Records per ADD/REMOVE request."""
+    dry_run: bool = False
+    """Resolve and plan with reads only; send nothing."""
+    sample: int | None = None
+    """Send only the first N valid records (to validate a destination with a small audience first)."""
+    full: bool = False
+    """In `add` mode, resend every record, not only those not yet confirmed."""
+    max_remove_fraction: float = 0.5
+    """A mirror that would remove more than this share of the confirmed members stops unless raised."""
+
+    @property
+    def effective_audience_name(self) -> str | None:
+        return self.audience_name or self.list_name
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run needs."""
+
+    pinterest: PinterestSettings
+    audiences: tuple[AudienceSettings, ...] = ()
+    state_dir: Path | None = None
+    """Where confirmed membership is kept; None means the user's state directory."""
+
+
+PINTEREST_KEYS = {
+    "ad_account_id",
+    "api_base",
+    "access_token",
+    "refresh_token",
+    "app_id",
+    "app_secret",
+    "token_store",
+    "ads_write_limit",
+    "ads_read_limit",
+    "per_second",
+    "timeout_s",
+    "max_attempts",
+    "max_retry_s",
+    "writes_in_flight",
+}
+AUDIENCE_KEYS = {
+    "input",
+    "list_name",
+    "audience_name",
+    "audience_id",
+    "customer_list_id",
+    "mode",
+    "id_type",
+    "column",
+    "hash",
+    "batch_size",
+    "dry_run",
+    "sample",
+    "full",
+    "max_remove_fraction",
+}
+TOP_KEYS = {"pinterest", "defaults", "audience", "state_dir"}
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values from command-line flags; None means "not given", so the file's value stands."""
+
+    ad_account_id: str | None = None
+    api_base: str | None = None
+    app_id: str | None = None
+    token_store: Path | None = None
+    ads_write_limit: str | None = None
+    ads_read_limit: str | None = None
+    state_dir: Path | None = None
+    input: Path | None = None
+    list_name: str | None = None
+    audience_name: str | None = None
+    audience_id: str | None = None
+    customer_list_id: str | None = None
+    mode: str | None = None
+    id_type: str | None = None
+    column: str | None = None
+    hash: str | None = None
+    batch_size: int | None = None
+    dry_run: bool | None = None
+    sample: int | None = None
+    full: bool | None = None
+    max_remove_fraction: float | None = None
+
+    def pinterest_values(self) -> dict[str, object]:
+        keys = ("ad_account_id", "api_base", "app_id", "token_store", "ads_write_limit", "ads_read_limit")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+    def destination_values(self) -> dict[str, object]:
+        keys = ("input", "list_name", "audience_name", "audience_id", "customer_list_id")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+    def run_values(self) -> dict[str, object]:
+        keys = AUDIENCE_KEYS - {"input", "list_name", "audience_name", "audience_id", "customer_list_id"}
+        return {k: getattr(self, k) for k in sorted(keys) if getattr(self, k) is not None}

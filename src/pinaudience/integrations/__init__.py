@@ -1,0 +1,1 @@
+"""Adapters that run the engine inside other platforms: `meiro` (Meiro Integration loader component)."""

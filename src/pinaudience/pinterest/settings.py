@@ -1,0 +1,77 @@
+"""The connection to Pinterest: the environment names of Pinterest's SDK, credentials and client settings.
+
+They sit beside the client that reads them; `pinaudience.config` loads them from a file, the
+environment and flags, and re-exports them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pinaudience.pinterest import limits
+from pinaudience.support.paths import default_token_store
+from pinaudience.support.secret import Secret
+
+__all__ = [
+    "ENV_ACCESS_TOKEN",
+    "ENV_API_URI",
+    "ENV_APP_ID",
+    "ENV_APP_SECRET",
+    "ENV_REFRESH_TOKEN",
+    "Credentials",
+    "PinterestSettings",
+    "Secret",
+    "default_token_store",
+]
+
+ENV_ACCESS_TOKEN = "PINTEREST_ACCESS_TOKEN"  # noqa: S105 - a variable name, not a secret
+ENV_REFRESH_TOKEN = "PINTEREST_REFRESH_ACCESS_TOKEN"  # noqa: S105 - a variable name
+ENV_APP_ID = "PINTEREST_APP_ID"
+ENV_APP_SECRET = "PINTEREST_APP_SECRET"  # noqa: S105 - a variable name
+ENV_API_URI = "PINTEREST_API_URI"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to authenticate: a static access token, or a refresh token with the app's id and secret."""
+
+    access_token: Secret | None = None
+    """A Pinterest access token (`pina...`); used as is until it expires."""
+    refresh_token: Secret | None = None
+    """A continuous refresh token (`pinr...`); rotated on every refresh and written to `token_store`."""
+    app_id: str | None = None
+    """The Pinterest app id that issued the refresh token."""
+    app_secret: Secret | None = None
+    """The Pinterest app secret, needed to refresh."""
+    token_store: Path | None = None
+    """File (mode 0600) where rotated tokens are kept; when it holds a newer refresh token, that one wins."""
+
+    @property
+    def can_refresh(self) -> bool:
+        return bool(self.refresh_token and self.app_id and self.app_secret)
+
+
+@dataclass(frozen=True)
+class PinterestSettings:
+    """The connection to Pinterest (or to the emulator)."""
+
+    ad_account_id: str
+    """The ad account that owns the customer lists and audiences (digits, at most 18)."""
+    credentials: Credentials = field(default_factory=Credentials)
+    api_base: str = limits.DEFAULT_API_BASE
+    """Base URL of the API, ending in `/v5`; the emulator's URL in tests and the demo."""
+    ads_write_limit: limits.RateLimit = limits.STANDARD.ads_write
+    """Write calls allowed per window (Pinterest standard access: 400/60); lower it if other tools share the quota."""
+    ads_read_limit: limits.RateLimit = limits.STANDARD.ads_read
+    """Read calls allowed per window (Pinterest standard access: 1000/60)."""
+    per_second: int = limits.STANDARD.per_second
+    """Calls per second across all categories."""
+    timeout_s: float = 60.0
+    """Timeout of one HTTP request (connect, read, write)."""
+    max_attempts: int = 10
+    """Attempts per call, the first included, before a retriable failure becomes an error."""
+    max_retry_s: float = 900.0
+    """Total time one call may spend retrying before it becomes an error."""
+    writes_in_flight: int = limits.DEFAULT_WRITES_IN_FLIGHT
+    """Write calls in flight at once."""
