@@ -18,8 +18,8 @@ Pinterest documents few error codes and none for "expired versus invalid token" 
 | no response         |      | PinterestUnavailable      | yes (timeouts, dropped conns) |
 
 Every error carries the status, Pinterest's code and message, and the `x-pinterest-rid` request id.
-Pinterest's message is passed through `redact`, because a validation message may quote a record; a
-token never reaches a response body, and request headers are never read here.
+Pinterest's message is passed through `pinaudience.support.redact`, because a validation message may
+quote a record; a token never reaches a response body, and request headers are never read here.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from pinaudience.errors import (
     PinterestUnavailable,
     RateLimited,
 )
+from pinaudience.support.redact import redact
 
 REQUEST_ID_HEADER = "x-pinterest-rid"
 
@@ -53,18 +54,11 @@ CODE_NOT_PERMITTED = 29
 REAUTHORIZE = "Reauthorize: run `pinaudience auth login`."
 
 _MESSAGE_LIMIT = 300
-_EMAIL = re.compile(r"[^\s@,;:\"'<>()\[\]]+@[^\s@,;:\"'<>()\[\]]+")
-_TOKEN = re.compile(r"\bpin[ar][A-Za-z0-9_\-.~+/=]{6,}")
-_BEARER = re.compile(r"(?i)\bbearer\s+\S+")
-_LONG_HEX = re.compile(r"\b([0-9a-fA-F]{8})[0-9a-fA-F]{24,}\b")
 
 
-def redact(text: str) -> str:
-    """Remove what may never leave the process: emails, tokens, full hashes (kept as 8-character prefixes)."""
-    text = _BEARER.sub("Bearer [redacted]", text)
-    text = _TOKEN.sub("[token]", text)
-    text = _EMAIL.sub("[email]", text)
-    text = _LONG_HEX.sub(lambda m: f"{m.group(1)}…", text)
+def _pinterest_message(text: str) -> str:
+    """Pinterest's message as our errors quote it: redacted (`support.redact`), and at most 300 characters."""
+    text = redact(text)
     if len(text) > _MESSAGE_LIMIT:
         text = text[:_MESSAGE_LIMIT] + "…"
     return text
@@ -88,7 +82,7 @@ def error_body(response: httpx.Response) -> tuple[int | None, str | None]:
     message = data.get("message")
     return (
         code if isinstance(code, int) and not isinstance(code, bool) else None,
-        redact(message) if isinstance(message, str) and message else None,
+        _pinterest_message(message) if isinstance(message, str) and message else None,
     )
 
 
