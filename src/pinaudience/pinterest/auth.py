@@ -25,9 +25,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
 import secrets
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +43,7 @@ from pinaudience.pinterest.events import Observer, RequestSent, RetryScheduled, 
 from pinaudience.pinterest.http import new_http_client
 from pinaudience.pinterest.retry import Retryable, RetryPolicy
 from pinaudience.pinterest.settings import Credentials, Secret, default_token_store
+from pinaudience.support.files import write_atomic
 
 if TYPE_CHECKING:
     from pinaudience.pinterest.settings import PinterestSettings
@@ -251,22 +250,10 @@ class TokenStore:
         return TokenSet.from_json(data)
 
     def save(self, tokens: TokenSet) -> None:
-        """Write `tokens` durably: a 0600 temporary file beside the store, fsync, `os.replace`, fsync the folder."""
+        """Write `tokens` durably (`support.files.write_atomic`): mode 0600, fsynced, then renamed into place."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-            try:
-                os.fchmod(fd, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(tokens.to_json(), handle, indent=2)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            _fsync_dir(self.path.parent)
+            write_atomic(self.path, json.dumps(tokens.to_json(), indent=2), durable=True, mode=0o600)
         except OSError as exc:
             raise StateError(
                 f"Cannot write the token store {self.path} ({type(exc).__name__}); Pinterest has already "
@@ -278,19 +265,6 @@ class TokenStore:
         """A lock other processes sharing this store respect while they refresh."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         return AsyncFileLock(str(self.path) + ".lock", timeout=120, mode=0o600)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some platforms cannot open a folder; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def choose_tokens(
