@@ -38,7 +38,7 @@ from filelock import AsyncFileLock
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.errors import AuthorizationError, ConfigError, StateError
 from pinaudience.pinterest import limits
-from pinaudience.pinterest.errors import REAUTHORIZE, classify, is_retriable, network_error, retry_delay_hint
+from pinaudience.pinterest.errors import REAUTHORIZE, classify, is_retriable, retry_delay_hint, transport_failure
 from pinaudience.pinterest.events import Observer, RequestSent, RetryScheduled, TokenRefreshed
 from pinaudience.pinterest.http import new_http_client
 from pinaudience.pinterest.retry import Retryable, RetryPolicy
@@ -314,8 +314,7 @@ async def request_token(
         try:
             response = await http.post(TOKEN_PATH, data=form, auth=httpx.BasicAuth(app_id, app_secret.reveal()))
         except httpx.TransportError as exc:
-            reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
-            raise Retryable(network_error(exc, operation=operation), reason) from None
+            raise transport_failure(exc, operation=operation) from None
         error = classify(response, operation=operation)
         if error is None:
             data = response.json()

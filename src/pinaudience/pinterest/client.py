@@ -28,9 +28,9 @@ from pinaudience.pinterest.errors import (
     CODE_NOT_PERMITTED,
     classify,
     is_retriable,
-    network_error,
     request_id,
     retry_delay_hint,
+    transport_failure,
 )
 from pinaudience.pinterest.events import (
     ClientEvent,
@@ -248,12 +248,7 @@ class PinterestClient:
                         op.method, path, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
                     )
                 except httpx.TransportError as exc:
-                    reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
-                    failure = network_error(exc, operation=operation_id)
-                    if not idempotent and not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-                        failure.outcome_unknown = True
-                        raise failure from None
-                    raise Retryable(failure, reason) from None
+                    raise transport_failure(exc, operation=operation_id, idempotent=idempotent) from None
                 error = classify(response, operation=operation_id, ad_account_id=self.ad_account_id)
                 if error is None:
                     return _json_object(response, operation_id)

@@ -17,6 +17,9 @@ Pinterest documents few error codes and none for "expired versus invalid token" 
 | anything else       | any  | InvalidRequest            | no (400, 413: fix the request)|
 | no response         |      | PinterestUnavailable      | yes (timeouts, dropped conns) |
 
+`transport_failure` maps httpx's transport errors (no response) for every caller: the client and the
+token endpoint.
+
 Every error carries the status, Pinterest's code and message, and the `x-pinterest-rid` request id.
 Pinterest's message is passed through `pinaudience.support.redact`, because a validation message may
 quote a record; a token never reaches a response body, and request headers are never read here.
@@ -39,6 +42,7 @@ from pinaudience.errors import (
     PinterestUnavailable,
     RateLimited,
 )
+from pinaudience.pinterest.retry import Retryable
 from pinaudience.support.redact import redact
 
 REQUEST_ID_HEADER = "x-pinterest-rid"
@@ -196,3 +200,20 @@ def network_error(exc: httpx.TransportError, *, operation: str | None = None) ->
     return PinterestUnavailable(
         f"Pinterest {what} during {operation or 'the request'} ({type(exc).__name__}).", operation=operation
     )
+
+
+def transport_failure(
+    exc: httpx.TransportError, *, operation: str, idempotent: bool = True
+) -> Retryable | PinterestUnavailable:
+    """What a request that got no answer (httpx's transport errors) becomes; the caller raises it.
+
+    Usually another attempt: `Retryable`, with the reason `timeout` or `connection`. But a request
+    that is not idempotent and may have reached Pinterest (anything except a failure to connect) must
+    not be sent twice: it is returned as the error itself, with `outcome_unknown` set, so that the
+    caller looks before it acts again. The client's calls and the token endpoint both use this.
+    """
+    error = network_error(exc, operation=operation)
+    if not idempotent and not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        error.outcome_unknown = True
+        return error
+    return Retryable(error, "timeout" if isinstance(exc, httpx.TimeoutException) else "connection")
