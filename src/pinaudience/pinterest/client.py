@@ -22,7 +22,6 @@ import httpx
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.errors import ConfigError, PinterestUnavailable
 from pinaudience.pinterest import limits
-from pinaudience.pinterest.auth import TokenProvider, token_provider
 from pinaudience.pinterest.errors import (
     CODE_MISSING_SCOPES,
     CODE_NOT_PERMITTED,
@@ -45,6 +44,7 @@ from pinaudience.pinterest.events import (
 from pinaudience.pinterest.http import new_http_client
 from pinaudience.pinterest.limits import ListOperation
 from pinaudience.pinterest.models import LIST_TYPES, AdAccount, Audience, CustomerList
+from pinaudience.pinterest.providers import TokenProvider, token_provider
 from pinaudience.pinterest.ratelimit import LocalRateLimiter, RateLimiter
 from pinaudience.pinterest.retry import Retryable, RetryPolicy
 
