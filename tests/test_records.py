@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pinaudience.records.recordset import (
-    HEX_RECORD,
     KEY,
     RECORD,
     SCHEMA,
@@ -22,6 +21,7 @@ from pinaudience.records.recordset import (
     sort_prefix,
     with_keys,
 )
+from pinaudience.support.hexdigest import HEX_DIGEST_RE
 
 
 def reference_key(record: str) -> int:
@@ -200,7 +200,7 @@ def test_a_set_reads_parquet_partition_files_as_it_reads_its_own(tmp_path: Path)
 def prefixed(records: list[str]) -> pl.DataFrame:
     """The records with their sort prefix, computed the way a streaming query computes it."""
     frame = pl.DataFrame({RECORD: records}, schema={RECORD: pl.String})
-    is_hash = pl.col(RECORD).str.contains(HEX_RECORD)
+    is_hash = pl.col(RECORD).str.contains(HEX_DIGEST_RE)
     return frame.select(RECORD, sort_prefix(pl.col(RECORD), is_hash=is_hash))
 
 

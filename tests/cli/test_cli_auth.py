@@ -24,7 +24,8 @@ from cli_helpers import ACCOUNT, CLI_TIMEOUT_S, Served, assert_private, clean_en
 from pinaudience.cli import run
 from pinaudience.config import Secret
 from pinaudience.emulator import SEED_APP_ID, SEED_APP_SECRET
-from pinaudience.pinterest.auth import TokenSet, TokenStore
+from pinaudience.pinterest.token_store import TokenStore
+from pinaudience.pinterest.tokens import TokenSet
 
 
 def app_env(home: Path) -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pinaudience.pinterest.errors import classify, is_retriable, redact, retry_delay_hint
+from pinaudience.pinterest.errors import classify, is_retriable, retry_delay_hint
 
 ACCOUNT = "549755885175"
 URL = f"https://api.pinterest.com/v5/ad_accounts/{ACCOUNT}/customer_lists/42"
@@ -116,9 +116,3 @@ def test_retry_delay_hint(headers: dict[str, str], expected: float | None) -> No
     """Retry-After (seconds or date) wins, then X-RateLimit-Reset (seconds or Unix time), else nothing."""
     now = 1_767_225_600.0  # 2026-01-01T00:00:00Z
     assert retry_delay_hint(answer(429, {"code": 8, "message": "x"}, headers=headers), now) == expected
-
-
-def test_redact_keeps_ordinary_text() -> None:
-    """Redaction leaves ids, counts and field names alone."""
-    text = "list 549755885175 has 12 invalid records in field records"
-    assert redact(text) == text

@@ -12,16 +12,9 @@ import pytest
 
 from pinaudience.config import Secret
 from pinaudience.errors import ConfigError
-from pinaudience.pinterest.auth import (
-    PINTEREST_AUTHORIZE_URL,
-    TokenSet,
-    TokenStore,
-    authorize_base_for,
-    authorize_url,
-    choose_tokens,
-    fingerprint,
-    token_status,
-)
+from pinaudience.pinterest.oauth import PINTEREST_AUTHORIZE_URL, authorize_base_for, authorize_url
+from pinaudience.pinterest.token_store import TokenStore, choose_tokens
+from pinaudience.pinterest.tokens import TokenSet, fingerprint, token_status
 
 DAY = 86_400.0
 

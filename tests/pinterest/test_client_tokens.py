@@ -13,28 +13,21 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from client_helpers import API_BASE, Admin
 
+from pinaudience.cli.auth import login_with_code, read_token_status, refresh_now
 from pinaudience.clock import FakeClock
 from pinaudience.config import Credentials, PinterestSettings, Secret
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_APP_ID, SEED_APP_SECRET, SEED_REFRESH_TOKEN, Emulator
 from pinaudience.errors import AuthorizationError, StateError
-from pinaudience.pinterest.auth import (
-    REAUTHORIZE,
-    RefreshingTokenProvider,
-    TokenSet,
-    TokenStore,
-    authorize_base_for,
-    authorize_url,
-    fingerprint,
-    login_with_code,
-    new_state,
-    read_token_status,
-    refresh_now,
-)
 from pinaudience.pinterest.client import PinterestClient
+from pinaudience.pinterest.errors import REAUTHORIZE
 from pinaudience.pinterest.events import ClientEvent, RequestSent, TokenRefreshed
 from pinaudience.pinterest.http import new_http_client
+from pinaudience.pinterest.oauth import authorize_base_for, authorize_url, new_state
+from pinaudience.pinterest.providers import RefreshingTokenProvider
 from pinaudience.pinterest.ratelimit import LocalRateLimiter
 from pinaudience.pinterest.retry import RetryPolicy
+from pinaudience.pinterest.token_store import TokenStore
+from pinaudience.pinterest.tokens import TokenSet, fingerprint
 
 pytestmark = pytest.mark.anyio
 

@@ -36,8 +36,9 @@ from pinaudience.engine.report import RunReport, SyncReport
 from pinaudience.engine.sync import SyncObserver, sync_async
 from pinaudience.errors import PinaudienceError
 from pinaudience.pinterest import limits
-from pinaudience.pinterest.auth import TokenSet, TokenStore
 from pinaudience.pinterest.retry import RetryPolicy
+from pinaudience.pinterest.token_store import TokenStore
+from pinaudience.pinterest.tokens import TokenSet
 from pinaudience.state import ListRef, StateStore
 
 API_BASE = "http://emulator.test/v5"

@@ -3,7 +3,7 @@
 `login` runs the authorization-code flow: it prints (and, on a terminal, opens) Pinterest's authorize
 page, receives the browser's redirect on a loopback port, checks `state`, exchanges the code for a
 continuous refresh token and writes the pair to the token store (mode 0600). The token rules are in
-`pinaudience.pinterest.auth`; nothing here ever prints a token.
+`pinaudience.pinterest` (`tokens`, `token_store`, `oauth`, `providers`); nothing here ever prints a token.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 import threading
 import webbrowser
 from types import TracebackType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import parse_qs, urlsplit
 
 import typer
@@ -36,20 +36,19 @@ from pinaudience.cli.options import (
     settings_secrets,
 )
 from pinaudience.cli.output import print_json, stderr_console
+from pinaudience.clock import Clock, SystemClock
 from pinaudience.config import Overrides, PinterestSettings, Secret
 from pinaudience.errors import AuthorizationError, ConfigError
 from pinaudience.pinterest import limits
-from pinaudience.pinterest.auth import (
-    TokenStatus,
-    authorize_base_for,
-    authorize_url,
-    login_with_code,
-    new_state,
-    read_token_status,
-    refresh_now,
-    token_store_path,
-)
 from pinaudience.pinterest.errors import REAUTHORIZE
+from pinaudience.pinterest.http import new_http_client
+from pinaudience.pinterest.oauth import authorize_base_for, authorize_url, exchange_code, new_state
+from pinaudience.pinterest.providers import RefreshingTokenProvider, missing_app_credentials
+from pinaudience.pinterest.token_store import TokenStore, token_store_path
+from pinaudience.pinterest.tokens import TokenStatus, token_status
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_REDIRECT_PORT = 8085
 _PAGE = (
@@ -176,6 +175,74 @@ def _with_app_secret(settings: PinterestSettings) -> PinterestSettings:
         )
     secret = typer.prompt("App secret (from developers.pinterest.com/apps)", hide_input=True)
     return dataclasses.replace(settings, credentials=dataclasses.replace(creds, app_secret=Secret(secret.strip())))
+
+
+# ------------------------------------------------------------------- the steps the commands take
+# Transport and clock are injected, so tests drive them against the emulator in process.
+
+
+def _app_credentials(settings: PinterestSettings) -> tuple[str, Secret]:
+    creds = settings.credentials
+    if not creds.app_id or not creds.app_secret:
+        missing = missing_app_credentials(creds)
+        raise ConfigError(f"{missing} is not set.", resolution="Set the id and secret of your Pinterest app.")
+    return creds.app_id, creds.app_secret
+
+
+async def login_with_code(
+    settings: PinterestSettings,
+    *,
+    code: str,
+    redirect_uri: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> TokenStatus:
+    """`auth login`'s last step: exchange the code, write the pair to the token store, return its status."""
+    clock = clock or SystemClock()
+    app_id, app_secret = _app_credentials(settings)
+    async with new_http_client(settings.api_base, timeout_s=settings.timeout_s, transport=transport) as http:
+        tokens = await exchange_code(
+            http, app_id=app_id, app_secret=app_secret, code=code, redirect_uri=redirect_uri, clock=clock
+        )
+    path = token_store_path(settings.credentials)
+    TokenStore(path).save(tokens)
+    return token_status(tokens, clock.now(), source="pinterest", store_path=path)
+
+
+async def refresh_now(
+    settings: PinterestSettings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+) -> TokenStatus:
+    """`auth refresh`: rotate the pair now and write it to the token store."""
+    clock = clock or SystemClock()
+    app_id, app_secret = _app_credentials(settings)
+    path = token_store_path(settings.credentials)
+    async with new_http_client(settings.api_base, timeout_s=settings.timeout_s, transport=transport) as http:
+        provider = RefreshingTokenProvider(
+            http,
+            app_id=app_id,
+            app_secret=app_secret,
+            clock=clock,
+            store=TokenStore(path),
+            seed_refresh_token=settings.credentials.refresh_token,
+            seed_access_token=settings.credentials.access_token,
+        )
+        return await provider.refresh_now()
+
+
+def read_token_status(settings: PinterestSettings, *, clock: Clock | None = None) -> TokenStatus | None:
+    """`auth status`: the stored pair's expiries, without asking Pinterest; None when nothing is stored."""
+    clock = clock or SystemClock()
+    path = token_store_path(settings.credentials)
+    stored = TokenStore(path).load()
+    if stored is None:
+        return None
+    return token_status(stored, clock.now(), store_path=path)
+
+
+# ------------------------------------------------------------------------------------------ commands
 
 
 @auth_app.command("login")

@@ -2,8 +2,8 @@
 
 The library only logs (through `logging`, under the `pinaudience` logger); the CLI decides the handler.
 Every line passes a redacting filter first: the library never logs a token or an identifier, and this
-filter is the second lock on that door (the run's known secrets, anything shaped like a Pinterest token,
-an email address or a full hash).
+filter is the second lock on that door (`pinaudience.support.redact`: the run's known secrets, anything
+shaped like a bearer value, a Pinterest token, an email address or a full hash).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import contextlib
 import enum
 import json
 import logging
-import re
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, TextIO
@@ -20,13 +19,9 @@ from typing import Any, ClassVar, TextIO
 from rich.console import Console
 from rich.text import Text
 
-ROOT_LOGGER = "pinaudience"
+from pinaudience.support.redact import redact
 
-_BEARER = re.compile(r"(?i)\bbearer\s+\S+")
-_TOKEN = re.compile(r"\bpin[ar][._][A-Za-z0-9_\-.~+/=]{6,}")
-"""Pinterest tokens (`pina_...`, `pinr....`); the separator keeps the word pinaudience out of it."""
-_EMAIL = re.compile(r"[^\s@,;:\"'<>()\[\]]+@[^\s@,;:\"'<>()\[\]]+")
-_LONG_HEX = re.compile(r"\b([0-9a-fA-F]{8})[0-9a-fA-F]{24,}\b")
+ROOT_LOGGER = "pinaudience"
 
 
 class LogFormat(enum.StrEnum):
@@ -38,26 +33,15 @@ class LogFormat(enum.StrEnum):
     """One JSON object a line: `time`, `level`, `logger`, `message`, and an event's fields."""
 
 
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` without the given secrets, tokens, email addresses or full hashes."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _BEARER.sub("Bearer ***", text)
-    text = _TOKEN.sub("[token]", text)
-    text = _EMAIL.sub("[email]", text)
-    return _LONG_HEX.sub(lambda m: f"{m.group(1)}…", text)
-
-
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message (and its structured fields) through `scrub` before any handler sees it."""
+    """Rewrites each record's message (and its structured fields) through `redact` before any handler sees it."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
         self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = scrub(record.getMessage(), self.secrets)
+        record.msg = redact(record.getMessage(), self.secrets)
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             # A traceback may quote anything; the type is enough (PINAUDIENCE_DEBUG shows the rest on stderr).
@@ -67,7 +51,7 @@ class RedactingFilter(logging.Filter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             record.fields = {
-                key: scrub(value, self.secrets) if isinstance(value, str) else value for key, value in fields.items()
+                key: redact(value, self.secrets) if isinstance(value, str) else value for key, value in fields.items()
             }
         return True
 

@@ -38,10 +38,11 @@ from pinaudience.cli.progress import Display, LogDisplay, QuietDisplay, RichDisp
 from pinaudience.cli.render import render_run
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.config import Overrides, Settings, SyncMode
-from pinaudience.engine.report import RunReport, SyncReport, write_text_atomic
+from pinaudience.engine.report import RunReport, SyncReport
 from pinaudience.engine.sync import sync
 from pinaudience.errors import ConfigError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm, IdType
+from pinaudience.support.files import write_atomic
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_INTERNAL_ERROR = 0, 1, 2
 
@@ -85,7 +86,7 @@ def report_document(run: RunReport) -> dict[str, Any]:
 def write_report(path: Path, document: dict[str, Any]) -> None:
     """Write the JSON report atomically; a path that cannot be written is the user's to fix."""
     try:
-        write_text_atomic(path, json.dumps(document, indent=2, default=str) + "\n")
+        write_atomic(path, json.dumps(document, indent=2, default=str) + "\n", durable=False)  # a rerun rewrites it
     except OSError as exc:
         raise ConfigError(
             f"cannot write the report file {path} ({exc.strerror})",

@@ -9,19 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pinaudience.errors import PinaudienceError
 
 PINTEREST_DELAY_NOTE = "Pinterest may take up to 48 hours to reflect changes in the audience size shown in Ads Manager."
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a report file so that a reader never sees half of it (a partial file, then a rename)."""
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 @dataclass

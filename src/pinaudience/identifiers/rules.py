@@ -23,6 +23,7 @@ import polars as pl
 import polars_hash  # noqa: F401 - registers the `chash` and `nchash` expression namespaces
 
 from pinaudience.identifiers.types import HashAlgorithm, IdType
+from pinaudience.support.hexdigest import HEX_DIGEST_RE
 
 TRIM_CHARS: Final[str] = (
     # Unicode White_Space, plus the C0 information separators that Python's str.isspace() also counts.
@@ -42,8 +43,6 @@ PREHASHED_LENGTHS: Final[dict[int, HashAlgorithm]] = {
     64: HashAlgorithm.SHA256,
 }
 """A value of exactly this many hex digits is taken to be already hashed with this algorithm."""
-
-HEX_DIGEST_RE: Final[str] = r"^(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64})$"
 
 MAX_EMAIL_BYTES: Final[int] = 254
 """RFC 5321: a path holds at most 256 octets including its angle brackets."""

@@ -13,7 +13,7 @@ row numbers only.
 from __future__ import annotations
 
 import contextlib
-import os
+import io
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -29,6 +29,7 @@ from pinaudience.identifiers.types import HashAlgorithm, IdType
 from pinaudience.input.guard import guarded
 from pinaudience.input.source import ROW, VALUE, Source, SourceInfo, open_source, read_error
 from pinaudience.records.recordset import PREFIX, RecordSet, RecordSetBuilder, sort_prefix
+from pinaudience.support.files import atomic_file
 
 BATCH_ROWS: Final[int] = 250_000
 """Rows per batch handed from the streaming engine to Python: large enough that the per-batch work is noise."""
@@ -174,22 +175,20 @@ def _rejects_file(path: Path | None) -> Iterator[IO[str] | None]:
     if path is None:
         yield None
         return
-    partial = path.with_name(path.name + ".partial")
-    try:
-        out = partial.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write the rejects file {path} ({exc.strerror})",
-            resolution="Choose a writable path for --rejects.",
-        ) from None
-    try:
-        with out:
+    with contextlib.ExitStack() as stack:
+        try:
+            raw = stack.enter_context(atomic_file(path, durable=False))  # a rerun writes it again
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write the rejects file {path} ({exc.strerror})",
+                resolution="Choose a writable path for --rejects.",
+            ) from None
+        out = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        try:
             out.write(f"{ROW},{REASON}\n")
             yield out
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, path)
+        finally:
+            out.detach()  # flushed into `raw`, which atomic_file closes and moves into place
 
 
 class _Run:

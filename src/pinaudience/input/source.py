@@ -25,6 +25,7 @@ import polars as pl
 from pinaudience.errors import InputError
 from pinaudience.identifiers.rules import TRIM_CHARS
 from pinaudience.identifiers.types import IdType
+from pinaudience.support.hexdigest import HEX_DIGEST
 
 VALUE: Final[str] = "value"
 """The column `Source.scan` yields the raw identifiers in."""
@@ -59,7 +60,7 @@ KNOWN_COLUMNS: Final[tuple[str, ...]] = (
 """Every recognised identifier column name (compared ignoring case and surrounding spaces)."""
 
 _LOOKS_LIKE_VALUE = re.compile(
-    r"[^@]*@.*|[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    rf"[^@]*@.*|{HEX_DIGEST}|[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}",
     re.DOTALL,
 )
 _FOREIGN_MAGIC: Final[tuple[tuple[bytes, str], ...]] = (

@@ -42,10 +42,11 @@ import httpx
 
 from pinaudience.clock import Clock
 from pinaudience.config import Overrides, Settings, load_settings
-from pinaudience.engine.report import SyncReport, write_text_atomic
+from pinaudience.engine.report import SyncReport
 from pinaudience.engine.sync import SyncObserver, sync
 from pinaudience.errors import ConfigError, InputError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm
+from pinaudience.support.files import write_atomic
 
 log = logging.getLogger("pinaudience.integrations.meiro")
 
@@ -284,7 +285,7 @@ def write_outputs(paths: ComponentPaths, report: SyncReport) -> None:
     try:
         for path, text in ((paths.report_table, buffer.getvalue()), (paths.report_file, report.to_json() + "\n")):
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(path, text)
+            write_atomic(path, text, durable=False)  # a rerun writes it again
     except OSError as exc:
         raise ConfigError(
             f"cannot write the report to {paths.data_dir / 'out'} ({exc.strerror})",

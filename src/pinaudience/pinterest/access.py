@@ -17,9 +17,9 @@ import httpx
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.errors import AuthorizationError, ConfigError, PinaudienceError
 from pinaudience.pinterest import limits
-from pinaudience.pinterest.auth import TokenStatus
 from pinaudience.pinterest.client import PinterestClient, open_client
 from pinaudience.pinterest.models import AdAccount, Audience, CustomerList
+from pinaudience.pinterest.tokens import TokenStatus
 
 if TYPE_CHECKING:
     from pinaudience.pinterest.settings import PinterestSettings

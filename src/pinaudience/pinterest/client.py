@@ -22,15 +22,14 @@ import httpx
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.errors import ConfigError, PinterestUnavailable
 from pinaudience.pinterest import limits
-from pinaudience.pinterest.auth import TokenProvider, token_provider
 from pinaudience.pinterest.errors import (
     CODE_MISSING_SCOPES,
     CODE_NOT_PERMITTED,
     classify,
     is_retriable,
-    network_error,
     request_id,
     retry_delay_hint,
+    transport_failure,
 )
 from pinaudience.pinterest.events import (
     ClientEvent,
@@ -45,6 +44,7 @@ from pinaudience.pinterest.events import (
 from pinaudience.pinterest.http import new_http_client
 from pinaudience.pinterest.limits import ListOperation
 from pinaudience.pinterest.models import LIST_TYPES, AdAccount, Audience, CustomerList
+from pinaudience.pinterest.providers import TokenProvider, token_provider
 from pinaudience.pinterest.ratelimit import LocalRateLimiter, RateLimiter
 from pinaudience.pinterest.retry import Retryable, RetryPolicy
 
@@ -248,12 +248,7 @@ class PinterestClient:
                         op.method, path, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
                     )
                 except httpx.TransportError as exc:
-                    reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
-                    failure = network_error(exc, operation=operation_id)
-                    if not idempotent and not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-                        failure.outcome_unknown = True
-                        raise failure from None
-                    raise Retryable(failure, reason) from None
+                    raise transport_failure(exc, operation=operation_id, idempotent=idempotent) from None
                 error = classify(response, operation=operation_id, ad_account_id=self.ad_account_id)
                 if error is None:
                     return _json_object(response, operation_id)

@@ -17,9 +17,12 @@ Pinterest documents few error codes and none for "expired versus invalid token" 
 | anything else       | any  | InvalidRequest            | no (400, 413: fix the request)|
 | no response         |      | PinterestUnavailable      | yes (timeouts, dropped conns) |
 
+`transport_failure` maps httpx's transport errors (no response) for every caller: the client and the
+token endpoint.
+
 Every error carries the status, Pinterest's code and message, and the `x-pinterest-rid` request id.
-Pinterest's message is passed through `redact`, because a validation message may quote a record; a
-token never reaches a response body, and request headers are never read here.
+Pinterest's message is passed through `pinaudience.support.redact`, because a validation message may
+quote a record; a token never reaches a response body, and request headers are never read here.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ from pinaudience.errors import (
     PinterestUnavailable,
     RateLimited,
 )
+from pinaudience.pinterest.retry import Retryable
+from pinaudience.support.redact import redact
 
 REQUEST_ID_HEADER = "x-pinterest-rid"
 
@@ -53,18 +58,11 @@ CODE_NOT_PERMITTED = 29
 REAUTHORIZE = "Reauthorize: run `pinaudience auth login`."
 
 _MESSAGE_LIMIT = 300
-_EMAIL = re.compile(r"[^\s@,;:\"'<>()\[\]]+@[^\s@,;:\"'<>()\[\]]+")
-_TOKEN = re.compile(r"\bpin[ar][A-Za-z0-9_\-.~+/=]{6,}")
-_BEARER = re.compile(r"(?i)\bbearer\s+\S+")
-_LONG_HEX = re.compile(r"\b([0-9a-fA-F]{8})[0-9a-fA-F]{24,}\b")
 
 
-def redact(text: str) -> str:
-    """Remove what may never leave the process: emails, tokens, full hashes (kept as 8-character prefixes)."""
-    text = _BEARER.sub("Bearer [redacted]", text)
-    text = _TOKEN.sub("[token]", text)
-    text = _EMAIL.sub("[email]", text)
-    text = _LONG_HEX.sub(lambda m: f"{m.group(1)}…", text)
+def _pinterest_message(text: str) -> str:
+    """Pinterest's message as our errors quote it: redacted (`support.redact`), and at most 300 characters."""
+    text = redact(text)
     if len(text) > _MESSAGE_LIMIT:
         text = text[:_MESSAGE_LIMIT] + "…"
     return text
@@ -88,7 +86,7 @@ def error_body(response: httpx.Response) -> tuple[int | None, str | None]:
     message = data.get("message")
     return (
         code if isinstance(code, int) and not isinstance(code, bool) else None,
-        redact(message) if isinstance(message, str) and message else None,
+        _pinterest_message(message) if isinstance(message, str) and message else None,
     )
 
 
@@ -202,3 +200,20 @@ def network_error(exc: httpx.TransportError, *, operation: str | None = None) ->
     return PinterestUnavailable(
         f"Pinterest {what} during {operation or 'the request'} ({type(exc).__name__}).", operation=operation
     )
+
+
+def transport_failure(
+    exc: httpx.TransportError, *, operation: str, idempotent: bool = True
+) -> Retryable | PinterestUnavailable:
+    """What a request that got no answer (httpx's transport errors) becomes; the caller raises it.
+
+    Usually another attempt: `Retryable`, with the reason `timeout` or `connection`. But a request
+    that is not idempotent and may have reached Pinterest (anything except a failure to connect) must
+    not be sent twice: it is returned as the error itself, with `outcome_unknown` set, so that the
+    caller looks before it acts again. The client's calls and the token endpoint both use this.
+    """
+    error = network_error(exc, operation=operation)
+    if not idempotent and not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        error.outcome_unknown = True
+        return error
+    return Retryable(error, "timeout" if isinstance(exc, httpx.TimeoutException) else "connection")

@@ -40,6 +40,8 @@ from pathlib import Path
 import polars as pl
 import polars_hash  # noqa: F401 - registers the `chash` expression namespace
 
+from pinaudience.support.hexdigest import HEX_DIGEST_RE
+
 KEY = "key"
 RECORD = "record"
 KEY_BITS = 16
@@ -58,9 +60,6 @@ PREFIX_DIGITS = 16
 _KEY_DIVISOR = 1 << (4 * PREFIX_DIGITS - KEY_BITS)
 _PART_DIVISOR = 1 << (4 * PREFIX_DIGITS - SPILL_PARTITION_BITS)
 
-_HEX_RECORD = r"^(?:[0-9a-f]{32}|[0-9a-f]{40}|[0-9a-f]{64})$"
-HEX_RECORD = _HEX_RECORD
-"""The records keyed by their own prefix: lowercase hex of length 32, 40 or 64 (MD5, SHA-1, SHA-256)."""
 SCHEMA = {KEY: pl.UInt16, RECORD: pl.String}
 _IS_HEX = "_is_hex"
 
@@ -92,7 +91,7 @@ def with_keys(records: pl.Series) -> pl.DataFrame:
 def _prefixed(records: pl.Series) -> tuple[pl.DataFrame, bool]:
     """A frame of `prefix` and `record`, in the given order, and whether every record is a hash."""
     frame = pl.DataFrame({RECORD: records.cast(pl.String)})
-    frame = frame.with_columns(pl.col(RECORD).str.contains(_HEX_RECORD).fill_null(False).alias(_IS_HEX))
+    frame = frame.with_columns(pl.col(RECORD).str.contains(HEX_DIGEST_RE).fill_null(False).alias(_IS_HEX))
     if frame.get_column(_IS_HEX).all():
         return frame.select(sort_prefix(pl.col(RECORD), is_hash=True), RECORD), True
     return frame.select(sort_prefix(pl.col(RECORD), is_hash=pl.col(_IS_HEX)), RECORD), False
@@ -101,7 +100,7 @@ def _prefixed(records: pl.Series) -> tuple[pl.DataFrame, bool]:
 def _sorted_unique(frame: pl.DataFrame, all_hex: bool | None = None) -> pl.DataFrame:
     """Distinct (key, record) rows in (key, record) order; `all_hex` says every record is a hash (None: check)."""
     if all_hex is None:
-        all_hex = frame.height > 0 and bool(frame.select(pl.col(RECORD).str.contains(_HEX_RECORD).all()).item())
+        all_hex = frame.height > 0 and bool(frame.select(pl.col(RECORD).str.contains(HEX_DIGEST_RE).all()).item())
     if all_hex:
         return _sorted_unique_prefixed(frame.select(sort_prefix(pl.col(RECORD), is_hash=True), RECORD), all_hex=True)
     return _sorted_unique_keyed(frame)
@@ -337,7 +336,7 @@ class RecordSetBuilder:
     def add_prefixed(self, frame: pl.DataFrame, *, hashes: bool) -> None:
         """Add a frame of `record` and its `prefix`, computed by `sort_prefix` (in a streaming query, say).
 
-        `hashes=True` promises that every record is a hash (`HEX_RECORD`), which `finish` then sorts on
+        `hashes=True` promises that every record is a hash (`HEX_DIGEST_RE`), which `finish` then sorts on
         its prefix alone; it saves checking every record with a regular expression. A wrong promise gives
         a wrongly ordered set, so callers make it only where they made the records hashes themselves.
         """

@@ -1,8 +1,8 @@
 """How records are stored: hashes as raw bytes, anything else as text, in (key, record) order.
 
 A record is either a lowercase hex hash (MD5, SHA-1 or SHA-256: 32, 40 or 64 characters, the
-`pinaudience.records.recordset.HEX_RECORD` rule) or any other string (a plain lowercased email a user chose to
-send, or whatever a file held). Stored frames have three columns:
+`pinaudience.support.hexdigest.HEX_DIGEST_RE` rule) or any other string (a plain lowercased email a user
+chose to send, or whatever a file held). Stored frames have three columns:
 
 - `key` (UInt16): the record's partition key, exactly as `pinaudience.records.recordset` defines it;
 - `hash` (Binary): the hash's bytes, half the size of its hex text; null for other records;
@@ -24,7 +24,8 @@ from typing import Final, Literal
 
 import polars as pl
 
-from pinaudience.records.recordset import HEX_RECORD, KEY, RECORD, with_keys
+from pinaudience.records.recordset import KEY, RECORD, with_keys
+from pinaudience.support.hexdigest import HEX_DIGEST_RE
 
 HASH = "hash"
 TEXT = "text"
@@ -42,7 +43,7 @@ PARQUET_COMPRESSION: Final[Literal["lz4"]] = "lz4"
 
 def encode(frame: pl.DataFrame) -> pl.DataFrame:
     """(key, record) rows to (key, hash, text) rows, in the same order."""
-    is_hex = pl.col(RECORD).str.contains(HEX_RECORD)
+    is_hex = pl.col(RECORD).str.contains(HEX_DIGEST_RE)
     return frame.select(
         pl.col(KEY),
         pl.when(is_hex).then(pl.col(RECORD).str.decode("hex", strict=False)).alias(HASH),

@@ -35,6 +35,7 @@ from pinaudience.records.recordset import (
 )
 from pinaudience.state import encoding
 from pinaudience.state.encoding import HASH, IDENTITY, TEXT
+from pinaudience.support.files import fsync_dir, fsync_file
 
 SEQ = "seq"
 ADD = "add"
@@ -146,26 +147,10 @@ def write_snapshot(
         count += frame.height
         fault("compact.partition_written")
     fsync_dir(partial)
+    # A whole folder moves into place here, which `support.files.write_atomic` (one file) does not cover.
     os.replace(partial, directory)
     fsync_dir(directory.parent)
     return count
-
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    # A directory's entries (a new or renamed file) are durable only once the directory itself is synced.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class JournalEntry:

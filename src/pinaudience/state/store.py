@@ -148,7 +148,7 @@ class StateStore:
                 handle.write(b"pinaudience")
                 self._fault("open.probe")
                 handle.flush()
-                os.fsync(handle.fileno())
+                os.fsync(handle.fileno())  # a probe, not a write to keep: some disks refuse only at fsync
         finally:
             with contextlib.suppress(OSError):
                 probe.unlink()

@@ -1,0 +1,51 @@
+"""Redaction on the way out: the one set of patterns for whatever text leaves the process.
+
+Log lines (`cli/logs.py`) and Pinterest's error messages (`pinterest/errors.py`, and so every error,
+report and CLI message built from them) pass through `redact`, which replaces, in this order:
+
+| what                                   | shape                                              | becomes             |
+|----------------------------------------|----------------------------------------------------|---------------------|
+| the run's known secrets                | their exact text                                   | `***`               |
+| an HTTP bearer value                   | `Bearer <anything up to whitespace>`               | `Bearer [redacted]` |
+| a Pinterest token                      | `pina`/`pinr`, then `_`, `.` or `-`, then 6+ chars | `[token]`           |
+|                                        | `pina`/`pinr` glued to 6+ chars whose first        | `[token]`           |
+|                                        | non-lowercase character is a capital or a digit    |                     |
+| an email address                       | `local@domain`                                     | `[email]`           |
+| a hex digest (32 or more hex digits)   | MD5, SHA-1, SHA-256 and longer                     | its first 8 + `…`   |
+
+Pinterest's access tokens start with `pina` and refresh tokens with `pinr` (API-NOTES.md), followed by
+a separator or directly by base64-like text. An English word that merely starts with those letters,
+such as pinaudience, is lowercase up to its end or its punctuation, so it stays; pinterest does not
+start with `pina` or `pinr` at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_TOKEN_CHAR = r"[A-Za-z0-9_\-.~+/=]"  # noqa: S105 - a character class, not a secret
+TOKEN = re.compile(rf"\bpin[ar](?:[._\-]{_TOKEN_CHAR}{{6,}}|(?=[a-z]*[A-Z0-9]){_TOKEN_CHAR}{{6,}})")
+"""A Pinterest access (`pina`) or refresh (`pinr`) token, with or without a separator after the prefix."""
+
+BEARER = re.compile(r"(?i)\bbearer\s+\S+")
+"""An Authorization header's value, whatever the token looks like."""
+
+EMAIL = re.compile(r"[^\s@,;:\"'<>()\[\]]+@[^\s@,;:\"'<>()\[\]]+")
+"""Anything around an `@`: an email address, even an invalid one (a record that failed validation)."""
+
+LONG_HEX = re.compile(r"\b([0-9a-fA-F]{8})[0-9a-fA-F]{24,}\b")
+"""A full hash (32 or more hex digits), kept as its 8-digit prefix so that an operator can still match it."""
+
+SECRET_MASK = "***"  # noqa: S105 - what a secret is replaced by
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` without the given secrets, bearer values, Pinterest tokens, email addresses or full hashes."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, SECRET_MASK)
+    text = BEARER.sub("Bearer [redacted]", text)
+    text = TOKEN.sub("[token]", text)
+    text = EMAIL.sub("[email]", text)
+    return LONG_HEX.sub(lambda m: f"{m.group(1)}…", text)
