@@ -11,10 +11,8 @@ Messages never quote the file's values: Polars' own parse errors do, so they are
 from __future__ import annotations
 
 import codecs
-import csv
 import gzip
 import io
-import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,16 @@ import polars as pl
 from pinaudience.errors import InputError
 from pinaudience.identifiers.rules import TRIM_CHARS
 from pinaudience.identifiers.types import IdType
-from pinaudience.support.hexdigest import HEX_DIGEST
+from pinaudience.input.sniff import (
+    choose_column,
+    clean_name,
+    detect_delimiter,
+    looks_like_value,
+    positional_names_of,
+    sample_rows,
+    split_row,
+    unused_separator,
+)
 
 VALUE: Final[str] = "value"
 """The column `Source.scan` yields the raw identifiers in."""
@@ -34,35 +41,7 @@ ROW: Final[str] = "row"
 """The column `Source.scan` numbers the data rows in: 1 is the first row after the header, if any."""
 
 SNIFF_BYTES: Final[int] = 1 << 20
-DELIMITERS: Final[tuple[str, ...]] = (",", ";", "\t", "|")
-"""Candidate delimiters, in the order that breaks ties."""
 
-_SNIFF_ROWS: Final[int] = 500
-_SINGLE_COLUMN_SEPARATORS: Final[tuple[str, ...]] = ("\x1f", "\x1e", "\x1d", "\x1c", "\x01")
-_COLUMN_NAMES: Final[dict[IdType, tuple[str, ...]]] = {
-    IdType.EMAIL: ("email", "e-mail", "email_address", "customer_id"),
-    IdType.MAID: ("maid", "gaid", "aaid", "adid", "customer_id"),
-    IdType.IDFA: ("idfa", "customer_id"),
-}
-"""Column names recognised for each kind of identifier, best first."""
-
-KNOWN_COLUMNS: Final[tuple[str, ...]] = (
-    "email",
-    "e-mail",
-    "email_address",
-    "customer_id",
-    "maid",
-    "idfa",
-    "gaid",
-    "aaid",
-    "adid",
-)
-"""Every recognised identifier column name (compared ignoring case and surrounding spaces)."""
-
-_LOOKS_LIKE_VALUE = re.compile(
-    rf"[^@]*@.*|{HEX_DIGEST}|[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}",
-    re.DOTALL,
-)
 _FOREIGN_MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
     (b"PK\x03\x04", "a ZIP archive (or an Excel workbook); unzip it or export the sheet as CSV"),
     (b"\x28\xb5\x2f\xfd", "compressed with zstd; only gzip is read, so decompress it first"),
@@ -277,15 +256,15 @@ def _open_csv(
         # Sniff complete lines only; a first line longer than the sample is sniffed as it is.
         cut = text.rfind(eol)
         text = text[: cut + 1] if cut > 0 else text
-    rows = _sample_rows(text, eol)
-    delimiter, width = _detect_delimiter(rows)
-    first = _split(rows[0], delimiter) if rows else [""]
-    has_header = not any(_looks_like_value(field) for field in first)
-    columns = tuple(_clean_name(name) for name in first) if has_header else _positional(width)
+    rows = sample_rows(text, eol)
+    delimiter, width = detect_delimiter(rows)
+    first = split_row(rows[0], delimiter) if rows else [""]
+    has_header = not any(looks_like_value(field) for field in first)
+    columns = tuple(clean_name(name) for name in first) if has_header else positional_names_of(width)
     if len(columns) != width:
-        columns = _positional(width)
-    index = _choose_column(path, columns, id_type=id_type, column=column, has_header=has_header)
-    separator = delimiter if delimiter is not None else _unused_separator(text)
+        columns = positional_names_of(width)
+    index = choose_column(path, columns, id_type=id_type, column=column, has_header=has_header)
+    separator = delimiter if delimiter is not None else unused_separator(text)
     data_rows = len(rows) - (1 if has_header else 0)
     # The sampled rows only (the text may hold many more lines than were sampled), each with its line end.
     line_end = len(eol) + (1 if "\r\n" in text else 0)
@@ -311,127 +290,6 @@ def _open_csv(
     )
 
 
-def _sample_rows(text: str, eol: str) -> list[str]:
-    """The first records of the sample as raw text lines (quoted line breaks kept), blank lines skipped."""
-    lines = text.split(eol)
-    rows: list[str] = []
-    pending: list[str] = []
-    for line in lines:
-        pending.append(line)
-        joined = eol.join(pending)
-        if joined.count('"') % 2 == 1:
-            continue  # inside a quoted field that spans lines
-        pending = []
-        if joined.strip(TRIM_CHARS):
-            rows.append(joined.rstrip("\r"))
-        if len(rows) >= _SNIFF_ROWS:
-            break
-    if pending and len(rows) < _SNIFF_ROWS and eol.join(pending).strip(TRIM_CHARS):
-        rows.append(eol.join(pending).rstrip("\r"))
-    return rows
-
-
-def _split(row: str, delimiter: str | None) -> list[str]:
-    try:
-        fields = next(csv.reader([row], delimiter=delimiter or _SINGLE_COLUMN_SEPARATORS[0], quotechar='"'), [""])
-    except csv.Error:
-        return [row]
-    return fields if delimiter is not None else ["".join(fields)]
-
-
-def _detect_delimiter(rows: list[str]) -> tuple[str | None, int]:
-    """The delimiter that splits the first row into several fields, and most rows into as many; else None."""
-    best: tuple[float, int, str] | None = None
-    for delimiter in DELIMITERS:
-        widths = [len(_split(row, delimiter)) for row in rows]
-        if not widths or widths[0] < 2:
-            continue
-        agreement = sum(1 for width in widths if width == widths[0]) / len(widths)
-        if agreement < 0.5:
-            continue
-        candidate = (agreement, widths[0], delimiter)
-        if best is None or candidate[:2] > best[:2]:
-            best = candidate
-    if best is None:
-        return None, 1
-    return best[2], best[1]
-
-
-def _looks_like_value(field: str) -> bool:
-    """An email, a hex digest or a UUID: the first row is data, not a header."""
-    return bool(_LOOKS_LIKE_VALUE.fullmatch(field.strip(TRIM_CHARS).lower()))
-
-
-def _clean_name(name: str) -> str:
-    return name.strip(TRIM_CHARS)
-
-
-def _positional(width: int) -> tuple[str, ...]:
-    return tuple(f"column_{index + 1}" for index in range(width))
-
-
-def _unused_separator(text: str) -> str:
-    for separator in _SINGLE_COLUMN_SEPARATORS:
-        if separator not in text:
-            return separator
-    return _SINGLE_COLUMN_SEPARATORS[0]
-
-
-def _describe_columns(columns: tuple[str, ...]) -> str:
-    shown = [repr(name[:40]) for name in columns[:20]]
-    more = f" and {len(columns) - 20} more" if len(columns) > 20 else ""
-    return ", ".join(shown) + more
-
-
-def _choose_column(
-    path: Path, columns: tuple[str, ...], *, id_type: IdType, column: str | None, has_header: bool
-) -> int:
-    if column is not None:
-        return _named_column(path, columns, column, has_header=has_header)
-    folded = [name.strip(TRIM_CHARS).lower() for name in columns]
-    preferred = _COLUMN_NAMES[id_type] + tuple(name for name in KNOWN_COLUMNS if name not in _COLUMN_NAMES[id_type])
-    if has_header:
-        for name in preferred:
-            matches = [index for index, candidate in enumerate(folded) if candidate == name]
-            if len(matches) == 1:
-                return matches[0]
-            if len(matches) > 1:
-                raise InputError(
-                    f"the input file {path} has {len(matches)} columns named {name!r}",
-                    resolution="Choose one with --column.",
-                )
-    if len(columns) == 1:
-        return 0
-    if has_header:
-        what = f"none of its columns ({_describe_columns(columns)}) is named like an identifier column"
-    else:
-        what = f"it has no header row and {len(columns)} columns ({_describe_columns(columns)})"
-    raise InputError(
-        f"cannot tell which column of {path} holds the identifiers: {what}",
-        resolution=(
-            "Choose the column with --column (a name, or a 1-based position); recognised names are "
-            + ", ".join(KNOWN_COLUMNS)
-            + "."
-        ),
-    )
-
-
-def _named_column(path: Path, columns: tuple[str, ...], column: str, *, has_header: bool) -> int:
-    if column in columns:
-        return columns.index(column)
-    wanted = column.strip(TRIM_CHARS).lower()
-    folded = [name.strip(TRIM_CHARS).lower() for name in columns]
-    if folded.count(wanted) == 1:
-        return folded.index(wanted)
-    if wanted.isdigit() and 1 <= int(wanted) <= len(columns):
-        return int(wanted) - 1
-    header = "" if has_header else " (the file has no header row, so its columns are numbered)"
-    raise InputError(
-        f"column {column[:40]!r} not found in {path}{header}; its columns are: {_describe_columns(columns)}",
-        resolution="Pass one of these to --column, or a 1-based column position.",
-    )
-
-
 def _open_parquet(path: Path, size: int, *, id_type: IdType, column: str | None) -> Source:
     try:
         schema = pl.read_parquet_schema(path)
@@ -441,7 +299,7 @@ def _open_parquet(path: Path, size: int, *, id_type: IdType, column: str | None)
     columns = tuple(schema)
     if not columns:
         raise InputError(f"the Parquet file {path} has no columns")
-    index = _choose_column(path, columns, id_type=id_type, column=column, has_header=True)
+    index = choose_column(path, columns, id_type=id_type, column=column, has_header=True)
     dtype = schema[columns[index]]
     if not (isinstance(dtype, _TEXT_TYPES) or dtype.is_integer()):
         raise InputError(
