@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -17,15 +17,15 @@ import pytest
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator
 
+if TYPE_CHECKING:
+    from openapi_core import OpenAPI
+
 EMULATOR_BASE_URL = "http://emulator.test"
 """Base URL of the in-process emulator (any host works with its transport); Pinterest's API is under `/v5`."""
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SPEC_CANDIDATES = (
-    REPO_ROOT.parent / "shared" / "pinterest" / "openapi-v5.yaml",
-    Path("/work/shared/pinterest/openapi-v5.yaml"),
-)
-"""Pinterest's OpenAPI spec: beside the repository (as in CI), or where the workplace keeps it."""
+SPEC_PATH = REPO_ROOT.parent / "shared" / "pinterest" / "openapi-v5.yaml"
+"""Pinterest's OpenAPI spec, in the `shared` folder beside the repository; the tests that need it skip without it."""
 
 
 @pytest.fixture(scope="session")
@@ -67,28 +67,23 @@ def ad_account_id() -> str:
     return SEED_AD_ACCOUNT_ID
 
 
-def _spec_path() -> Path | None:
-    return next((path for path in SPEC_CANDIDATES if path.is_file()), None)
-
-
 @pytest.fixture(scope="session")
 def pinterest_spec() -> dict[str, Any]:
     """Pinterest's OpenAPI spec as a dict, parsed once per session (it is 1.5 MB); skips when absent."""
-    path = _spec_path()
-    if path is None:
+    if not SPEC_PATH.is_file():
         pytest.skip(
             "Pinterest's OpenAPI spec is absent: expected ../shared/pinterest/openapi-v5.yaml beside the repository"
         )
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with path.open("rb") as handle:
+    with SPEC_PATH.open("rb") as handle:
         spec: dict[str, Any] = yaml.load(handle, Loader=loader)  # noqa: S506 - a safe loader
     return spec
 
 
 @pytest.fixture(scope="session")
-def pinterest_openapi(pinterest_spec: dict[str, Any]) -> Any:
+def pinterest_openapi(pinterest_spec: dict[str, Any]) -> OpenAPI:
     """An `openapi_core.OpenAPI` of Pinterest's spec (the spec itself is not re-validated: it is Pinterest's)."""
     from openapi_core import Config, OpenAPI
 

@@ -136,7 +136,7 @@ class Served:
         self._send("POST", "/tokens/revoke", {"token": token})
 
 
-def config_file(path: Path, served: Served, body: str = "", **pinterest: Any) -> Path:
+def config_file(path: Path, served: Served, body: str = "", /, **pinterest: object) -> Path:
     """A TOML config pointing at the served emulator; `pinterest` adds keys to its [pinterest] table."""
     lines = ["[pinterest]", f'ad_account_id = "{ACCOUNT}"', f'api_base = "{served.api_base}"']
     lines += [f"{key} = {json.dumps(value)}" for key, value in pinterest.items()]

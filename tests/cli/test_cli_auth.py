@@ -19,12 +19,21 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from cli_helpers import ACCOUNT, CLI_TIMEOUT_S, Served, assert_private, clean_env, emails, run_cli, write_customers
 
 from pinaudience.cli import run
 from pinaudience.config import Secret
 from pinaudience.emulator import SEED_APP_ID, SEED_APP_SECRET
 from pinaudience.pinterest.auth import TokenSet, TokenStore
+from tests.cli.cli_helpers import (
+    ACCOUNT,
+    CLI_TIMEOUT_S,
+    Served,
+    assert_private,
+    clean_env,
+    emails,
+    run_cli,
+    write_customers,
+)
 
 
 def app_env(home: Path) -> dict[str, str]:

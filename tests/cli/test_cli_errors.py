@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_helpers import (
+
+from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_USER, Emulator, serving
+from pinaudience.errors import ERROR_KINDS
+from pinaudience.state import StateStore
+from tests.cli.cli_helpers import (
     ACCOUNT,
     CANARY_EMAIL,
     CLI_TIMEOUT_S,
@@ -28,10 +32,6 @@ from cli_helpers import (
     run_cli,
     write_customers,
 )
-
-from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_USER, Emulator, serving
-from pinaudience.errors import ERROR_KINDS
-from pinaudience.state import StateStore
 
 CANARY_TOKEN = "pina_CANARY_4f9c2e7d1b"
 QUICK_RETRIES = {"max_attempts": 2, "max_retry_s": 0.1}

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import (
+
+from pinaudience.cli import run
+from tests.cli.cli_helpers import (
     ACCOUNT,
     CANARY_EMAIL,
     Served,
@@ -18,8 +20,6 @@ from cli_helpers import (
     state_files,
     write_customers,
 )
-
-from pinaudience.cli import run
 
 
 def _first_sync(served: Served, tmp_path: Path, env: dict[str, str], values: list[str]) -> dict[str, object]:
@@ -98,7 +98,9 @@ def test_dry_run_sample_and_quiet(served: Served, tmp_path: Path, env: dict[str,
     """--dry-run sends no write; --sample 100 sends the first 100 records; --quiet prints nothing on success."""
     served.settings(match_rate=1.0)  # so that 100 records are enough for an audience
     customers = write_customers(tmp_path / "customers.csv", emails(300))
-    common = ["--ad-account-id", ACCOUNT, "--list-name", "S", "--api-base", served.api_base, "--state", tmp_path / "s"]
+    common: list[str | Path] = [
+        "--ad-account-id", ACCOUNT, "--list-name", "S", "--api-base", served.api_base, "--state", tmp_path / "s"
+    ]  # fmt: skip
     dry = run_cli("sync", customers, *common, "--dry-run", "--json", env=env)
     assert dry.returncode == 0, dry.stderr
     assert json.loads(dry.stdout)["planned_adds"] == 300

@@ -13,11 +13,11 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-from emulator_helpers import audiences_url, create_audience, create_list, emails, lists_url, update_list
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, SEED_APP_ID, SEED_APP_SECRET, Emulator
 from pinaudience.pinterest.limits import OPERATIONS
+from tests.emulator.emulator_helpers import audiences_url, create_audience, create_list, emails, lists_url, update_list
 
 pytestmark = pytest.mark.anyio
 

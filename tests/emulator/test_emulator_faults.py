@@ -6,11 +6,11 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_helpers import assert_pinterest_error, create_list, emails, joined, lists_url
 
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, SEED_APP_ID, SEED_APP_SECRET, Emulator
 from pinaudience.emulator.faults import FaultPlan
+from tests.emulator.emulator_helpers import assert_pinterest_error, create_list, emails, joined, lists_url
 
 pytestmark = pytest.mark.anyio
 

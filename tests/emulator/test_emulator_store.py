@@ -6,13 +6,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from emulator_helpers import create_audience, create_list, joined, lists_url, members, sha256s, update_list
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_APP_ID, SEED_APP_SECRET, SEED_REFRESH_TOKEN, Emulator
 from pinaudience.emulator import records as rec
+from tests.emulator.emulator_helpers import (
+    create_audience,
+    create_list,
+    joined,
+    lists_url,
+    members,
+    sha256s,
+    update_list,
+)
 
 pytestmark = pytest.mark.anyio
 

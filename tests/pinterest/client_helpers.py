@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from emulator_admin import EmulatorAdmin
+from tests.emulator_admin import EmulatorAdmin
 
 API_BASE = "http://emulator.test/v5"
 

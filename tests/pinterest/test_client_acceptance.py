@@ -6,12 +6,12 @@ import asyncio
 from typing import Any
 
 import pytest
-from client_helpers import Admin, hashed
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import PinterestSettings
 from pinaudience.emulator import Emulator
 from pinaudience.pinterest.limits import STANDARD
+from tests.pinterest.client_helpers import Admin, hashed
 
 pytestmark = pytest.mark.anyio
 

@@ -6,12 +6,12 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from client_helpers import Admin, hashed
 
 from pinaudience.config import Credentials, PinterestSettings, Secret
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID
 from pinaudience.errors import InsufficientPermissions, InvalidRequest, NotFound
 from pinaudience.pinterest.limits import ListOperation
+from tests.pinterest.client_helpers import Admin, hashed
 
 pytestmark = pytest.mark.anyio
 

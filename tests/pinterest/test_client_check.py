@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from client_helpers import Admin, hashed
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import Credentials, PinterestSettings, Secret
@@ -15,6 +14,7 @@ from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator
 from pinaudience.errors import ConfigError, NotFound
 from pinaudience.pinterest.access import CheckResult, check
 from pinaudience.pinterest.limits import OPERATIONS, Category
+from tests.pinterest.client_helpers import Admin, hashed
 
 pytestmark = pytest.mark.anyio
 

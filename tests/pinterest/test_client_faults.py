@@ -7,13 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
-from client_helpers import Admin, hashed
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import PinterestSettings
 from pinaudience.emulator import Emulator
 from pinaudience.errors import InvalidRequest, PinterestUnavailable, RateLimited
 from pinaudience.pinterest.events import ClientEvent, RetryScheduled
+from tests.pinterest.client_helpers import Admin, hashed
 
 pytestmark = pytest.mark.anyio
 

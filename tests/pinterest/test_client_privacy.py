@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from client_helpers import Admin, hashed
 
 from pinaudience.config import Credentials, PinterestSettings, Secret
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_APP_SECRET, SEED_REFRESH_TOKEN
 from pinaudience.errors import PinaudienceError
 from pinaudience.pinterest.access import check
+from tests.pinterest.client_helpers import Admin, hashed
 
 pytestmark = pytest.mark.anyio
 

@@ -11,14 +11,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from client_helpers import API_BASE, Admin
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import Credentials, PinterestSettings, Secret
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_APP_ID, SEED_APP_SECRET, SEED_REFRESH_TOKEN, Emulator
 from pinaudience.errors import AuthorizationError, StateError
 from pinaudience.pinterest.auth import (
-    REAUTHORIZE,
     RefreshingTokenProvider,
     TokenSet,
     TokenStore,
@@ -31,10 +29,12 @@ from pinaudience.pinterest.auth import (
     refresh_now,
 )
 from pinaudience.pinterest.client import PinterestClient
+from pinaudience.pinterest.errors import REAUTHORIZE
 from pinaudience.pinterest.events import ClientEvent, RequestSent, TokenRefreshed
 from pinaudience.pinterest.http import new_http_client
 from pinaudience.pinterest.ratelimit import LocalRateLimiter
 from pinaudience.pinterest.retry import RetryPolicy
+from tests.pinterest.client_helpers import API_BASE, Admin
 
 pytestmark = pytest.mark.anyio
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from reliability_helpers import Admin, Harness, WireTransport, install_canaries
 
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import SEED_ACCESS_TOKEN, Emulator, EmulatorSettings
+from tests.reliability.reliability_helpers import Admin, Harness, WireTransport, install_canaries
 
 
 @pytest.fixture

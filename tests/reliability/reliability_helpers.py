@@ -28,7 +28,6 @@ from typing import Any
 import httpx
 import polars as pl
 
-from emulator_admin import EmulatorAdmin
 from pinaudience.clock import FakeClock
 from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID, SEED_SCOPES, SEED_USER, Emulator
@@ -39,6 +38,7 @@ from pinaudience.pinterest import limits
 from pinaudience.pinterest.auth import TokenSet, TokenStore
 from pinaudience.pinterest.retry import RetryPolicy
 from pinaudience.state import ListRef, StateStore
+from tests.emulator_admin import EmulatorAdmin
 
 API_BASE = "http://emulator.test/v5"
 
@@ -330,7 +330,7 @@ class Harness:
 
     async def lost_records(self) -> int:
         """Records of writes applied but unanswered since the counts were cleared (dropped after, timed out)."""
-        dropped = sum(r["records"] for r in await self.admin.writes() if r["fault"] == "drop_after")
+        dropped: int = sum(r["records"] for r in await self.admin.writes() if r["fault"] == "drop_after")
         return dropped + self.wire.lost_records
 
     async def assert_sends(
@@ -375,7 +375,7 @@ def _parquet_text(data: bytes) -> str:
         frame = pl.read_parquet(io.BytesIO(data))
     except pl.exceptions.PolarsError:
         return ""
-    parts = []
+    parts: list[str] = []
     for column in frame.columns:
         series = frame.get_column(column)
         if series.dtype == pl.Binary:

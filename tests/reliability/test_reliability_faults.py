@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from reliability_helpers import (
+
+from pinaudience.engine.sync import SyncEvent, UploadProgress
+from tests.reliability.reliability_helpers import (
     CANARY_REFRESH_TOKEN,
     CREATE_AUDIENCE,
     CREATE_LIST,
@@ -23,8 +25,6 @@ from reliability_helpers import (
     canary_emails,
     write_csv,
 )
-
-from pinaudience.engine.sync import SyncEvent, UploadProgress
 
 pytestmark = [pytest.mark.anyio, pytest.mark.reliability]
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from reliability_helpers import (
+
+from tests.reliability.reliability_helpers import (
     CANARY_ACCESS_TOKEN,
     CANARY_APP_SECRET,
     CANARY_DOMAIN,

@@ -8,10 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from emulator_admin import EmulatorAdmin
 from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID
 from pinaudience.engine.report import RunReport
+from tests.emulator_admin import EmulatorAdmin
 
 API_BASE = "http://emulator.test/v5"
 

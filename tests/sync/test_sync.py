@@ -7,12 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sync_helpers import Admin, Runner, emails, hashed, settings_for, with_audience, write_csv
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import SyncMode
 from pinaudience.emulator import SEED_ACCESS_TOKEN, Emulator
 from pinaudience.engine.sync import PhaseStarted, UploadProgress, sync_async
+from tests.sync.sync_helpers import Admin, Runner, emails, hashed, settings_for, with_audience, write_csv
 
 pytestmark = pytest.mark.anyio
 
@@ -45,6 +45,7 @@ async def test_second_sync_sends_exactly_the_difference(tmp_path: Path, admin: A
     first = emails(400)
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", first), batch_size=50)
     (one,) = (await run_sync(settings)).audiences
+    assert one.customer_list_id is not None
     before = len(await admin.writes())
     second = first[60:] + emails(25, start=1000)
     write_csv(tmp_path / "c.csv", second)
@@ -72,6 +73,7 @@ async def test_add_and_remove_modes(tmp_path: Path, admin: Admin, run_sync: Runn
     base = write_csv(tmp_path / "base.csv", emails(200))
     settings = settings_for(tmp_path, base)
     (first,) = (await run_sync(settings)).audiences
+    assert first.customer_list_id is not None
     extra = write_csv(tmp_path / "extra.csv", emails(150, start=100))
     (added,) = (await run_sync(with_audience(settings, input=extra, mode=SyncMode.ADD))).audiences
     assert (added.planned_adds, added.planned_removes) == (50, 0)
@@ -183,6 +185,7 @@ async def test_mirror_that_would_shrink_below_100(tmp_path: Path, admin: Admin, 
     """A mirror leaving fewer than 100 members stops before anything is removed."""
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", emails(200)), max_remove_fraction=1.0)
     (first,) = (await run_sync(settings)).audiences
+    assert first.customer_list_id is not None
     before = len(await admin.writes())
     write_csv(tmp_path / "c.csv", emails(80))
     (report,) = (await run_sync(settings)).audiences
@@ -196,6 +199,7 @@ async def test_mass_removal_is_blocked_unless_allowed(tmp_path: Path, admin: Adm
     """Removing more than the allowed share stops; raising the share lets the same run through."""
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", emails(400)))
     (first,) = (await run_sync(settings)).audiences
+    assert first.customer_list_id is not None
     write_csv(tmp_path / "c.csv", emails(150))
     (blocked,) = (await run_sync(settings)).audiences
     assert blocked.error is not None
@@ -211,6 +215,7 @@ async def test_empty_or_invalid_file_never_removes(tmp_path: Path, admin: Admin,
     """A file with no valid rows, or with only a header, removes nothing."""
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", emails(300)), max_remove_fraction=1.0)
     (first,) = (await run_sync(settings)).audiences
+    assert first.customer_list_id is not None
     before = len(await admin.writes())
     for content in (["junk", "also junk"], []):
         write_csv(tmp_path / "c.csv", content)
@@ -237,6 +242,7 @@ async def test_sample_sends_only_the_first_records(tmp_path: Path, admin: Admin,
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", ["junk", *people]), sample=200)
     (sampled,) = (await run_sync(settings)).audiences
     assert sampled.status == "ok", sampled.error
+    assert sampled.customer_list_id is not None
     assert await admin.records(sampled.customer_list_id) == hashed(people[:200])
     (full,) = (await run_sync(with_audience(settings, sample=None))).audiences
     assert full.planned_adds == 300

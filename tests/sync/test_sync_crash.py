@@ -7,11 +7,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sync_helpers import Admin, Runner, emails, hashed, settings_for, write_csv
 
 from pinaudience.clock import FakeClock
 from pinaudience.errors import StateError
 from pinaudience.state import StateStore
+from tests.sync.sync_helpers import Admin, Runner, emails, hashed, settings_for, write_csv
 
 pytestmark = pytest.mark.anyio
 
@@ -100,6 +100,7 @@ async def test_state_that_cannot_record_a_batch_stops_before_sending_it(
     source = tmp_path / "c.csv"
     settings = settings_for(tmp_path, write_csv(source, emails(300)), batch_size=100)
     (first,) = (await run_sync(settings)).audiences
+    assert first.customer_list_id is not None
     write_csv(source, emails(400))
 
     def disk_full(step: str) -> None:
