@@ -15,13 +15,11 @@ import httpx
 import pytest
 
 from pinaudience.clock import FakeClock
-from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator
+from pinaudience.emulator import SEED_AD_ACCOUNT_ID, Emulator
+from tests.helpers import emulator_http
 
 if TYPE_CHECKING:
     from openapi_core import OpenAPI
-
-EMULATOR_BASE_URL = "http://emulator.test"
-"""Base URL of the in-process emulator (any host works with its transport); Pinterest's API is under `/v5`."""
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = REPO_ROOT.parent / "shared" / "pinterest" / "openapi-v5.yaml"
@@ -53,11 +51,7 @@ async def emulator_client(emulator: Emulator) -> AsyncIterator[httpx.AsyncClient
 
     Its base URL is the emulator's root: Pinterest's API is at `/v5/...`, the admin API at `/_emulator/...`.
     """
-    async with httpx.AsyncClient(
-        transport=emulator.transport(),
-        base_url=EMULATOR_BASE_URL,
-        headers={"Authorization": f"Bearer {SEED_ACCESS_TOKEN}"},
-    ) as client:
+    async with emulator_http(emulator) as client:
         yield client
 
 

@@ -37,6 +37,7 @@ from pinaudience.emulator.pinterest_api import AUDIENCE_TYPES, LIST_TYPES
 from pinaudience.emulator.records import is_matched
 from pinaudience.pinterest.limits import MIN_AUDIENCE_RECORDS, OPERATIONS
 from tests.emulator.emulator_helpers import assert_pinterest_error, audiences_url, emails, lists_url, sha256s
+from tests.helpers import emulator_http
 
 MAX_RECORDS = 40
 MAX_BODY = 16_000
@@ -76,11 +77,7 @@ def target() -> Iterator[Target]:
     """
     emulator = Emulator(clock=FakeClock())
     with start_blocking_portal() as portal:
-        client = httpx.AsyncClient(
-            transport=emulator.transport(),
-            base_url="http://emulator.test",
-            headers={"Authorization": f"Bearer {SEED_ACCESS_TOKEN}"},
-        )
+        client = emulator_http(emulator)
         try:
             yield portal.call(_seed, portal, client, emulator)
         finally:

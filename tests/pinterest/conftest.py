@@ -28,7 +28,8 @@ from pinaudience.emulator import (
 from pinaudience.pinterest.client import PinterestClient, open_client
 from pinaudience.pinterest.events import Observer
 from pinaudience.pinterest.ratelimit import RateLimiter
-from tests.pinterest.client_helpers import API_BASE, Admin
+from tests.helpers import API_BASE
+from tests.pinterest.client_helpers import Admin
 
 
 @pytest.fixture

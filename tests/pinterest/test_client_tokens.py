@@ -34,7 +34,8 @@ from pinaudience.pinterest.events import ClientEvent, RequestSent, TokenRefreshe
 from pinaudience.pinterest.http import new_http_client
 from pinaudience.pinterest.ratelimit import LocalRateLimiter
 from pinaudience.pinterest.retry import RetryPolicy
-from tests.pinterest.client_helpers import API_BASE, Admin
+from tests.helpers import API_BASE
+from tests.pinterest.client_helpers import Admin
 
 pytestmark = pytest.mark.anyio
 

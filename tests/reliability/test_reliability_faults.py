@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pinaudience.engine.sync import SyncEvent, UploadProgress
+from tests.helpers import write_csv
 from tests.reliability.reliability_helpers import (
     CANARY_REFRESH_TOKEN,
     CREATE_AUDIENCE,
@@ -23,7 +24,6 @@ from tests.reliability.reliability_helpers import (
     Harness,
     assert_no_leaks,
     canary_emails,
-    write_csv,
 )
 
 pytestmark = [pytest.mark.anyio, pytest.mark.reliability]

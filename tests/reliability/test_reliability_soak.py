@@ -14,13 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.reliability.reliability_helpers import (
-    PINTEREST_OPERATIONS,
-    Harness,
-    assert_no_leaks,
-    canary_emails,
-    write_csv,
-)
+from tests.helpers import write_csv
+from tests.reliability.reliability_helpers import PINTEREST_OPERATIONS, Harness, assert_no_leaks, canary_emails
 
 pytestmark = [pytest.mark.anyio, pytest.mark.reliability]
 

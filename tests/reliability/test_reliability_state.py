@@ -22,7 +22,8 @@ import pytest
 from pinaudience.engine.sync import SyncEvent, UploadProgress
 from pinaudience.errors import StateError
 from pinaudience.state import FAULT_POINTS, StateStore
-from tests.reliability.reliability_helpers import Harness, assert_no_leaks, canary_emails, write_csv
+from tests.helpers import write_csv
+from tests.reliability.reliability_helpers import Harness, assert_no_leaks, canary_emails
 
 pytestmark = [pytest.mark.anyio, pytest.mark.reliability]
 
