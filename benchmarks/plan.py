@@ -53,7 +53,7 @@ BATCH = 1_000_000
 
 def sha256_records(lo: int, hi: int) -> pl.DataFrame:
     frame = pl.select(pl.int_range(lo, hi, dtype=pl.Int64).alias("i"))
-    frame = frame.select(plh.col("i").cast(pl.String).chash.sha2_256().alias(RECORD))
+    frame = frame.select(plh.col("i").cast(pl.String).chash.sha2_256().alias(RECORD))  # type: ignore[attr-defined]
     return frame.select(pl.col(RECORD).str.slice(0, 4).str.to_integer(base=16).cast(pl.UInt16).alias(KEY), RECORD)
 
 

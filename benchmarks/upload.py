@@ -57,7 +57,7 @@ BUSY_CORE = 0.9
 def generate(path: Path, records: int) -> pl.Series:
     """`records` distinct SHA-256 hex records (of the integers 0 .. records-1) in a one-column CSV."""
     frame = pl.select(pl.int_range(records, dtype=pl.Int64).alias("i"))
-    frame = frame.select(plh.col("i").cast(pl.String).chash.sha2_256().alias("email"))
+    frame = frame.select(plh.col("i").cast(pl.String).chash.sha2_256().alias("email"))  # type: ignore[attr-defined]
     frame.write_csv(path)
     return frame.get_column("email").alias("record")
 

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from pinaudience.clock import FakeClock
-from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator
+from pinaudience.emulator import SEED_AD_ACCOUNT_ID, Emulator
+from tests.helpers import emulator_http
 
-EMULATOR_BASE_URL = "http://emulator.test"
-"""Base URL of the in-process emulator (any host works with its transport); Pinterest's API is under `/v5`."""
+if TYPE_CHECKING:
+    from openapi_core import OpenAPI
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SPEC_CANDIDATES = (
-    REPO_ROOT.parent / "shared" / "pinterest" / "openapi-v5.yaml",
-    Path("/work/shared/pinterest/openapi-v5.yaml"),
-)
-"""Pinterest's OpenAPI spec: beside the repository (as in CI), or where the workplace keeps it."""
+SPEC_PATH = REPO_ROOT.parent / "shared" / "pinterest" / "openapi-v5.yaml"
+"""Pinterest's OpenAPI spec, in the `shared` folder beside the repository; the tests that need it skip without it."""
 
 
 @pytest.fixture(scope="session")
@@ -53,11 +51,7 @@ async def emulator_client(emulator: Emulator) -> AsyncIterator[httpx.AsyncClient
 
     Its base URL is the emulator's root: Pinterest's API is at `/v5/...`, the admin API at `/_emulator/...`.
     """
-    async with httpx.AsyncClient(
-        transport=emulator.transport(),
-        base_url=EMULATOR_BASE_URL,
-        headers={"Authorization": f"Bearer {SEED_ACCESS_TOKEN}"},
-    ) as client:
+    async with emulator_http(emulator) as client:
         yield client
 
 
@@ -67,28 +61,23 @@ def ad_account_id() -> str:
     return SEED_AD_ACCOUNT_ID
 
 
-def _spec_path() -> Path | None:
-    return next((path for path in SPEC_CANDIDATES if path.is_file()), None)
-
-
 @pytest.fixture(scope="session")
 def pinterest_spec() -> dict[str, Any]:
     """Pinterest's OpenAPI spec as a dict, parsed once per session (it is 1.5 MB); skips when absent."""
-    path = _spec_path()
-    if path is None:
+    if not SPEC_PATH.is_file():
         pytest.skip(
             "Pinterest's OpenAPI spec is absent: expected ../shared/pinterest/openapi-v5.yaml beside the repository"
         )
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with path.open("rb") as handle:
+    with SPEC_PATH.open("rb") as handle:
         spec: dict[str, Any] = yaml.load(handle, Loader=loader)  # noqa: S506 - a safe loader
     return spec
 
 
 @pytest.fixture(scope="session")
-def pinterest_openapi(pinterest_spec: dict[str, Any]) -> Any:
+def pinterest_openapi(pinterest_spec: dict[str, Any]) -> OpenAPI:
     """An `openapi_core.OpenAPI` of Pinterest's spec (the spec itself is not re-validated: it is Pinterest's)."""
     from openapi_core import Config, OpenAPI
 

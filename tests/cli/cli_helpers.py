@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -21,20 +20,6 @@ CANARY_EMAIL = "Canary.Person@Private.Example"
 """A customer whose address must never show in any output, report, log or state file."""
 KNOWN_SECRETS = (SEED_ACCESS_TOKEN, SEED_REFRESH_TOKEN, SEED_APP_SECRET)
 CLI_TIMEOUT_S = 60
-
-
-def emails(n: int, start: int = 0) -> list[str]:
-    return [f"person{i}@example.com" for i in range(start, start + n)]
-
-
-def hashed(values: Iterable[str]) -> list[str]:
-    """What Pinterest should hold for these emails: SHA-256 of the trimmed, lowercased address."""
-    return sorted(hashlib.sha256(v.strip().lower().encode()).hexdigest() for v in values)
-
-
-def write_customers(path: Path, values: Iterable[str]) -> Path:
-    path.write_text("email\n" + "".join(f"{v}\n" for v in values), encoding="utf-8")
-    return path
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
@@ -136,7 +121,7 @@ class Served:
         self._send("POST", "/tokens/revoke", {"token": token})
 
 
-def config_file(path: Path, served: Served, body: str = "", **pinterest: Any) -> Path:
+def config_file(path: Path, served: Served, body: str = "", /, **pinterest: object) -> Path:
     """A TOML config pointing at the served emulator; `pinterest` adds keys to its [pinterest] table."""
     lines = ["[pinterest]", f'ad_account_id = "{ACCOUNT}"', f'api_base = "{served.api_base}"']
     lines += [f"{key} = {json.dumps(value)}" for key, value in pinterest.items()]

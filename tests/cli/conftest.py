@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import Served, clean_env
 
 from pinaudience.emulator import SEED_ACCESS_TOKEN
+from tests.cli.cli_helpers import Served, clean_env
 
 STARTUP_TIMEOUT_S = 30
 

@@ -19,13 +19,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from cli_helpers import ACCOUNT, CLI_TIMEOUT_S, Served, assert_private, clean_env, emails, run_cli, write_customers
 
 from pinaudience.cli import run
 from pinaudience.config import Secret
 from pinaudience.emulator import SEED_APP_ID, SEED_APP_SECRET
 from pinaudience.pinterest.token_store import TokenStore
 from pinaudience.pinterest.tokens import TokenSet
+from tests.cli.cli_helpers import ACCOUNT, CLI_TIMEOUT_S, Served, assert_private, clean_env, run_cli
+from tests.helpers import emails, write_csv
 
 
 def app_env(home: Path) -> dict[str, str]:
@@ -93,7 +94,7 @@ def test_login_stores_tokens_that_sync_status_and_refresh_use(served: Served, tm
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["refresh_expires_in_s"] > 59 * 86400
 
-    customers = write_customers(tmp_path / "customers.csv", emails(250))
+    customers = write_csv(tmp_path / "customers.csv", emails(250))
     synced = run_cli(
         "sync", customers, "--ad-account-id", ACCOUNT, "--list-name", "L", "--api-base", served.api_base,
         "--token-store", store, "--state", tmp_path / "state", "--quiet", env=app_env(home),

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cli_helpers import assert_private, clean_env, run_cli
-
 from pinaudience.errors import ERROR_KINDS
+from tests.cli.cli_helpers import assert_private, clean_env, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"

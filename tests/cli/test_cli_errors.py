@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_helpers import (
+
+from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_USER, Emulator, serving
+from pinaudience.errors import ERROR_KINDS
+from pinaudience.state import StateStore
+from tests.cli.cli_helpers import (
     ACCOUNT,
     CANARY_EMAIL,
     CLI_TIMEOUT_S,
@@ -24,14 +28,9 @@ from cli_helpers import (
     assert_private,
     clean_env,
     config_file,
-    emails,
     run_cli,
-    write_customers,
 )
-
-from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_USER, Emulator, serving
-from pinaudience.errors import ERROR_KINDS
-from pinaudience.state import StateStore
+from tests.helpers import emails, write_csv
 
 CANARY_TOKEN = "pina_CANARY_4f9c2e7d1b"
 QUICK_RETRIES = {"max_attempts": 2, "max_retry_s": 0.1}
@@ -56,7 +55,7 @@ class Outcome:
 
 
 def _sync_args(served: Served, tmp: Path, values: list[str], *extra: str | Path, **pinterest: object) -> Args:
-    customers = write_customers(tmp / "customers.csv", values)
+    customers = write_csv(tmp / "customers.csv", values)
     config = config_file(tmp / "pinaudience.toml", served, **pinterest)
     return [customers, "--config", config, "--list-name", "L", "--state", tmp / "state", *extra]
 
@@ -112,7 +111,7 @@ def insufficient_permissions(
 
 
 def not_found(served: Served, tmp: Path, env: dict[str, str], hold: ExitStack) -> tuple[Args, dict[str, str]]:
-    customers = write_customers(tmp / "customers.csv", emails(200))
+    customers = write_csv(tmp / "customers.csv", emails(200))
     config = config_file(tmp / "pinaudience.toml", served)
     return [customers, "--config", config, "--audience-id", "999999999", "--state", tmp / "state"], env
 

@@ -6,24 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import (
-    ACCOUNT,
-    CANARY_EMAIL,
-    Served,
-    assert_private,
-    config_file,
-    emails,
-    hashed,
-    run_cli,
-    state_files,
-    write_customers,
-)
 
 from pinaudience.cli import run
+from tests.cli.cli_helpers import ACCOUNT, CANARY_EMAIL, Served, assert_private, config_file, run_cli, state_files
+from tests.helpers import emails, expected_members, write_csv
 
 
 def _first_sync(served: Served, tmp_path: Path, env: dict[str, str], values: list[str]) -> dict[str, object]:
-    customers = write_customers(tmp_path / "customers.csv", values)
+    customers = write_csv(tmp_path / "customers.csv", values)
     report_file = tmp_path / "report.json"
     result = run_cli(
         "sync", customers, "--ad-account-id", ACCOUNT, "--list-name", "VIP", "--api-base", served.api_base,
@@ -47,10 +37,10 @@ def test_a_first_sync_creates_the_list_and_a_second_sends_only_the_change(
     assert (report["list_created"], report["audience_created"]) == (True, True)
     assert report["added"] == len(first)
     list_id = str(report["customer_list_id"])
-    assert served.records(list_id) == hashed(first)
+    assert served.records(list_id) == expected_members(first)
 
     second = emails(240, start=20)
-    write_customers(tmp_path / "customers.csv", second)
+    write_csv(tmp_path / "customers.csv", second)
     result = run_cli(
         "sync", tmp_path / "customers.csv", "--ad-account-id", ACCOUNT, "--list-name", "VIP",
         "--api-base", served.api_base, "--state", tmp_path / "state",
@@ -58,7 +48,7 @@ def test_a_first_sync_creates_the_list_and_a_second_sends_only_the_change(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert_private(result, files=state_files(tmp_path / "state"))
-    assert served.records(list_id) == hashed(second)
+    assert served.records(list_id) == expected_members(second)
     assert "customer list" in result.stdout
     assert list_id in result.stdout
     assert "+10 / -21" in result.stdout  # planned: 10 joined; 20 and the canary left
@@ -69,8 +59,8 @@ def test_a_config_with_two_audiences_syncs_both_and_json_logs(
     served: Served, tmp_path: Path, env: dict[str, str]
 ) -> None:
     """--config with two [[audience]] tables syncs both in one run; --log-format json writes JSON lines."""
-    write_customers(tmp_path / "a.csv", emails(220))
-    write_customers(tmp_path / "b.csv", emails(230, start=500))
+    write_csv(tmp_path / "a.csv", emails(220))
+    write_csv(tmp_path / "b.csv", emails(230, start=500))
     body = (
         '[defaults]\nbatch_size = 50\n\n[[audience]]\ninput = "a.csv"\nlist_name = "A"\n\n'
         '[[audience]]\ninput = "b.csv"\nlist_name = "B"\nmode = "add"\n'
@@ -86,7 +76,7 @@ def test_a_config_with_two_audiences_syncs_both_and_json_logs(
     assert [a["list_name"] for a in run["audiences"]] == ["A", "B"]
     assert [a["batches"] for a in run["audiences"]] == [5, 5]
     for audience, values in zip(run["audiences"], (emails(220), emails(230, start=500)), strict=True):
-        assert served.records(audience["customer_list_id"]) == hashed(values)
+        assert served.records(audience["customer_list_id"]) == expected_members(values)
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     assert {"time", "level", "logger", "message"} <= lines[0].keys()
     uploads = [line for line in lines if line.get("event") == "upload_progress"]
@@ -97,8 +87,10 @@ def test_a_config_with_two_audiences_syncs_both_and_json_logs(
 def test_dry_run_sample_and_quiet(served: Served, tmp_path: Path, env: dict[str, str]) -> None:
     """--dry-run sends no write; --sample 100 sends the first 100 records; --quiet prints nothing on success."""
     served.settings(match_rate=1.0)  # so that 100 records are enough for an audience
-    customers = write_customers(tmp_path / "customers.csv", emails(300))
-    common = ["--ad-account-id", ACCOUNT, "--list-name", "S", "--api-base", served.api_base, "--state", tmp_path / "s"]
+    customers = write_csv(tmp_path / "customers.csv", emails(300))
+    common: list[str | Path] = [
+        "--ad-account-id", ACCOUNT, "--list-name", "S", "--api-base", served.api_base, "--state", tmp_path / "s"
+    ]  # fmt: skip
     dry = run_cli("sync", customers, *common, "--dry-run", "--json", env=env)
     assert dry.returncode == 0, dry.stderr
     assert json.loads(dry.stdout)["planned_adds"] == 300

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import Any
 
 import httpx
 
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID
+from tests.helpers import emails as shared_emails
 
-
-def emails(count: int, start: int = 0, domain: str = "example.com") -> list[str]:
-    return [f"user{i}@{domain}" for i in range(start, start + count)]
+emails = partial(shared_emails, local="user")
+"""`emails(n, start=0, domain="example.com")`: the emulator's tests address `user{i}@{domain}`."""
 
 
 def sha256s(count: int, start: int = 0) -> list[str]:

@@ -8,10 +8,10 @@ import json
 
 import httpx
 import pytest
-from emulator_helpers import assert_pinterest_error, create_list, emails, lists_url, sha256s, update_list
 
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID, Emulator, EmulatorSettings
+from tests.emulator.emulator_helpers import assert_pinterest_error, create_list, emails, lists_url, sha256s, update_list
 
 pytestmark = pytest.mark.anyio
 

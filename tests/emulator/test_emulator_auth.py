@@ -7,7 +7,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from emulator_helpers import assert_pinterest_error, emails, joined, lists_url
 
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import (
@@ -18,6 +17,7 @@ from pinaudience.emulator import (
     SEED_REFRESH_TOKEN,
 )
 from pinaudience.pinterest import limits
+from tests.emulator.emulator_helpers import assert_pinterest_error, emails, joined, lists_url
 
 pytestmark = pytest.mark.anyio
 

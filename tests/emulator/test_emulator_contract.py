@@ -13,11 +13,12 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
-from emulator_helpers import audiences_url, create_audience, create_list, emails, lists_url, update_list
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, SEED_APP_ID, SEED_APP_SECRET, Emulator
+from pinaudience.emulator import SEED_AD_ACCOUNT_ID, SEED_APP_ID, SEED_APP_SECRET, Emulator
 from pinaudience.pinterest.limits import OPERATIONS
+from tests.emulator.emulator_helpers import audiences_url, create_audience, create_list, emails, lists_url, update_list
+from tests.helpers import emulator_http
 
 pytestmark = pytest.mark.anyio
 
@@ -76,12 +77,7 @@ async def contract(emulator: Emulator, pinterest_openapi: Any) -> AsyncIterator[
         )
         validated.seen.add((operation, response.status_code))
 
-    async with httpx.AsyncClient(
-        transport=emulator.transport(),
-        base_url="http://emulator.test",
-        headers={"Authorization": f"Bearer {SEED_ACCESS_TOKEN}"},
-        event_hooks={"response": [check]},
-    ) as client:
+    async with emulator_http(emulator, event_hooks={"response": [check]}) as client:
         yield client, validated
 
 

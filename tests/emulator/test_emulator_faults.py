@@ -6,11 +6,12 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_helpers import assert_pinterest_error, create_list, emails, joined, lists_url
 
 from pinaudience.clock import FakeClock
-from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, SEED_APP_ID, SEED_APP_SECRET, Emulator
+from pinaudience.emulator import SEED_AD_ACCOUNT_ID, SEED_APP_ID, SEED_APP_SECRET, Emulator
 from pinaudience.emulator.faults import FaultPlan
+from tests.emulator.emulator_helpers import assert_pinterest_error, create_list, emails, joined, lists_url
+from tests.helpers import emulator_http
 
 pytestmark = pytest.mark.anyio
 
@@ -101,11 +102,7 @@ async def test_clearing_faults(emulator_client: httpx.AsyncClient) -> None:
 
 async def outcomes(emulator: Emulator, plan: dict[str, Any], calls: int) -> list[str]:
     emulator.settings.update({"per_second": 10_000, "ads_read_per_window": 10_000})
-    async with httpx.AsyncClient(
-        transport=emulator.transport(),
-        base_url="http://emulator.test",
-        headers={"Authorization": f"Bearer {SEED_ACCESS_TOKEN}"},
-    ) as client:
+    async with emulator_http(emulator) as client:
         await set_faults(client, plan)
         seen = []
         for _ in range(calls):

@@ -20,7 +20,6 @@ from urllib.parse import quote
 import httpx
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from emulator_helpers import assert_pinterest_error, audiences_url, emails, lists_url, sha256s
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +36,8 @@ from pinaudience.emulator import (
 from pinaudience.emulator.pinterest_api import AUDIENCE_TYPES, LIST_TYPES
 from pinaudience.emulator.records import is_matched
 from pinaudience.pinterest.limits import MIN_AUDIENCE_RECORDS, OPERATIONS
+from tests.emulator.emulator_helpers import assert_pinterest_error, audiences_url, emails, lists_url, sha256s
+from tests.helpers import emulator_http
 
 MAX_RECORDS = 40
 MAX_BODY = 16_000
@@ -76,11 +77,7 @@ def target() -> Iterator[Target]:
     """
     emulator = Emulator(clock=FakeClock())
     with start_blocking_portal() as portal:
-        client = httpx.AsyncClient(
-            transport=emulator.transport(),
-            base_url="http://emulator.test",
-            headers={"Authorization": f"Bearer {SEED_ACCESS_TOKEN}"},
-        )
+        client = emulator_http(emulator)
         try:
             yield portal.call(_seed, portal, client, emulator)
         finally:
@@ -333,7 +330,7 @@ def _body_rules(
 ) -> tuple[dict[str, Any], dict[str, st.SearchStrategy[Callable[[dict[str, Any]], None]]]]:
     """The well-formed body of a write, and the mutations each of which alone makes it bad."""
     if operation == "customer_lists/create":
-        base = {"name": "fuzzed", "records": ",".join(emails(3)), "list_type": "EMAIL"}
+        base: dict[str, Any] = {"name": "fuzzed", "records": ",".join(emails(3)), "list_type": "EMAIL"}
 
         def with_bad_records(list_type: str) -> st.SearchStrategy[Callable[[dict[str, Any]], None]]:
             return bad_records(list_type).map(
@@ -470,8 +467,8 @@ def assert_pinterest_refusal(response: httpx.Response, bad: Bad) -> None:
 
 
 async def send(client: httpx.AsyncClient, bad: Bad) -> httpx.Response:
-    headers = {name: value.encode("latin-1") for name, value in bad.headers.items()}
-    request = client.build_request(bad.method, bad.path, params=bad.params, content=bad.content, headers=headers)
+    headers = {name.encode("latin-1"): value.encode("latin-1") for name, value in bad.headers.items()}
+    request = client.build_request(bad.method, bad.path, params=tuple(bad.params), content=bad.content, headers=headers)
     if "Authorization" not in bad.headers:
         request.headers.pop("Authorization", None)  # the client's default: the seed token
     return await client.send(request)
@@ -565,7 +562,7 @@ async def test_non_ascii_basic_credentials_are_a_401(emulator_client: httpx.Asyn
     """HTTP Basic credentials that are not ASCII fail authentication (they were a 500)."""
     response = await emulator_client.post(
         "/v5/oauth/token",
-        headers={"Authorization": "Basic é".encode("latin-1")},
+        headers={b"Authorization": "Basic é".encode("latin-1")},
         content=b"grant_type=client_credentials&scope=ads:read",
     )
     assert_pinterest_error(response, 401, 2)

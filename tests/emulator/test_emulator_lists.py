@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from emulator_helpers import (
+
+from pinaudience.clock import FakeClock
+from pinaudience.emulator import RID_HEADER, Emulator
+from pinaudience.emulator.records import is_matched
+from tests.emulator.emulator_helpers import (
     assert_pinterest_error,
     audiences_url,
     create_audience,
@@ -16,10 +20,6 @@ from emulator_helpers import (
     sha256s,
     update_list,
 )
-
-from pinaudience.clock import FakeClock
-from pinaudience.emulator import RID_HEADER, Emulator
-from pinaudience.emulator.records import is_matched
 
 pytestmark = pytest.mark.anyio
 
@@ -229,7 +229,7 @@ async def test_audience_pagination_and_ownership(emulator: Emulator, emulator_cl
     ],
 )
 async def test_bad_listing_parameters(
-    emulator_client: httpx.AsyncClient, params: dict[str, object], field: str
+    emulator_client: httpx.AsyncClient, params: dict[str, str | int], field: str
 ) -> None:
     """A bad page_size, order or bookmark is 400 code 1 naming the parameter."""
     for url in (lists_url(), audiences_url()):

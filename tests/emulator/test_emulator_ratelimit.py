@@ -6,12 +6,12 @@ import math
 
 import httpx
 import pytest
-from emulator_helpers import assert_pinterest_error, create_list, emails, joined, lists_url, update_list
 
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import Emulator, EmulatorSettings
 from pinaudience.emulator.ratelimit import Limit, SlidingWindows
 from pinaudience.pinterest import limits
+from tests.emulator.emulator_helpers import assert_pinterest_error, create_list, emails, joined, lists_url, update_list
 
 pytestmark = pytest.mark.anyio
 

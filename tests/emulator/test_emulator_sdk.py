@@ -18,16 +18,15 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
-from emulator_helpers import emails, sha256s
 
 from pinaudience.emulator import RID_HEADER, SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator, serving
 from pinaudience.emulator.records import is_matched
 from pinaudience.pinterest.limits import MIN_AUDIENCE_RECORDS
+from tests.emulator.emulator_helpers import emails, sha256s
 
 pytestmark = [
     # The SDK pins urllib3 1.26 and calls its deprecated `getheader(s)`; that warning is the SDK's, not ours.
@@ -39,7 +38,7 @@ pytestmark = [
 class Sdk:
     """The parts of Pinterest's SDK the tests use."""
 
-    client_module: ModuleType
+    client_module: Any  # the SDK's `pinterest.client` module: untyped, and its global default client is set below
     PinterestSDKClient: Any
     Configuration: Any
     ApiException: type[Exception]

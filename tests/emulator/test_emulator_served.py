@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from emulator_helpers import emails, joined, lists_url
 
 from pinaudience.emulator import (
     RID_HEADER,
@@ -26,6 +25,7 @@ from pinaudience.emulator import (
     serving,
 )
 from pinaudience.emulator.serve import bind
+from tests.emulator.emulator_helpers import emails, joined, lists_url
 
 pytestmark = pytest.mark.anyio
 

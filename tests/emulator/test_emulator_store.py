@@ -6,13 +6,22 @@ from pathlib import Path
 
 import httpx
 import pytest
-from emulator_helpers import create_audience, create_list, joined, lists_url, members, sha256s, update_list
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pinaudience.clock import FakeClock
-from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_APP_ID, SEED_APP_SECRET, SEED_REFRESH_TOKEN, Emulator
+from pinaudience.emulator import SEED_APP_ID, SEED_APP_SECRET, SEED_REFRESH_TOKEN, Emulator
 from pinaudience.emulator import records as rec
+from tests.emulator.emulator_helpers import (
+    create_audience,
+    create_list,
+    joined,
+    lists_url,
+    members,
+    sha256s,
+    update_list,
+)
+from tests.helpers import emulator_http
 
 pytestmark = pytest.mark.anyio
 
@@ -29,20 +38,12 @@ def test_hashes_are_stored_compactly() -> None:
     assert len(rec.encode(sha256s(1)[0])) == 33
 
 
-def client(emulator: Emulator) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=emulator.transport(),
-        base_url="http://emulator.test",
-        headers={"Authorization": f"Bearer {SEED_ACCESS_TOKEN}"},
-    )
-
-
 async def test_state_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
     """With a database file, lists, members, audiences, tokens and the clock offset outlive the emulator."""
     db = tmp_path / "emulator.sqlite"
     first = Emulator(clock=clock, db_path=db)
     first.settings.match_rate = 1.0
-    async with client(first) as http:
+    async with emulator_http(first) as http:
         created = await create_list(http, sha256s(150), list_type="MAID")
         await update_list(http, created["id"], "REMOVE", sha256s(10))
         audience = (await create_audience(http, created["id"])).json()
@@ -55,7 +56,7 @@ async def test_state_survives_a_restart(tmp_path: Path, clock: FakeClock) -> Non
     first.close()
 
     second = Emulator(clock=clock, db_path=db)
-    async with client(second) as http:
+    async with emulator_http(second) as http:
         got = (await http.get(f"{lists_url()}/{created['id']}")).json()
         assert got["num_batches"] == 2
         assert got["num_removed_user_records"] == 10

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from emulator_helpers import audiences_url, create_audience, create_list, emails, lists_url, update_list
 
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import (
@@ -23,6 +22,7 @@ from pinaudience.emulator import (
     serving,
 )
 from pinaudience.emulator.web import MAX_ROWS
+from tests.emulator.emulator_helpers import audiences_url, create_audience, create_list, emails, lists_url, update_list
 
 HTML_NAME = '<b id="injected">VIP</b> & "friends" <script>document.title = "pwned"</script>'
 """A list name a person could type in a CDP: it must show as text, never as markup."""

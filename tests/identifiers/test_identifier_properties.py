@@ -49,7 +49,7 @@ email_like = st.builds(
 # Mostly valid addresses, ASCII and not, so that both passes of the pipeline see valid values.
 plausible_local = st.text(
     alphabet=st.one_of(
-        st.sampled_from(string.ascii_lowercase + string.digits + ".+_-'"), st.characters(categories=("L",))
+        st.sampled_from(string.ascii_lowercase + string.digits + ".+_-'"), st.characters(categories=["L"])
     ),
     min_size=1,
     max_size=20,

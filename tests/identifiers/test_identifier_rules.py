@@ -37,7 +37,7 @@ def check(id_type: IdType, algorithm: HashAlgorithm, value: str | None, expected
         assert detail is not None
         used = effective_algorithm(id_type, algorithm)
         record = detail if used is NONE else hashlib.new(used.value, detail.encode()).hexdigest()
-        want = (record, "plain" if used is NONE else "hashed", None)
+        want: tuple[str | None, str, str | None] = (record, "plain" if used is NONE else "hashed", None)
     elif kind == "invalid":
         want = (None, "invalid", detail)
     else:

@@ -21,13 +21,9 @@ import pytest
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator, serving
 from pinaudience.integrations.meiro import ComponentPaths, run_component
+from tests.helpers import API_BASE, emails
 
-API_BASE = "http://emulator.test/v5"
 CANARY_EMAIL = "Canary.Person@Private.Example"
-
-
-def emails(n: int, start: int = 0) -> list[str]:
-    return [f"person{i}@example.com" for i in range(start, start + n)]
 
 
 def make_data_dir(root: Path, parameters: dict[str, Any], values: list[str] | None, *, header: bool = True) -> Path:

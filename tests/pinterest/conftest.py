@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from client_helpers import API_BASE, Admin
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import Credentials, PinterestSettings, Secret
@@ -29,6 +28,8 @@ from pinaudience.emulator import (
 from pinaudience.pinterest.client import PinterestClient, open_client
 from pinaudience.pinterest.events import Observer
 from pinaudience.pinterest.ratelimit import RateLimiter
+from tests.helpers import API_BASE
+from tests.pinterest.client_helpers import Admin
 
 
 @pytest.fixture

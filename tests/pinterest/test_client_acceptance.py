@@ -6,12 +6,13 @@ import asyncio
 from typing import Any
 
 import pytest
-from client_helpers import Admin, hashed
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import PinterestSettings
 from pinaudience.emulator import Emulator
 from pinaudience.pinterest.limits import STANDARD
+from tests.helpers import hashed_emails
+from tests.pinterest.client_helpers import Admin
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +26,7 @@ async def test_2000_writes_draw_no_429_at_the_pace_the_limit_allows(
     assert emulator.settings.ads_write_per_window == static_settings.ads_write_limit.requests == 400
     assert emulator.settings.window_s == static_settings.ads_write_limit.window_s == 60.0
     assert emulator.settings.per_second == static_settings.per_second == 100
-    records = hashed(WRITES)
+    records = hashed_emails(WRITES)
     start = clock.monotonic()
     async with connect(static_settings) as client:
         created = await client.create_customer_list("acceptance", records[:1])

@@ -6,19 +6,20 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from client_helpers import Admin, hashed
 
 from pinaudience.config import Credentials, PinterestSettings, Secret
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID
 from pinaudience.errors import InsufficientPermissions, InvalidRequest, NotFound
 from pinaudience.pinterest.limits import ListOperation
+from tests.helpers import hashed_emails
+from tests.pinterest.client_helpers import Admin
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_lists_and_audiences_round_trip(static_settings: PinterestSettings, connect: Any, admin: Admin) -> None:
     """Create, add, remove, read back; ids are strings, counters ints, membership as sent."""
-    records = hashed(300)
+    records = hashed_emails(300)
     async with connect(static_settings) as client:
         created = await client.create_customer_list("nightly", records[:200], list_type="EMAIL")
         assert isinstance(created.id, str)
@@ -62,13 +63,13 @@ async def test_listing_follows_bookmarks_past_250(
 ) -> None:
     """261 lists come back whole from two pages of 250; audiences page the same way."""
     async with connect(static_settings) as client:
-        ids = [(await client.create_customer_list(f"list {i}", hashed(1, start=i))).id for i in range(261)]
+        ids = [(await client.create_customer_list(f"list {i}", hashed_emails(1, start=i))).id for i in range(261)]
         listed = await client.list_customer_lists()
         assert sorted(c.id for c in listed) == sorted(ids)
         list_calls = [r for r in await admin.requests() if r["operation"] == "customer_lists/list"]
         assert len(list_calls) == 2
 
-        big = await client.create_customer_list("big", hashed(300))
+        big = await client.create_customer_list("big", hashed_emails(300))
         audiences = [(await client.create_audience(f"a{i}", big.id)).id for i in range(5)]
         paged = [a.id async for a in client.iter_audiences(page_size=2)]
         assert sorted(paged) == sorted(audiences)
@@ -101,7 +102,7 @@ async def test_read_only_role_cannot_write(static_settings: PinterestSettings, c
     async with connect(settings) as client:
         assert await client.list_customer_lists() == []
         with pytest.raises(InsufficientPermissions):
-            await client.create_customer_list("x", hashed(1))
+            await client.create_customer_list("x", hashed_emails(1))
         assert client.stats.retries == 0
 
 

@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from client_helpers import Admin, hashed
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import Credentials, PinterestSettings, Secret
@@ -15,6 +14,8 @@ from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator
 from pinaudience.errors import ConfigError, NotFound
 from pinaudience.pinterest.access import CheckResult, check
 from pinaudience.pinterest.limits import OPERATIONS, Category
+from tests.helpers import hashed_emails
+from tests.pinterest.client_helpers import Admin
 
 pytestmark = pytest.mark.anyio
 
@@ -68,8 +69,8 @@ async def test_finds_the_newest_list_by_name_and_an_audience_by_id(
 ) -> None:
     """By name the most recent list wins; by audience id, the audience and the list it is built on."""
     async with connect(static_settings) as client:
-        await client.create_customer_list("nightly", hashed(1))
-        newest = await client.create_customer_list("nightly", hashed(300))
+        await client.create_customer_list("nightly", hashed_emails(1))
+        newest = await client.create_customer_list("nightly", hashed_emails(300))
         audience = await client.create_audience("nightly", newest.id)
     writes_before = await writes_seen(admin)
 

@@ -7,13 +7,14 @@ from typing import Any
 
 import httpx
 import pytest
-from client_helpers import Admin, hashed
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import PinterestSettings
 from pinaudience.emulator import Emulator
 from pinaudience.errors import InvalidRequest, PinterestUnavailable, RateLimited
 from pinaudience.pinterest.events import ClientEvent, RetryScheduled
+from tests.helpers import hashed_emails
+from tests.pinterest.client_helpers import Admin
 
 pytestmark = pytest.mark.anyio
 
@@ -28,15 +29,15 @@ async def test_429_storm_with_headers_waits_what_pinterest_asks(
     """Three 429s with Retry-After 5: three waits of 5 s, then the batch lands once."""
     events: list[ClientEvent] = []
     async with connect(static_settings, observer=events.append) as client:
-        created = await client.create_customer_list("storm", hashed(10))
+        created = await client.create_customer_list("storm", hashed_emails(10))
         await admin.faults({"operation": "customer_lists/update", "calls": [1, 2, 3], "status": 429, "retry_after": 5})
         start = clock.monotonic()
-        await client.update_customer_list(created.id, "ADD", hashed(10, start=10))
+        await client.update_customer_list(created.id, "ADD", hashed_emails(10, start=10))
         assert [(e.reason, e.delay_s) for e in retries(events)] == [("429", 5.0)] * 3
         assert clock.monotonic() - start >= 15.0
         assert client.stats.rate_limited == 3
         assert client.stats.retries_by_reason == {"429": 3}
-    assert sorted(await admin.records(created.id)) == sorted(hashed(20))
+    assert sorted(await admin.records(created.id)) == sorted(hashed_emails(20))
 
 
 async def test_429_storm_without_headers_backs_off_exponentially(
@@ -99,16 +100,16 @@ async def test_real_rate_limit_429s_are_absorbed(
 async def test_5xx_then_success(static_settings: PinterestSettings, connect: Any, admin: Admin) -> None:
     """500, 502 and 503 are each retried; the write then lands exactly once in the membership."""
     async with connect(static_settings) as client:
-        created = await client.create_customer_list("flaky", hashed(5))
+        created = await client.create_customer_list("flaky", hashed_emails(5))
         await admin.faults(
             {"operation": "customer_lists/update", "calls": [1], "status": 500},
             {"operation": "customer_lists/update", "calls": [2], "status": 502},
             {"operation": "customer_lists/update", "calls": [3], "status": 503},
         )
-        updated = await client.update_customer_list(created.id, "ADD", hashed(5, start=5))
+        updated = await client.update_customer_list(created.id, "ADD", hashed_emails(5, start=5))
         assert client.stats.retries_by_reason == {"500": 1, "502": 1, "503": 1}
     assert updated.num_batches == 2
-    assert sorted(await admin.records(created.id)) == sorted(hashed(10))
+    assert sorted(await admin.records(created.id)) == sorted(hashed_emails(10))
 
 
 async def test_endless_5xx_is_pinterest_unavailable(
@@ -128,17 +129,17 @@ async def test_dropped_connections_are_retried_and_adds_stay_idempotent(
 ) -> None:
     """A drop before the write and a drop after it: both resent, the membership is exactly the batch."""
     async with connect(static_settings) as client:
-        created = await client.create_customer_list("drops", hashed(5))
+        created = await client.create_customer_list("drops", hashed_emails(5))
         await admin.faults(
             {"operation": "customer_lists/update", "calls": [1], "drop": "before"},
             {"operation": "customer_lists/update", "calls": [2], "drop": "after"},
         )
-        updated = await client.update_customer_list(created.id, "ADD", hashed(5, start=5))
+        updated = await client.update_customer_list(created.id, "ADD", hashed_emails(5, start=5))
         assert client.stats.retries_by_reason == {"connection": 2}
     # Applied twice (the lost answer, then the resend): counters count both, membership once.
     assert updated.num_batches == 3
     assert updated.num_uploaded_user_records == 15
-    assert sorted(await admin.records(created.id)) == sorted(hashed(10))
+    assert sorted(await admin.records(created.id)) == sorted(hashed_emails(10))
 
 
 class Flaky(httpx.AsyncBaseTransport):
@@ -199,7 +200,7 @@ async def test_creates_are_never_resent_when_they_may_have_landed(
     await admin.faults({"operation": "customer_lists/create", "calls": [1], **fault})
     async with connect(static_settings) as client:
         with pytest.raises(PinterestUnavailable) as caught:
-            await client.create_customer_list("once", hashed(5))
+            await client.create_customer_list("once", hashed_emails(5))
     assert caught.value.outcome_unknown
     creates = [r for r in await admin.requests() if r["operation"] == "customer_lists/create"]
     assert len(creates) == 1
@@ -211,8 +212,8 @@ async def test_creates_are_retried_when_they_surely_did_not_land(
     """A 429 or a refused connection means nothing was created: the create is retried."""
     await admin.faults({"operation": "customer_lists/create", "calls": [1], "status": 429})
     async with connect(static_settings) as client:
-        created = await client.create_customer_list("retried", hashed(5))
+        created = await client.create_customer_list("retried", hashed_emails(5))
         assert client.stats.retries == 1
     lists = [r for r in await admin.requests() if r["operation"] == "customer_lists/create" and r["status"] == 200]
     assert len(lists) == 1
-    assert sorted(await admin.records(created.id)) == sorted(hashed(5))
+    assert sorted(await admin.records(created.id)) == sorted(hashed_emails(5))

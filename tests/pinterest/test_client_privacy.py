@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from client_helpers import Admin, hashed
 
 from pinaudience.config import Credentials, PinterestSettings, Secret
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_APP_SECRET, SEED_REFRESH_TOKEN
 from pinaudience.errors import PinaudienceError
 from pinaudience.pinterest.access import check
+from tests.helpers import hashed_emails
+from tests.pinterest.client_helpers import Admin
 
 pytestmark = pytest.mark.anyio
 
@@ -53,7 +54,7 @@ async def test_no_secret_reaches_an_exception_or_a_log_record(
             pytest.fail("expected an error")
 
     async with connect(refresh_settings) as client:
-        created = await client.create_customer_list("privacy", hashed(3))
+        created = await client.create_customer_list("privacy", hashed_emails(3))
         secrets.add(json.loads(token_store.read_text())["access_token"])
         secrets.add(json.loads(token_store.read_text())["refresh_token"])
         await admin.faults(
@@ -62,7 +63,7 @@ async def test_no_secret_reaches_an_exception_or_a_log_record(
             {"operation": "customer_lists/update", "calls": [3], "status": 503},
             {"operation": "customer_lists/update", "calls": [4], "drop": "before"},
         )
-        await client.update_customer_list(created.id, "ADD", hashed(3, start=3))
+        await client.update_customer_list(created.id, "ADD", hashed_emails(3, start=3))
         secrets.add(json.loads(token_store.read_text())["access_token"])
         secrets.add(json.loads(token_store.read_text())["refresh_token"])
         await expect_error(client.create_customer_list("bad", [CANARY_EMAIL]))

@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from client_helpers import API_BASE, Admin
 
 from pinaudience.cli.auth import login_with_code, read_token_status, refresh_now
 from pinaudience.clock import FakeClock
@@ -28,6 +27,8 @@ from pinaudience.pinterest.ratelimit import LocalRateLimiter
 from pinaudience.pinterest.retry import RetryPolicy
 from pinaudience.pinterest.token_store import TokenStore
 from pinaudience.pinterest.tokens import TokenSet, fingerprint
+from tests.helpers import API_BASE
+from tests.pinterest.client_helpers import Admin
 
 pytestmark = pytest.mark.anyio
 

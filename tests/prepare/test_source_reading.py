@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
@@ -21,7 +22,7 @@ EMAILS = ["ann@example.com", " Bob@Example.COM ", "carl@example.org", "not-an-em
 UUID = "6d92078a-8246-4ba4-ae5b-76104861e7dc"
 
 
-def expected_records(values: list[str | None], id_type: IdType = IdType.EMAIL) -> list[str]:
+def expected_records(values: Sequence[str | None], id_type: IdType = IdType.EMAIL) -> list[str]:
     """The reference's records for these values, in the RecordSet's order."""
     records = [prepare_value(value, id_type, HashAlgorithm.SHA256).record for value in values]
     return RecordSet.from_records([record for record in records if record is not None]).to_list()

@@ -6,12 +6,12 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from reliability_helpers import Admin, Harness, WireTransport, install_canaries
 
 from pinaudience.clock import FakeClock
-from pinaudience.emulator import SEED_ACCESS_TOKEN, Emulator, EmulatorSettings
+from pinaudience.emulator import Emulator, EmulatorSettings
+from tests.helpers import emulator_http
+from tests.reliability.reliability_helpers import Admin, Harness, WireTransport, install_canaries
 
 
 @pytest.fixture
@@ -26,11 +26,7 @@ def emulator(clock: FakeClock) -> Iterator[Emulator]:
 @pytest.fixture
 async def harness(tmp_path: Path, emulator: Emulator, clock: FakeClock) -> AsyncIterator[Harness]:
     """The engine against the emulator through a wire that remembers secrets, and an admin client beside it."""
-    async with httpx.AsyncClient(
-        transport=emulator.transport(),
-        base_url="http://emulator.test",
-        headers={"Authorization": f"Bearer {SEED_ACCESS_TOKEN}"},
-    ) as http:
+    async with emulator_http(emulator) as http:
         yield Harness(
             tmp_path=tmp_path,
             emulator=emulator,

@@ -10,7 +10,6 @@ not only the ones it chose, in every log record, report, exception text and file
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import logging
@@ -28,7 +27,6 @@ from typing import Any
 import httpx
 import polars as pl
 
-from emulator_admin import EmulatorAdmin
 from pinaudience.clock import FakeClock
 from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID, SEED_SCOPES, SEED_USER, Emulator
@@ -40,8 +38,8 @@ from pinaudience.pinterest.retry import RetryPolicy
 from pinaudience.pinterest.token_store import TokenStore
 from pinaudience.pinterest.tokens import TokenSet
 from pinaudience.state import ListRef, StateStore
-
-API_BASE = "http://emulator.test/v5"
+from tests.emulator_admin import EmulatorAdmin
+from tests.helpers import API_BASE, emails, expected_members
 
 CANARY_APP_ID = "1000777"
 CANARY_APP_SECRET = "canary-app-secret-7f3a9c"
@@ -58,17 +56,8 @@ PINTEREST_OPERATIONS = tuple(op for op in limits.OPERATIONS if op != "oauth/toke
 
 
 def canary_emails(n: int, start: int = 0) -> list[str]:
-    return [f"{CANARY_LOCAL}{i}@{CANARY_DOMAIN}" for i in range(start, start + n)]
-
-
-def hashed(values: Iterable[str]) -> list[str]:
-    """What Pinterest should hold for these emails: SHA-256 of the trimmed, lowercased address, sorted."""
-    return sorted(hashlib.sha256(v.strip().lower().encode()).hexdigest() for v in values)
-
-
-def write_csv(path: Path, values: Iterable[str], header: str = "email") -> Path:
-    path.write_text(header + "\n" + "".join(f"{v}\n" for v in values), encoding="utf-8")
-    return path
+    """`n` addresses on the canary domain, which must never show outside the input file."""
+    return emails(n, start, local=CANARY_LOCAL, domain=CANARY_DOMAIN)
 
 
 def install_canaries(emulator: Emulator) -> None:
@@ -297,7 +286,7 @@ class Harness:
     async def assert_exact(self, customer_list_id: str, people: Iterable[str]) -> None:
         """The emulator's membership is exactly the desired set, and the state agrees with nothing uncertain."""
         members = await self.admin.records(customer_list_id)
-        assert members == hashed(people)
+        assert members == expected_members(people)
         confirmed, uncertain = self.membership(customer_list_id)
         assert uncertain == []
         assert confirmed == members
@@ -331,7 +320,7 @@ class Harness:
 
     async def lost_records(self) -> int:
         """Records of writes applied but unanswered since the counts were cleared (dropped after, timed out)."""
-        dropped = sum(r["records"] for r in await self.admin.writes() if r["fault"] == "drop_after")
+        dropped: int = sum(r["records"] for r in await self.admin.writes() if r["fault"] == "drop_after")
         return dropped + self.wire.lost_records
 
     async def assert_sends(
@@ -376,7 +365,7 @@ def _parquet_text(data: bytes) -> str:
         frame = pl.read_parquet(io.BytesIO(data))
     except pl.exceptions.PolarsError:
         return ""
-    parts = []
+    parts: list[str] = []
     for column in frame.columns:
         series = frame.get_column(column)
         if series.dtype == pl.Binary:
@@ -431,7 +420,7 @@ def find_leaks(
     """Every place a secret, a raw canary email or (outside the state) a full record hash turned up."""
     secrets = {CANARY_APP_SECRET, CANARY_ACCESS_TOKEN, CANARY_REFRESH_TOKEN, *harness.wire.secrets, *extra_secrets}
     secrets = {s for s in secrets if len(s) >= 8}
-    hashes = set(hashed(people))
+    hashes = set(expected_members(people))
     raw = [CANARY_DOMAIN, CANARY_LOCAL]
     leaks: list[Leak] = []
 

@@ -9,7 +9,6 @@ the cycle (once from the killed run, once more at most if its batch was in fligh
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -27,6 +26,7 @@ import httpx
 import pytest
 
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID
+from tests.helpers import emails, expected_members
 
 pytestmark = pytest.mark.reliability
 
@@ -34,14 +34,6 @@ CYCLES = 24
 PHASES = ("reading", "planning", "uploading", "finishing")
 SEED = 20261122
 PHASE_LINE = re.compile(r"\b(reading|resolving|planning|uploading|finishing)\b")
-
-
-def emails(start: int, stop: int) -> list[str]:
-    return [f"Member.{i}@Example.com" for i in range(start, stop)]
-
-
-def desired(values: list[str]) -> list[str]:
-    return sorted(hashlib.sha256(v.strip().lower().encode()).hexdigest() for v in values)
 
 
 def cli(*args: str) -> list[str]:
@@ -140,7 +132,7 @@ def run_cycles(admin: httpx.Client, served: str, tmp_path: Path, rng: random.Ran
     ).raise_for_status()
     source = tmp_path / "customers.csv"
     members = list(range(0, 3000))
-    source.write_text("email\n" + "".join(f"  {e}\n" for e in emails(0, 3000)))
+    source.write_text("email\n" + "".join(f"  {e}\n" for e in emails(3000, local="Member.", domain="Example.com")))
     report = tmp_path / "first.json"
     first = subprocess.run(
         [*sync_command(served, source, tmp_path), "--report", str(report)],
@@ -172,7 +164,7 @@ def run_cycles(admin: httpx.Client, served: str, tmp_path: Path, rng: random.Ran
         )
         assert resumed.returncode == 0, f"cycle {cycle} ({phase}, {seen}): {resumed.stderr[-2000:]}"
         held = admin.get(f"/_emulator/customer_lists/{list_id}/records").json()["records"]
-        assert sorted(held) == desired(values), f"cycle {cycle}: membership differs after a kill in {phase}"
+        assert sorted(held) == expected_members(values), f"cycle {cycle}: membership differs after a kill in {phase}"
         sends = admin.get(f"/_emulator/customer_lists/{list_id}/sends").json()["sends"]
         most = max((int(times) for histogram in sends.values() for times in histogram), default=0)
         assert most <= 2, f"cycle {cycle}: a record was sent {most} times ({sends})"

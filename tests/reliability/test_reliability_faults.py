@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from reliability_helpers import (
+
+from pinaudience.engine.sync import SyncEvent, UploadProgress
+from tests.helpers import write_csv
+from tests.reliability.reliability_helpers import (
     CANARY_REFRESH_TOKEN,
     CREATE_AUDIENCE,
     CREATE_LIST,
@@ -21,10 +24,7 @@ from reliability_helpers import (
     Harness,
     assert_no_leaks,
     canary_emails,
-    write_csv,
 )
-
-from pinaudience.engine.sync import SyncEvent, UploadProgress
 
 pytestmark = [pytest.mark.anyio, pytest.mark.reliability]
 

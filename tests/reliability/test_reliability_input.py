@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from reliability_helpers import CANARY_DOMAIN, Harness, assert_no_leaks, canary_emails, write_csv
 
 from pinaudience.cli import run as cli_run
 from pinaudience.engine.sync import ReadProgress, SyncEvent
 from pinaudience.errors import InputError
 from pinaudience.input.prepare import prepare
+from tests.helpers import write_csv
+from tests.reliability.reliability_helpers import CANARY_DOMAIN, Harness, assert_no_leaks, canary_emails
 
 pytestmark = [pytest.mark.anyio, pytest.mark.reliability]
 

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from reliability_helpers import (
+
+from tests.helpers import expected_members, write_csv
+from tests.reliability.reliability_helpers import (
     CANARY_ACCESS_TOKEN,
     CANARY_APP_SECRET,
     CANARY_DOMAIN,
@@ -28,8 +30,6 @@ from reliability_helpers import (
     assert_no_leaks,
     canary_emails,
     find_leaks,
-    hashed,
-    write_csv,
 )
 
 pytestmark = [pytest.mark.anyio, pytest.mark.reliability]
@@ -42,7 +42,7 @@ def plant_log(h: Harness) -> None:
 
 
 def plant_hash_in_log(h: Harness) -> None:
-    logging.getLogger("pinaudience.sync").debug("record %s", hashed(PEOPLE[:1])[0])
+    logging.getLogger("pinaudience.sync").debug("record %s", expected_members(PEOPLE[:1])[0])
 
 
 def plant_report(h: Harness) -> None:

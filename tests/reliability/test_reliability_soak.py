@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from reliability_helpers import PINTEREST_OPERATIONS, Harness, assert_no_leaks, canary_emails, write_csv
+
+from tests.helpers import write_csv
+from tests.reliability.reliability_helpers import PINTEREST_OPERATIONS, Harness, assert_no_leaks, canary_emails
 
 pytestmark = [pytest.mark.anyio, pytest.mark.reliability]
 
@@ -70,5 +72,6 @@ async def test_seeded_random_faults_end_exact(harness: Harness, logs: pytest.Log
 
     assert faults_met >= 5, "the random mode should have met this soak with several faults"
     await harness.admin.clear_faults()  # the admin's own Pinterest reads would meet them too
+    assert list_id is not None
     await harness.assert_one_list_and_audience(list_id)
     assert_no_leaks(harness, logs.records, people=[p for change in CHANGES for p in change])

@@ -14,15 +14,16 @@ import errno
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from reliability_helpers import Harness, assert_no_leaks, canary_emails, write_csv
 
 from pinaudience.engine.sync import SyncEvent, UploadProgress
 from pinaudience.errors import StateError
 from pinaudience.state import FAULT_POINTS, StateStore
+from tests.helpers import write_csv
+from tests.reliability.reliability_helpers import Harness, assert_no_leaks, canary_emails
 
 pytestmark = [pytest.mark.anyio, pytest.mark.reliability]
 
@@ -30,7 +31,7 @@ FIRST = canary_emails(600)
 SECOND = canary_emails(500, start=100) + canary_emails(150, start=1000)
 """100 leave (2 REMOVE batches of 50), 150 join (3 ADD batches): the run that meets the fault."""
 
-ERRORS = {
+ERRORS: dict[str, Callable[[], Exception]] = {
     "disk full": lambda: OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
     "read-only": lambda: OSError(errno.EROFS, os.strerror(errno.EROFS)),
     "state error": lambda: StateError("cannot write the state: simulated"),

@@ -18,7 +18,7 @@ hashes = st.one_of(
     st.binary(min_size=20, max_size=20),
     st.binary(min_size=32, max_size=32),
 ).map(bytes.hex)
-odd_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=40)
+odd_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=0, max_size=40)
 records = st.lists(
     st.one_of(
         hashes,

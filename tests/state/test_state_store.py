@@ -7,6 +7,7 @@ import logging
 import os
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -315,15 +316,18 @@ def test_no_record_reaches_an_exception_or_a_log(make_store: MakeStore, caplog: 
     batch = state.begin(ListOperation.ADD, canaries)
     state.acknowledge(batch)
     state.compact()
-    for step, action in [
+
+    def add_and_compact() -> None:
+        state.acknowledge(state.begin(ListOperation.ADD, canaries))
+        state.compact()
+
+    actions: list[tuple[str, Callable[[], object]]] = [
         ("batch.begin", lambda: state.begin(ListOperation.REMOVE, canaries)),
         ("batch.acknowledge", lambda: state.acknowledge(state.begin(ListOperation.REMOVE, canaries))),
-        (
-            "compact.partition_written",
-            lambda: (state.acknowledge(state.begin(ListOperation.ADD, canaries)), state.compact()),
-        ),
+        ("compact.partition_written", add_and_compact),
         ("", lambda: state.discard(batch)),
-    ]:
+    ]
+    for step, action in actions:
         failing["step"] = step
         with pytest.raises(StateError) as raised:
             action()

@@ -6,13 +6,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sync_helpers import Admin, Runner
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import Settings
 from pinaudience.emulator import Emulator
 from pinaudience.engine.report import RunReport
 from pinaudience.engine.sync import SyncEvent, sync_async
+from tests.sync.sync_helpers import Admin, Runner
 
 
 @pytest.fixture

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from emulator_admin import EmulatorAdmin
 from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID
 from pinaudience.engine.report import RunReport
-
-API_BASE = "http://emulator.test/v5"
+from tests.emulator_admin import EmulatorAdmin
+from tests.helpers import API_BASE
 
 Runner = Callable[..., Awaitable[RunReport]]
 """`await run_sync(settings, events=None, **kw)` (fixture): the engine against the in-process emulator."""
-
-
-def emails(n: int, start: int = 0, domain: str = "example.com") -> list[str]:
-    return [f"person{i}@{domain}" for i in range(start, start + n)]
-
-
-def hashed(values: list[str]) -> list[str]:
-    """What Pinterest should hold for these emails: SHA-256 of the trimmed, lowercased address."""
-    return sorted(hashlib.sha256(v.strip().lower().encode()).hexdigest() for v in values)
-
-
-def write_csv(path: Path, values: list[str], header: str = "email") -> Path:
-    path.write_text(header + "\n" + "".join(f"{v}\n" for v in values), encoding="utf-8")
-    return path
 
 
 def settings_for(tmp_path: Path, input_file: Path, **audience: Any) -> Settings:

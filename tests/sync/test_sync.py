@@ -7,12 +7,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sync_helpers import Admin, Runner, emails, hashed, settings_for, with_audience, write_csv
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import SyncMode
 from pinaudience.emulator import SEED_ACCESS_TOKEN, Emulator
 from pinaudience.engine.sync import PhaseStarted, UploadProgress, sync_async
+from tests.helpers import emails, expected_members, write_csv
+from tests.sync.sync_helpers import Admin, Runner, settings_for, with_audience
 
 pytestmark = pytest.mark.anyio
 
@@ -31,7 +32,7 @@ async def test_first_sync_creates_list_and_audience(tmp_path: Path, admin: Admin
     assert report.rows_invalid == 2
     assert (report.planned_adds, report.added, report.removed, report.batches) == (300, 300, 0, 3)
     assert report.customer_list_id is not None
-    assert await admin.records(report.customer_list_id) == hashed(people)
+    assert await admin.records(report.customer_list_id) == expected_members(people)
     (audience,) = await admin.audiences()
     assert audience["id"] == report.audience_id
     assert audience["rule"]["customer_list_id"] == report.customer_list_id
@@ -45,6 +46,7 @@ async def test_second_sync_sends_exactly_the_difference(tmp_path: Path, admin: A
     first = emails(400)
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", first), batch_size=50)
     (one,) = (await run_sync(settings)).audiences
+    assert one.customer_list_id is not None
     before = len(await admin.writes())
     second = first[60:] + emails(25, start=1000)
     write_csv(tmp_path / "c.csv", second)
@@ -56,7 +58,7 @@ async def test_second_sync_sends_exactly_the_difference(tmp_path: Path, admin: A
     assert (two.customer_list_id, two.audience_id) == (one.customer_list_id, one.audience_id)
     assert two.confirmed_before == 400
     assert two.confirmed_after == 365
-    assert await admin.records(one.customer_list_id) == hashed(second)
+    assert await admin.records(one.customer_list_id) == expected_members(second)
     writes = (await admin.writes())[before:]
     assert [w["operation"] for w in writes] == ["customer_lists/update"] * 3
     assert sum(w["records"] for w in writes) == 85
@@ -72,14 +74,15 @@ async def test_add_and_remove_modes(tmp_path: Path, admin: Admin, run_sync: Runn
     base = write_csv(tmp_path / "base.csv", emails(200))
     settings = settings_for(tmp_path, base)
     (first,) = (await run_sync(settings)).audiences
+    assert first.customer_list_id is not None
     extra = write_csv(tmp_path / "extra.csv", emails(150, start=100))
     (added,) = (await run_sync(with_audience(settings, input=extra, mode=SyncMode.ADD))).audiences
     assert (added.planned_adds, added.planned_removes) == (50, 0)
-    assert await admin.records(first.customer_list_id) == hashed(emails(250))
+    assert await admin.records(first.customer_list_id) == expected_members(emails(250))
     gone = write_csv(tmp_path / "gone.csv", emails(30))
     (removed,) = (await run_sync(with_audience(settings, input=gone, mode=SyncMode.REMOVE))).audiences
     assert (removed.planned_adds, removed.planned_removes, removed.removed) == (0, 30, 30)
-    assert await admin.records(first.customer_list_id) == hashed(emails(220, start=30))
+    assert await admin.records(first.customer_list_id) == expected_members(emails(220, start=30))
     assert removed.confirmed_after == 220
 
 
@@ -93,7 +96,7 @@ async def test_add_full_resends_everything(tmp_path: Path, admin: Admin, run_syn
 
 async def test_by_audience_id_uses_its_list(tmp_path: Path, admin: Admin, run_sync: Runner) -> None:
     """Given an audience id, the engine changes the list its rule names."""
-    existing = await admin.create_list("made elsewhere", hashed(emails(200)))
+    existing = await admin.create_list("made elsewhere", expected_members(emails(200)))
     audience = await admin.create_audience("Theirs", existing["id"])
     settings = settings_for(
         tmp_path, write_csv(tmp_path / "c.csv", emails(250)), list_name=None, audience_id=audience["id"]
@@ -104,7 +107,7 @@ async def test_by_audience_id_uses_its_list(tmp_path: Path, admin: Admin, run_sy
     assert not report.list_created
     assert not report.audience_created
     assert any("holds no record" in w for w in report.warnings)
-    assert await admin.records(existing["id"]) == hashed(emails(250))
+    assert await admin.records(existing["id"]) == expected_members(emails(250))
 
 
 class AudienceTypeRewriter(httpx.AsyncBaseTransport):
@@ -126,7 +129,7 @@ async def test_audience_that_is_not_a_customer_list_audience(
     tmp_path: Path, admin: Admin, emulator: Emulator, clock: FakeClock
 ) -> None:
     """An audience id of another type is a clear invalid_config error, and nothing is written."""
-    existing = await admin.create_list("l", hashed(emails(200)))
+    existing = await admin.create_list("l", expected_members(emails(200)))
     audience = await admin.create_audience("Visitors", existing["id"])
     writes = len(await admin.writes())
     settings = settings_for(
@@ -142,18 +145,18 @@ async def test_audience_that_is_not_a_customer_list_audience(
 
 async def test_by_name_uses_the_newest_of_two_lists(tmp_path: Path, admin: Admin, run_sync: Runner) -> None:
     """Two lists with the configured name: the most recent one is synced, the older is untouched."""
-    old = await admin.create_list("VIP customers", hashed(emails(5, start=900)))
-    new = await admin.create_list("VIP customers", hashed(emails(5, start=950)))
+    old = await admin.create_list("VIP customers", expected_members(emails(5, start=900)))
+    new = await admin.create_list("VIP customers", expected_members(emails(5, start=950)))
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", emails(200)), mode=SyncMode.ADD)
     (report,) = (await run_sync(settings)).audiences
     assert report.customer_list_id == new["id"]
-    assert await admin.records(old["id"]) == hashed(emails(5, start=900))
-    assert await admin.records(new["id"]) == hashed(emails(200) + emails(5, start=950))
+    assert await admin.records(old["id"]) == expected_members(emails(5, start=900))
+    assert await admin.records(new["id"]) == expected_members(emails(200) + emails(5, start=950))
 
 
 async def test_by_customer_list_id(tmp_path: Path, admin: Admin, run_sync: Runner) -> None:
     """Given a customer list id, that list is mirrored; an audience is created on it with the given name."""
-    existing = await admin.create_list("by id", hashed(emails(3)))
+    existing = await admin.create_list("by id", expected_members(emails(3)))
     settings = settings_for(
         tmp_path,
         write_csv(tmp_path / "c.csv", emails(220)),
@@ -165,7 +168,7 @@ async def test_by_customer_list_id(tmp_path: Path, admin: Admin, run_sync: Runne
     assert report.status == "ok", report.error
     assert report.audience_created
     assert report.audience_name == "By id"
-    assert await admin.records(existing["id"]) == hashed(emails(220))
+    assert await admin.records(existing["id"]) == expected_members(emails(220))
 
 
 async def test_too_few_records_for_a_new_audience(tmp_path: Path, admin: Admin, run_sync: Runner) -> None:
@@ -183,25 +186,27 @@ async def test_mirror_that_would_shrink_below_100(tmp_path: Path, admin: Admin, 
     """A mirror leaving fewer than 100 members stops before anything is removed."""
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", emails(200)), max_remove_fraction=1.0)
     (first,) = (await run_sync(settings)).audiences
+    assert first.customer_list_id is not None
     before = len(await admin.writes())
     write_csv(tmp_path / "c.csv", emails(80))
     (report,) = (await run_sync(settings)).audiences
     assert report.error is not None
     assert report.error.kind == "not_enough_records"
     assert len(await admin.writes()) == before
-    assert await admin.records(first.customer_list_id) == hashed(emails(200))
+    assert await admin.records(first.customer_list_id) == expected_members(emails(200))
 
 
 async def test_mass_removal_is_blocked_unless_allowed(tmp_path: Path, admin: Admin, run_sync: Runner) -> None:
     """Removing more than the allowed share stops; raising the share lets the same run through."""
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", emails(400)))
     (first,) = (await run_sync(settings)).audiences
+    assert first.customer_list_id is not None
     write_csv(tmp_path / "c.csv", emails(150))
     (blocked,) = (await run_sync(settings)).audiences
     assert blocked.error is not None
     assert blocked.error.kind == "mass_removal_blocked"
     assert "250 of the list's 400" in blocked.error.message
-    assert await admin.records(first.customer_list_id) == hashed(emails(400))
+    assert await admin.records(first.customer_list_id) == expected_members(emails(400))
     (allowed,) = (await run_sync(with_audience(settings, max_remove_fraction=0.7))).audiences
     assert allowed.status == "ok"
     assert allowed.removed == 250
@@ -211,13 +216,14 @@ async def test_empty_or_invalid_file_never_removes(tmp_path: Path, admin: Admin,
     """A file with no valid rows, or with only a header, removes nothing."""
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", emails(300)), max_remove_fraction=1.0)
     (first,) = (await run_sync(settings)).audiences
+    assert first.customer_list_id is not None
     before = len(await admin.writes())
     for content in (["junk", "also junk"], []):
         write_csv(tmp_path / "c.csv", content)
         (report,) = (await run_sync(settings)).audiences
         assert report.status == "error"
     assert len(await admin.writes()) == before
-    assert await admin.records(first.customer_list_id) == hashed(emails(300))
+    assert await admin.records(first.customer_list_id) == expected_members(emails(300))
 
 
 async def test_dry_run_sends_no_write(tmp_path: Path, admin: Admin, run_sync: Runner) -> None:
@@ -237,11 +243,12 @@ async def test_sample_sends_only_the_first_records(tmp_path: Path, admin: Admin,
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", ["junk", *people]), sample=200)
     (sampled,) = (await run_sync(settings)).audiences
     assert sampled.status == "ok", sampled.error
-    assert await admin.records(sampled.customer_list_id) == hashed(people[:200])
+    assert sampled.customer_list_id is not None
+    assert await admin.records(sampled.customer_list_id) == expected_members(people[:200])
     (full,) = (await run_sync(with_audience(settings, sample=None))).audiences
     assert full.planned_adds == 300
     assert full.planned_removes == 0
-    assert await admin.records(sampled.customer_list_id) == hashed(people)
+    assert await admin.records(sampled.customer_list_id) == expected_members(people)
 
 
 async def test_progress_events_cover_the_phases(tmp_path: Path, run_sync: Runner) -> None:
@@ -264,4 +271,4 @@ async def test_report_holds_no_identifier_or_token(tmp_path: Path, run_sync: Run
     text = json.dumps(run.to_dict())
     assert "canary-domain" not in text
     assert SEED_ACCESS_TOKEN not in text
-    assert hashed(people)[0] not in text
+    assert expected_members(people)[0] not in text

@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -98,14 +97,13 @@ def _settings(api_base: str, folder: Path, input_file: Path) -> Settings:
 
 
 async def _emulator_view(
-    settings: Settings, base_url: str, list_id: str, audience_id: str | None
+    settings: Settings, emulator: Emulator, list_id: str, audience_id: str | None
 ) -> tuple[Table, bool]:
     """The list's and audience's counters as Pinterest reports them, and whether the members equal the file."""
     async with open_client(settings.pinterest) as client:
         customer_list = await client.get_customer_list(list_id)
         audience = await client.get_audience(audience_id) if audience_id else None
-    async with httpx.AsyncClient(base_url=base_url) as admin:
-        members = (await admin.get(f"/_emulator/customer_lists/{list_id}/records")).json()["records"]
+    members = list(emulator.store.members(int(list_id)))
     equal = set(members) == _desired(settings)
     table = Table(
         title="What the emulator holds", title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0)
@@ -192,7 +190,7 @@ def demo_command(
                 failed = next(a for a in (*first.audiences, *second.audiences) if a.error is not None)
                 raise RuntimeError(f"the demo's sync failed ({failed.error.kind if failed.error else 'error'})")
             _step(out, "3. The emulator's view")
-            view, equal = asyncio.run(_emulator_view(settings, base_url, report.customer_list_id, report.audience_id))
+            view, equal = asyncio.run(_emulator_view(settings, emulator, report.customer_list_id, report.audience_id))
             out.print(view)
             out.print()
             if not equal:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn.config
 
 from pinaudience.cli.app import emulator_app
 from pinaudience.emulator import (
@@ -17,7 +16,7 @@ from pinaudience.emulator import (
     SEED_REFRESH_TOKEN,
     Emulator,
 )
-from pinaudience.emulator.serve import base_url, bind, server
+from pinaudience.emulator.serve import FOREGROUND_LOG_CONFIG, base_url, bind, server
 
 
 @emulator_app.command("serve")
@@ -49,7 +48,7 @@ def serve(
     ]
     print("\n".join(lines), flush=True)
     try:
-        server(emulator, log_config=uvicorn.config.LOGGING_CONFIG).run(sockets=[sock])
+        server(emulator, log_config=FOREGROUND_LOG_CONFIG).run(sockets=[sock])
     finally:
         sock.close()
         emulator.close()

@@ -11,11 +11,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from pinaudience.emulator.app import Emulator
 from pinaudience.emulator.http import served
 
 STARTUP_TIMEOUT_S = 10.0
+FOREGROUND_LOG_CONFIG: dict[str, Any] = LOGGING_CONFIG
+"""Uvicorn's own logging, for `pinaudience emulator serve` in the foreground (`serving` leaves logging alone)."""
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:

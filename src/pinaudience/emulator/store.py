@@ -206,11 +206,6 @@ class Store:
         row = self._db.execute("SELECT secret, owner FROM apps WHERE app_id = ?", (app_id,)).fetchone()
         return None if row is None else (row[0], row[1])
 
-    def ensure_user(self, name: str) -> str:
-        """The user's id, creating the user if needed."""
-        with self._db:
-            return self._ensure_user(name)
-
     def _ensure_user(self, name: str) -> str:
         row = self._db.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
         if row is not None:
