@@ -1,4 +1,5 @@
-"""Leaf helpers every layer may use: secrets, default paths, redaction, durable file writes.
+"""Leaf helpers every layer may use: secrets, default paths, the hex-digest pattern, redaction, durable
+file writes.
 
 Nothing here imports another pinaudience module.
 """
