@@ -24,7 +24,7 @@ from reliability_helpers import (
     write_csv,
 )
 
-from pinaudience.engine.sync import SyncEvent, UploadProgress
+from pinaudience.engine.events import SyncEvent, UploadProgress
 
 pytestmark = [pytest.mark.anyio, pytest.mark.reliability]
 

@@ -23,7 +23,7 @@ import pytest
 from reliability_helpers import CANARY_DOMAIN, Harness, assert_no_leaks, canary_emails, write_csv
 
 from pinaudience.cli import run as cli_run
-from pinaudience.engine.sync import ReadProgress, SyncEvent
+from pinaudience.engine.events import ReadProgress, SyncEvent
 from pinaudience.errors import InputError
 from pinaudience.input.prepare import prepare
 

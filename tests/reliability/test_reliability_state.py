@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from reliability_helpers import Harness, assert_no_leaks, canary_emails, write_csv
 
-from pinaudience.engine.sync import SyncEvent, UploadProgress
+from pinaudience.engine.events import SyncEvent, UploadProgress
 from pinaudience.errors import StateError
 from pinaudience.state import FAULT_POINTS, StateStore
 

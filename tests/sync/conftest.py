@@ -11,8 +11,9 @@ from sync_helpers import Admin, Runner
 from pinaudience.clock import FakeClock
 from pinaudience.config import Settings
 from pinaudience.emulator import Emulator
+from pinaudience.engine.events import SyncEvent
 from pinaudience.engine.report import RunReport
-from pinaudience.engine.sync import SyncEvent, sync_async
+from pinaudience.engine.sync import sync_async
 
 
 @pytest.fixture

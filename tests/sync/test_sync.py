@@ -12,7 +12,8 @@ from sync_helpers import Admin, Runner, emails, hashed, settings_for, with_audie
 from pinaudience.clock import FakeClock
 from pinaudience.config import SyncMode
 from pinaudience.emulator import SEED_ACCESS_TOKEN, Emulator
-from pinaudience.engine.sync import PhaseStarted, UploadProgress, sync_async
+from pinaudience.engine.events import PhaseStarted, UploadProgress
+from pinaudience.engine.sync import sync_async
 
 pytestmark = pytest.mark.anyio
 

@@ -42,8 +42,9 @@ import httpx
 
 from pinaudience.clock import Clock
 from pinaudience.config import Overrides, Settings, load_settings
-from pinaudience.engine.report import SyncReport, write_text_atomic
-from pinaudience.engine.sync import SyncObserver, sync
+from pinaudience.engine.events import SyncObserver
+from pinaudience.engine.report import AudienceReport, write_text_atomic
+from pinaudience.engine.sync import sync
 from pinaudience.errors import ConfigError, InputError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm
 
@@ -249,7 +250,7 @@ EXIT_OK, EXIT_USER_ERROR, EXIT_INTERNAL_ERROR = 0, 1, 2
 class ComponentResult:
     """What a component run did: its report (also written to `/data/out`) and the exit code it calls for."""
 
-    report: SyncReport
+    report: AudienceReport
     exit_code: int
 
 
@@ -262,7 +263,7 @@ def secret_parameters(data_dir: Path) -> list[str]:
     return [str(v) for k, v in parameters.items() if k.startswith("#") and isinstance(v, str) and v]
 
 
-def report_row(report: SyncReport) -> dict[str, Any]:
+def report_row(report: AudienceReport) -> dict[str, Any]:
     """The report as one flat table row: nested values as JSON, the error as four `error_*` columns."""
     data = report.to_dict()
     error = data.pop("error") or {}
@@ -274,7 +275,7 @@ def report_row(report: SyncReport) -> dict[str, Any]:
     return row
 
 
-def write_outputs(paths: ComponentPaths, report: SyncReport) -> None:
+def write_outputs(paths: ComponentPaths, report: AudienceReport) -> None:
     """The report as a one-row CSV table and a JSON file; a folder that cannot be written is a ConfigError."""
     row = report_row(report)
     buffer = io.StringIO()
@@ -316,7 +317,7 @@ def run_component(
     raised for the caller to turn into exit code 2.
     """
     paths = ComponentPaths(Path(data_dir))
-    report = SyncReport()
+    report = AudienceReport()
     try:
         settings = load_component_settings(paths.data_dir)
         log.info("pinaudience component: %s", _describe(settings))
@@ -341,7 +342,7 @@ def run_component(
     return ComponentResult(report, code)
 
 
-def _write_quietly(paths: ComponentPaths, report: SyncReport) -> None:
+def _write_quietly(paths: ComponentPaths, report: AudienceReport) -> None:
     try:
         write_outputs(paths, report)
     except ConfigError as exc:
