@@ -251,7 +251,6 @@ async def _steps(job: _Job, report: AudienceReport, stack: contextlib.AsyncExitS
     customer_list = destination.customer_list
     if customer_list is None:
         customer_list, state = await _create_list(job, stack, report, destination, upload)
-        destination = dataclasses.replace(destination, customer_list=customer_list)
     assert state is not None
     _write_metadata(job, state, customer_list, destination)
     try:
