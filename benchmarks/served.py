@@ -170,7 +170,7 @@ def child(spec_path: Path) -> None:
     from pinaudience import sync
     from pinaudience.clock import SystemClock
     from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings, SyncMode
-    from pinaudience.engine.sync import PhaseStarted, SyncEvent, UploadProgress
+    from pinaudience.engine.events import PhaseStarted, SyncEvent, UploadProgress
     from pinaudience.pinterest.events import RequestSent
     from pinaudience.pinterest.limits import Category, RateLimit
     from pinaudience.pinterest.ratelimit import LocalRateLimiter

@@ -43,3 +43,12 @@ def test_pinterest_error_carries_request_details() -> None:
     assert (data["status"], data["code"], data["request_id"]) == (403, 29, "rid-1")
     assert err.retriable is False
     assert errors.RateLimited("x").retriable is True
+
+
+def test_the_tree_decides_what_is_retried() -> None:
+    """A network failure and 500/502/503/504 are retriable; a 501 is not, though it is pinterest_unavailable."""
+    assert errors.PinterestUnavailable("network").retriable is True
+    assert errors.PinterestUnavailable("gateway", status=503).retriable is True
+    assert errors.PinterestUnavailable("not implemented", status=501).retriable is False
+    assert errors.InvalidRequest("bad", status=400).retriable is False
+    assert errors.ConfigError("bad").retriable is False

@@ -16,7 +16,7 @@ from pinaudience.records.recordset import (
     SCHEMA,
     RecordSet,
     RecordSetBuilder,
-    _sorted_unique,
+    _sorted_unique_keyed,
     batches,
     sort_prefix,
     with_keys,
@@ -158,7 +158,7 @@ def test_builder_refuses_use_after_finish() -> None:
 def test_records_within_a_key_come_out_in_byte_order(records: list[str], key: int) -> None:
     """Within one key, records are ordered by their bytes, each once: short, NUL and multi-byte ones too."""
     frame = pl.DataFrame({KEY: [key] * len(records), RECORD: records}, schema=SCHEMA)
-    ordered = _sorted_unique(frame).get_column(RECORD).to_list()
+    ordered = _sorted_unique_keyed(frame).get_column(RECORD).to_list()
     assert ordered == sorted(set(records), key=lambda record: record.encode())
 
 

@@ -18,6 +18,10 @@ PinaudienceError                 kind, message, resolution; exit code 1 (the use
     └── PinterestUnavailable     pinterest_unavailable: 5xx, timeouts or network errors after every retry
 ```
 
+What is retried is decided here, by `retriable`: a RateLimited, and a PinterestUnavailable that stands
+for a network failure (no status) or a 500, 502, 503 or 504; nothing else (a 501 or 505 will not heal).
+The Pinterest client retries exactly these (`pinaudience.pinterest.errors.is_retriable`).
+
 Anything else that escapes the library is a bug: the CLI reports it as an internal error (exit code 2).
 
 Rules every error follows: the message says what happened, the resolution says what to do next, and
@@ -27,7 +31,10 @@ and accounts, and hash prefixes only).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
+
+RETRIED_SERVER_STATUSES: Final = frozenset({500, 502, 503, 504})
+"""Server errors worth another attempt; other 5xx answers (501 Not Implemented, 505) will not change."""
 
 
 class PinaudienceError(Exception):
@@ -36,12 +43,16 @@ class PinaudienceError(Exception):
     kind: ClassVar[str] = "error"
     default_resolution: ClassVar[str] = ""
     exit_code: ClassVar[int] = 1
-    retriable: ClassVar[bool] = False
 
     def __init__(self, message: str, *, resolution: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.resolution = resolution if resolution is not None else self.default_resolution
+
+    @property
+    def retriable(self) -> bool:
+        """Whether another attempt at the same call may succeed (see the module's docstring)."""
+        return False
 
     def __str__(self) -> str:
         if self.resolution:
@@ -181,22 +192,29 @@ class RateLimited(PinterestError):
     """Pinterest kept answering 429 after every retry."""
 
     kind = "rate_limited"
-    retriable = True
     default_resolution = (
         "Pinterest's rate limit was exceeded for longer than the retry budget; lower --ads-write-limit if "
         "other tools share this token, or run again later."
     )
+
+    @property
+    def retriable(self) -> bool:
+        return True
 
 
 class PinterestUnavailable(PinterestError):
     """Pinterest answered 5xx, timed out or could not be reached after every retry."""
 
     kind = "pinterest_unavailable"
-    retriable = True
     default_resolution = (
         "Pinterest could not be reached or had an internal error; run again later. Nothing is lost: the "
         "next run resends only what Pinterest did not acknowledge."
     )
+
+    @property
+    def retriable(self) -> bool:
+        """A network failure (no status) or a 500, 502, 503 or 504."""
+        return self.status is None or self.status in RETRIED_SERVER_STATUSES
 
 
 ERROR_KINDS: dict[str, type[PinaudienceError]] = {

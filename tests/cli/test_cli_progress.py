@@ -12,8 +12,8 @@ from rich.console import Console
 from pinaudience.cli.logs import LogFormat, logging_to
 from pinaudience.cli.progress import LogDisplay, RichDisplay
 from pinaudience.clock import FakeClock
-from pinaudience.engine.report import SyncReport
-from pinaudience.engine.sync import AudienceDone, PhaseStarted, ReadProgress, UploadProgress
+from pinaudience.engine.events import AudienceDone, PhaseStarted, ReadProgress, UploadProgress
+from pinaudience.engine.report import AudienceReport
 from pinaudience.input.prepare import PrepareProgress
 from pinaudience.pinterest.events import RateLimitHit, RetryScheduled
 
@@ -45,7 +45,7 @@ def test_rich_bars_show_counts_rate_retries_and_the_outcome() -> None:
         assert "500/1,000 records, 5/10 batches" in shown
         assert "150 records/s" in shown  # 300 records in 2 fake seconds
         assert "1 retry, 1× 429" in shown
-        display(AudienceDone(AUDIENCE, SyncReport(added=1_000, planned_adds=1_000)))
+        display(AudienceDone(AUDIENCE, AudienceReport(added=1_000, planned_adds=1_000)))
     assert "✓ VIP: done: +1,000" in buffer.getvalue()
 
 

@@ -30,8 +30,9 @@ import polars as pl
 from pinaudience.clock import FakeClock
 from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID, SEED_SCOPES, SEED_USER, Emulator
-from pinaudience.engine.report import RunReport, SyncReport
-from pinaudience.engine.sync import SyncObserver, sync_async
+from pinaudience.engine.events import SyncObserver
+from pinaudience.engine.report import AudienceReport, RunReport
+from pinaudience.engine.sync import sync_async
 from pinaudience.errors import PinaudienceError
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.retry import RetryPolicy
@@ -250,16 +251,18 @@ class Harness:
         self.uncertain_records += sum(report.uncertain_before for report in run.audiences)
         return run
 
-    async def run_one(self, settings: Settings, **kwargs: Any) -> SyncReport:
+    async def run_one(self, settings: Settings, **kwargs: Any) -> AudienceReport:
         run = await self.run(settings, **kwargs)
         assert run is not None, self.exceptions[-1]
         (report,) = run.audiences
         return report
 
-    async def converge(self, settings: Settings, *, allowed: Iterable[str] = (), max_runs: int = 5) -> list[SyncReport]:
+    async def converge(
+        self, settings: Settings, *, allowed: Iterable[str] = (), max_runs: int = 5
+    ) -> list[AudienceReport]:
         """Run until a run succeeds; every failed run must end in one of the `allowed` error kinds."""
         allowed = set(allowed)
-        reports: list[SyncReport] = []
+        reports: list[AudienceReport] = []
         for _ in range(max_runs):
             report = await self.run_one(settings)
             reports.append(report)

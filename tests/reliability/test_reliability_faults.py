@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pinaudience.engine.sync import SyncEvent, UploadProgress
+from pinaudience.engine.events import SyncEvent, UploadProgress
 from tests.helpers import write_csv
 from tests.reliability.reliability_helpers import (
     CANARY_REFRESH_TOKEN,

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from pinaudience.cli import run as cli_run
-from pinaudience.engine.sync import ReadProgress, SyncEvent
+from pinaudience.engine.events import ReadProgress, SyncEvent
 from pinaudience.errors import InputError
 from pinaudience.input.prepare import prepare
 from tests.helpers import write_csv

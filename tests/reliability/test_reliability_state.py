@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from pinaudience.engine.sync import SyncEvent, UploadProgress
+from pinaudience.engine.events import SyncEvent, UploadProgress
 from pinaudience.errors import StateError
 from pinaudience.state import FAULT_POINTS, StateStore
 from tests.helpers import write_csv

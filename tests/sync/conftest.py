@@ -10,8 +10,9 @@ import pytest
 from pinaudience.clock import FakeClock
 from pinaudience.config import Settings
 from pinaudience.emulator import Emulator
+from pinaudience.engine.events import SyncEvent
 from pinaudience.engine.report import RunReport
-from pinaudience.engine.sync import SyncEvent, sync_async
+from pinaudience.engine.sync import sync_async
 from tests.sync.sync_helpers import Admin, Runner
 
 

@@ -11,7 +11,8 @@ import pytest
 from pinaudience.clock import FakeClock
 from pinaudience.config import SyncMode
 from pinaudience.emulator import SEED_ACCESS_TOKEN, Emulator
-from pinaudience.engine.sync import PhaseStarted, UploadProgress, sync_async
+from pinaudience.engine.events import PhaseStarted, UploadProgress
+from pinaudience.engine.sync import sync_async
 from tests.helpers import emails, expected_members, write_csv
 from tests.sync.sync_helpers import Admin, Runner, settings_for, with_audience
 

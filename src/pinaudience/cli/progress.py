@@ -1,6 +1,6 @@
 """Showing a sync as it runs: rich progress bars on a terminal, plain (or JSON) log lines otherwise.
 
-Both displays are observers of the sync engine (`pinaudience.sync.SyncEvent`, which includes the
+Both displays are observers of the sync engine (`pinaudience.engine.events.SyncEvent`, which includes the
 client's events): they are called from the event loop's thread, and with `ReadProgress` from the
 thread that prepares the file, so each guards its state with a lock. Both take their clock from
 outside (and the rich one its console), so tests drive them with a `FakeClock` and a string buffer.
@@ -33,7 +33,7 @@ from rich.progress import (
 from rich.text import Text
 
 from pinaudience.clock import Clock
-from pinaudience.engine.sync import AudienceDone, PhaseStarted, ReadProgress, SyncEvent, UploadProgress
+from pinaudience.engine.events import AudienceDone, PhaseStarted, ReadProgress, SyncEvent, UploadProgress
 from pinaudience.pinterest.events import RateLimitHit, RetryScheduled, TokenRefreshed
 
 log = logging.getLogger("pinaudience.progress")

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pinaudience.cli.output import render_error_parts
-from pinaudience.engine.report import RunReport, SyncReport
+from pinaudience.engine.report import AudienceReport, RunReport
 
 
 def _n(value: int | None) -> str:
@@ -24,7 +24,7 @@ def _named(ident: str, name: str | None, created: bool) -> Text:
     return text
 
 
-def report_table(report: SyncReport, *, title: str | None = None) -> Table:
+def report_table(report: AudienceReport, *, title: str | None = None) -> Table:
     """Every count of `report` that a person reads, in the order the run took them."""
     table = Table(title=title, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0))
     table.add_column("what", style="bold")
@@ -77,6 +77,6 @@ def render_run(run: RunReport, out: Console, err: Console) -> None:
             render_error_parts(e.kind, e.message, e.resolution, e.request_id, err)
 
 
-def render_warnings(report: SyncReport, err: Console) -> None:
+def render_warnings(report: AudienceReport, err: Console) -> None:
     for warning in report.warnings:
         err.print(f"[yellow]warning[/]: {escape(warning)}", markup=True, highlight=False)

@@ -38,7 +38,7 @@ from pinaudience.cli.progress import Display, LogDisplay, QuietDisplay, RichDisp
 from pinaudience.cli.render import render_run
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.config import Overrides, Settings, SyncMode
-from pinaudience.engine.report import RunReport, SyncReport
+from pinaudience.engine.report import AudienceReport, RunReport
 from pinaudience.engine.sync import sync
 from pinaudience.errors import ConfigError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm, IdType
@@ -101,18 +101,18 @@ def _failed_report(
     mode: SyncMode | None,
     dry_run: bool,
     ad_account_id: str | None,
-) -> SyncReport:
+) -> AudienceReport:
     """The report of a run that failed before any audience's sync could report for itself."""
     if settings is not None:
         first = settings.audiences[0] if settings.audiences else None
-        report = SyncReport(
+        report = AudienceReport(
             mode=(first.mode if first else SyncMode.MIRROR).value,
             dry_run=first.dry_run if first else dry_run,
             ad_account_id=settings.pinterest.ad_account_id,
             list_name=first.list_name if first else None,
         )
     else:
-        report = SyncReport(mode=(mode or SyncMode.MIRROR).value, dry_run=dry_run, ad_account_id=ad_account_id)
+        report = AudienceReport(mode=(mode or SyncMode.MIRROR).value, dry_run=dry_run, ad_account_id=ad_account_id)
     report.fail(exc)
     return report
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pinaudience.errors import PinaudienceError
+from pinaudience.input.prepare import PrepareReport
 
 PINTEREST_DELAY_NOTE = "Pinterest may take up to 48 hours to reflect changes in the audience size shown in Ads Manager."
 
@@ -45,8 +46,12 @@ class ErrorInfo:
 
 
 @dataclass
-class SyncReport:
-    """What one sync of one audience did."""
+class AudienceReport:
+    """What one sync of one audience did.
+
+    It holds the prepare report of its file as `input` and reads its counts through (`rows_valid` is
+    `input.rows_valid`); `to_dict` lays every count out flat, in the order of the published JSON keys.
+    """
 
     status: str = "ok"
     """`ok` or `error`."""
@@ -59,15 +64,8 @@ class SyncReport:
     audience_id: str | None = None
     audience_name: str | None = None
     audience_created: bool = False
-    rows_read: int = 0
-    rows_valid: int = 0
-    rows_invalid: int = 0
-    invalid_by_reason: dict[str, int] = field(default_factory=dict)
-    duplicates: int = 0
-    prehashed_by_algorithm: dict[str, int] = field(default_factory=dict)
-    hashed: int = 0
-    records: int = 0
-    """Distinct valid records in the file (after `sample`, if set)."""
+    input: PrepareReport = field(default_factory=PrepareReport)
+    """The counts of reading the file (after `sample`, if set), and its warnings."""
     confirmed_before: int = 0
     """Members pinaudience had confirmed at Pinterest before this run."""
     uncertain_before: int = 0
@@ -86,15 +84,66 @@ class SyncReport:
     list_status: str | None = None
     audience_size: int | None = None
     audience_status: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    sync_warnings: list[str] = field(default_factory=list)
+    """The sync's own warnings; `warnings` puts the input's first."""
     error: ErrorInfo | None = None
+
+    @property
+    def rows_read(self) -> int:
+        return self.input.rows_read
+
+    @property
+    def rows_valid(self) -> int:
+        return self.input.rows_valid
+
+    @property
+    def rows_invalid(self) -> int:
+        return self.input.rows_invalid
+
+    @property
+    def invalid_by_reason(self) -> dict[str, int]:
+        return self.input.invalid_by_reason
+
+    @property
+    def duplicates(self) -> int:
+        return self.input.duplicates
+
+    @property
+    def prehashed_by_algorithm(self) -> dict[str, int]:
+        return self.input.prehashed_by_algorithm
+
+    @property
+    def hashed(self) -> int:
+        return self.input.hashed
+
+    @property
+    def records(self) -> int:
+        """Distinct valid records in the file (after `sample`, if set)."""
+        return self.input.records
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Every warning: the input's, then the sync's (add one with `warn`)."""
+        return (*self.input.warnings, *self.sync_warnings)
+
+    def warn(self, text: str) -> None:
+        self.sync_warnings.append(text)
 
     def fail(self, exc: BaseException) -> None:
         self.status = "error"
         self.error = ErrorInfo.from_exception(exc) if isinstance(exc, PinaudienceError) else ErrorInfo.internal(exc)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every field at the top level: the input's counts in place of `input`, all warnings as `warnings`."""
+        out: dict[str, Any] = {}
+        for name, value in asdict(self).items():
+            if name == "input":
+                out.update({key: counts for key, counts in value.items() if key != "warnings"})
+            elif name == "sync_warnings":
+                out["warnings"] = list(self.warnings)
+            else:
+                out[name] = value
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -105,7 +154,7 @@ class RunReport:
     """One run of one or more audiences sharing a connection (a config file may hold several)."""
 
     status: str = "ok"
-    audiences: list[SyncReport] = field(default_factory=list)
+    audiences: list[AudienceReport] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "audiences": [a.to_dict() for a in self.audiences]}

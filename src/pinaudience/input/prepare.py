@@ -85,7 +85,7 @@ class Prepared:
 
 
 def prepare(
-    source: Path | str,
+    path: Path | str,
     *,
     id_type: IdType = IdType.EMAIL,
     column: str | None = None,
@@ -95,7 +95,7 @@ def prepare(
     workdir: Path | None = None,
     progress: Callable[[PrepareProgress], None] | None = None,
 ) -> Prepared:
-    """Read `source` and return its distinct valid records, hashed as Pinterest expects, with a report.
+    """Read the file at `path` and return its distinct valid records, hashed as Pinterest expects, with a report.
 
     `column` picks the identifier column (else a recognised name, else the only column). `hash` is the
     algorithm plain values are hashed with (`none` sends emails as lower-cased plain text; device ids are
@@ -108,7 +108,7 @@ def prepare(
     """
     if sample is not None and sample < 1:
         raise ConfigError(f"sample must be at least 1, got {sample}")
-    opened = open_source(source, id_type=id_type, column=column)
+    opened = open_source(path, id_type=id_type, column=column)
     run = _Run(opened, id_type=id_type, algorithm=hash, sample=sample, progress=progress)
     builder = RecordSetBuilder(workdir, spill_rows=SPILL_ROWS, expected_rows=_expected_rows(opened, sample))
     with _rejects_file(rejects) as rejects_out:

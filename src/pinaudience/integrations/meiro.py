@@ -33,22 +33,35 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pinaudience.clock import Clock
-from pinaudience.config import Overrides, Settings, load_settings
-from pinaudience.engine.report import SyncReport
-from pinaudience.engine.sync import SyncObserver, sync
+from pinaudience.config import (
+    ENV_ACCESS_TOKEN,
+    ENV_APP_ID,
+    ENV_APP_SECRET,
+    ENV_REFRESH_TOKEN,
+    Overrides,
+    Settings,
+    load_settings,
+)
+from pinaudience.config.values import as_bool, as_float, as_str
+from pinaudience.engine.events import SyncObserver
+from pinaudience.engine.report import AudienceReport
+from pinaudience.engine.sync import sync
 from pinaudience.errors import ConfigError, InputError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm
 from pinaudience.support.files import write_atomic
 
+if TYPE_CHECKING:
+    import httpx
+
 log = logging.getLogger("pinaudience.integrations.meiro")
+
+T = TypeVar("T")
 
 INPUT_TABLE = "customers.csv"
 REPORT_TABLE = "pinterest_audience_report.csv"
@@ -129,23 +142,24 @@ def settings_from_parameters(parameters: Mapping[str, object], paths: ComponentP
             resolution=f"Known parameters: {', '.join(sorted(KNOWN_PARAMETERS))}.",
         )
 
-    def text(name: str) -> str | None:
+    def coerced(name: str, coerce: Callable[[object, str, str], T], *, blank_is_absent: bool = False) -> T | None:
+        """The parameter through config's coercer (None when absent); its error names the parameter."""
         value = parameters.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if value is None or (blank_is_absent and isinstance(value, str) and not value.strip()):
             return None
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ConfigError(f"parameter `{name}` must be a string")
-        return str(value).strip()
+        try:
+            return coerce(value, name, "config.json")
+        except ConfigError as exc:
+            raise ConfigError(f"parameter {exc.message.removeprefix('config.json: ')}") from None
+
+    def text(name: str) -> str | None:
+        return coerced(name, as_str, blank_is_absent=True)
 
     def flag(name: str) -> bool | None:
-        value = parameters.get(name)
-        if value is None:
-            return None
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
-            return value.strip().lower() == "true"
-        raise ConfigError(f"parameter `{name}` must be true or false")
+        return coerced(name, as_bool)
+
+    def number(name: str) -> float | None:
+        return coerced(name, as_float)
 
     ad_account_id = text("ad_account_id")
     if ad_account_id is None:
@@ -175,17 +189,6 @@ def settings_from_parameters(parameters: Mapping[str, object], paths: ComponentP
             raise ConfigError("parameter `hash_algorithm` contradicts `hash_customer_id: false`")
         algorithm = HashAlgorithm.NONE.value
 
-    def number(name: str) -> float | None:
-        value = parameters.get(name)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ConfigError(f"parameter `{name}` must be a number")
-        try:
-            return float(value)
-        except ValueError:
-            raise ConfigError(f"parameter `{name}` must be a number, got {value!r}") from None
-
     batch_size = number("batch_size")
     if batch_size is not None and not batch_size.is_integer():
         raise ConfigError(f"parameter `batch_size` must be a whole number, got {batch_size}")
@@ -205,15 +208,15 @@ def settings_from_parameters(parameters: Mapping[str, object], paths: ComponentP
         column=text("column"),
         hash=algorithm,
         batch_size=int(batch_size) if batch_size is not None else None,
-        max_remove_fraction=float(fraction) if fraction is not None else None,
+        max_remove_fraction=fraction,
         dry_run=flag("dry_run"),
     )
     env: dict[str, str] = {}
     for param, env_name in (
-        ("#access_token", "PINTEREST_ACCESS_TOKEN"),
-        ("#refresh_token", "PINTEREST_REFRESH_ACCESS_TOKEN"),
-        ("app_id", "PINTEREST_APP_ID"),
-        ("#app_secret", "PINTEREST_APP_SECRET"),
+        ("#access_token", ENV_ACCESS_TOKEN),
+        ("#refresh_token", ENV_REFRESH_TOKEN),
+        ("app_id", ENV_APP_ID),
+        ("#app_secret", ENV_APP_SECRET),
     ):
         value = text(param)
         if value is not None:
@@ -250,7 +253,7 @@ EXIT_OK, EXIT_USER_ERROR, EXIT_INTERNAL_ERROR = 0, 1, 2
 class ComponentResult:
     """What a component run did: its report (also written to `/data/out`) and the exit code it calls for."""
 
-    report: SyncReport
+    report: AudienceReport
     exit_code: int
 
 
@@ -263,7 +266,7 @@ def secret_parameters(data_dir: Path) -> list[str]:
     return [str(v) for k, v in parameters.items() if k.startswith("#") and isinstance(v, str) and v]
 
 
-def report_row(report: SyncReport) -> dict[str, Any]:
+def report_row(report: AudienceReport) -> dict[str, Any]:
     """The report as one flat table row: nested values as JSON, the error as four `error_*` columns."""
     data = report.to_dict()
     error = data.pop("error") or {}
@@ -275,7 +278,7 @@ def report_row(report: SyncReport) -> dict[str, Any]:
     return row
 
 
-def write_outputs(paths: ComponentPaths, report: SyncReport) -> None:
+def write_outputs(paths: ComponentPaths, report: AudienceReport) -> None:
     """The report as a one-row CSV table and a JSON file; a folder that cannot be written is a ConfigError."""
     row = report_row(report)
     buffer = io.StringIO()
@@ -317,7 +320,7 @@ def run_component(
     raised for the caller to turn into exit code 2.
     """
     paths = ComponentPaths(Path(data_dir))
-    report = SyncReport()
+    report = AudienceReport()
     try:
         settings = load_component_settings(paths.data_dir)
         log.info("pinaudience component: %s", _describe(settings))
@@ -342,7 +345,7 @@ def run_component(
     return ComponentResult(report, code)
 
 
-def _write_quietly(paths: ComponentPaths, report: SyncReport) -> None:
+def _write_quietly(paths: ComponentPaths, report: AudienceReport) -> None:
     try:
         write_outputs(paths, report)
     except ConfigError as exc:

@@ -47,12 +47,7 @@ from pinaudience.support.redact import redact
 
 REQUEST_ID_HEADER = "x-pinterest-rid"
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-"""Statuses worth another attempt; 401 is handled apart (one refresh, then another attempt)."""
-
-CODE_AUTHENTICATION_FAILED = 2
 CODE_MISSING_SCOPES = 3
-CODE_RATE_LIMITED = 8
 CODE_NOT_PERMITTED = 29
 
 REAUTHORIZE = "Reauthorize: run `pinaudience auth login`."
@@ -157,10 +152,9 @@ def classify(
 
 
 def is_retriable(error: PinterestError) -> bool:
-    """Whether another attempt may succeed: 429, 500/502/503/504, and network failures (no status)."""
-    if isinstance(error, PinterestUnavailable) and error.status is None:
-        return True
-    return error.status in RETRY_STATUSES
+    """Whether another attempt may succeed, as the error tree says (`PinaudienceError.retriable`): 429,
+    500/502/503/504, and network failures (no status). A 401 is handled apart (one refresh, then another attempt)."""
+    return error.retriable
 
 
 def retry_delay_hint(response: httpx.Response, now: float) -> float | None:

@@ -93,12 +93,6 @@ STANDARD = Tier(
     ads_write=RateLimit(400, 60.0),
     per_second=100,
 )
-TRIAL = Tier(
-    name="trial",
-    ads_read=RateLimit(1_000, 86_400.0),
-    ads_write=RateLimit(300, 86_400.0),
-    per_second=100,
-)
 
 
 @dataclass(frozen=True)

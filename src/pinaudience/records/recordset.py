@@ -97,15 +97,6 @@ def _prefixed(records: pl.Series) -> tuple[pl.DataFrame, bool]:
     return frame.select(sort_prefix(pl.col(RECORD), is_hash=pl.col(_IS_HEX)), RECORD), False
 
 
-def _sorted_unique(frame: pl.DataFrame, all_hex: bool | None = None) -> pl.DataFrame:
-    """Distinct (key, record) rows in (key, record) order; `all_hex` says every record is a hash (None: check)."""
-    if all_hex is None:
-        all_hex = frame.height > 0 and bool(frame.select(pl.col(RECORD).str.contains(HEX_DIGEST_RE).all()).item())
-    if all_hex:
-        return _sorted_unique_prefixed(frame.select(sort_prefix(pl.col(RECORD), is_hash=True), RECORD), all_hex=True)
-    return _sorted_unique_keyed(frame)
-
-
 def _sorted_unique_keyed(frame: pl.DataFrame) -> pl.DataFrame:
     # Sorting then dropping adjacent repeats measured faster than a hash `unique` followed by a sort.
     ordered = frame.select(KEY, RECORD).sort([KEY, RECORD])
