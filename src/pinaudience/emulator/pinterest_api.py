@@ -121,8 +121,8 @@ def list_status(emu: Emulator, customer_list: CustomerList) -> str:
 
 def audience_status(emu: Emulator, audience: Audience) -> str:
     """READY or TOO_SMALL by the matches its list shows, INITIALIZING before the list's first matching ends,
-    REMOVED for a removed audience still listed (setting `removed_audiences`)."""
-    if audience.removed:
+    REMOVED for a removed audience while removed audiences are listed (setting `removed_audiences`)."""
+    if audience.removed and emu.settings.removed_audiences == "listed":
         return "REMOVED"
     matched = audience.visible_matched(emu.now())
     if matched is None:
