@@ -82,7 +82,7 @@ def run_case(
         ads_read_per_window=REAL_READ.requests,
         window_s=window,
         per_second=round(limits.STANDARD.per_second * scale),
-        rate_limit_headers=headers,
+        rate_limit_hints="retry_after_and_reset_at" if headers else "none",
         latency_ms=args.latency_ms / scale,
         latency_per_record_us=args.latency_per_record_us / scale,
     )

@@ -63,7 +63,7 @@ async def test_settings_round_trip(emulator: Emulator, emulator_client: httpx.As
         {"match_rate": 1.5},
         {"window_s": 0},
         {"per_second": 2.5},
-        {"rate_limit_headers": "yes"},
+        {"rate_limit_hints": "yes"},
         {"latency_ms": -1},
         {"list_writes_per_window": 0},
         {"match_rate": 0.5, "max_records_per_request": "many"},

@@ -3,11 +3,14 @@
 A response hook on the client checks each `/v5` answer with openapi-core (requests are mapped onto Pinterest's
 server URL, https://api.pinterest.com/v5), so the scenario below only has to reach every operation and every
 kind of answer: success, pagination, validation errors, auth errors, permissions, not found, rate limits.
+Every test runs in both profiles, `default` and `realistic`; what differs between them is named by setting.
+An HTML page is not Pinterest's answer but a gateway's (setting `gateway_html`): it is checked to be one, and
+nothing else may be HTML.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,7 +18,14 @@ import httpx
 import pytest
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from pinaudience.emulator import SEED_AD_ACCOUNT_ID, SEED_APP_ID, SEED_APP_SECRET, Emulator
+from pinaudience.clock import FakeClock
+from pinaudience.emulator import (
+    PROFILE_NAMES,
+    SEED_AD_ACCOUNT_ID,
+    SEED_APP_ID,
+    SEED_APP_SECRET,
+    Emulator,
+)
 from pinaudience.pinterest.limits import OPERATIONS
 from tests.emulator.emulator_helpers import audiences_url, create_audience, create_list, emails, lists_url, update_list
 from tests.helpers import emulator_http
@@ -57,9 +67,19 @@ class Validated:
 
     def __init__(self) -> None:
         self.seen: set[tuple[str, int]] = set()
+        self.html: set[tuple[str, int]] = set()
+        """Gateway pages (setting `gateway_html`), which Pinterest's spec does not describe."""
 
     def operations(self) -> set[str]:
         return {operation for operation, _ in self.seen}
+
+
+@pytest.fixture(params=PROFILE_NAMES)
+def emulator(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Emulator]:
+    """The emulator in each profile, on the test's clock."""
+    emu = Emulator(profile=request.param, clock=clock)
+    yield emu
+    emu.close()
 
 
 @pytest.fixture
@@ -71,10 +91,15 @@ async def contract(emulator: Emulator, pinterest_openapi: Any) -> AsyncIterator[
         if not response.request.url.path.startswith("/v5/"):
             return
         await response.aread()
-        pinterest_openapi.validate_response(SpecRequest(response.request), SpecResponse(response))
         operation = next(
             (op.operation_id for op in OPERATIONS.values() if _matches(op.method, op.path, response.request)), "?"
         )
+        if response.headers.get("content-type", "").startswith("text/html"):
+            assert emulator.settings.gateway_html
+            assert response.status_code in (413, 502, 504)
+            validated.html.add((operation, response.status_code))
+            return
+        pinterest_openapi.validate_response(SpecRequest(response.request), SpecResponse(response))
         validated.seen.add((operation, response.status_code))
 
     async with emulator_http(emulator, event_hooks={"response": [check]}) as client:
@@ -92,12 +117,13 @@ def _matches(method: str, template: str, request: httpx.Request) -> bool:
 
 
 async def test_every_operation_answers_per_spec(
-    emulator: Emulator, contract: tuple[httpx.AsyncClient, Validated]
+    emulator: Emulator, contract: tuple[httpx.AsyncClient, Validated], clock: FakeClock
 ) -> None:
     """Successes, pages and errors of all ten operations validate against Pinterest's spec."""
     client, validated = contract
     emulator.settings.match_rate = 1.0
     account = f"/v5/ad_accounts/{SEED_AD_ACCOUNT_ID}"
+    settle = emulator.settings.processing_delay_s + emulator.settings.list_write_window_s
 
     assert (await client.get(account)).status_code == 200
     assert (await client.get("/v5/ad_accounts/1")).status_code == 404
@@ -106,12 +132,16 @@ async def test_every_operation_answers_per_spec(
     created = await create_list(client, emails(150), name="spec")
     await create_list(client, emails(2), name="small")
     assert (await update_list(client, created["id"], "ADD", emails(10, start=500))).status_code == 200
+    clock.advance(settle)
     assert (await update_list(client, created["id"], "REMOVE", emails(5))).status_code == 200
+    clock.advance(settle)
     assert (await update_list(client, created["id"], "REPLACE", emails(5))).status_code == 400
+    assert (await client.post(lists_url(), json={"name": "bad", "records": "UPPER@EXAMPLE.COM"})).status_code == 200
+    emulator.settings.strict_records = True
     assert (await client.post(lists_url(), json={"name": "bad", "records": "UPPER@EXAMPLE.COM"})).status_code == 400
-    first = (await client.get(lists_url(), params={"page_size": 1})).json()
+    first = (await client.get(lists_url(), params={"page_size": 2})).json()
     assert first["bookmark"]
-    last = await client.get(lists_url(), params={"page_size": 1, "bookmark": first["bookmark"]})
+    last = await client.get(lists_url(), params={"page_size": 2, "bookmark": first["bookmark"]})
     assert last.json()["bookmark"] is None
     assert (await client.get(lists_url(), params={"page_size": 0})).status_code == 400
     assert (await client.get(f"{lists_url()}/{created['id']}")).status_code == 200
@@ -123,9 +153,11 @@ async def test_every_operation_answers_per_spec(
     assert (await client.get(audiences_url(), params={"order": "SIDEWAYS"})).status_code == 400
     assert (await client.get(f"{audiences_url()}/{audience['id']}")).status_code == 200
     assert (await client.patch(f"{audiences_url()}/{audience['id']}", json={"name": "renamed"})).status_code == 200
+    clock.advance(settle)
     removal = await client.patch(f"{audiences_url()}/{audience['id']}", json={"operation_type": "REMOVE"})
     assert removal.status_code == 200
-    assert (await client.get(f"{audiences_url()}/{audience['id']}")).status_code == 404
+    removed_shown = emulator.settings.removed_audiences == "listed"
+    assert (await client.get(f"{audiences_url()}/{audience['id']}")).status_code == (200 if removed_shown else 404)
 
     await client.post("/_emulator/users", json={"name": "stranger"})
     stranger = (await client.post("/_emulator/tokens", json={"user": "stranger"})).json()["access_token"]
@@ -134,7 +166,10 @@ async def test_every_operation_answers_per_spec(
     basic = (SEED_APP_ID, SEED_APP_SECRET)
     refresh = {"grant_type": "refresh_token", "refresh_token": "pinr_emulator_refresh"}
     assert (await client.post("/v5/oauth/token", data=refresh, auth=basic)).status_code == 200
-    assert (await client.post("/v5/oauth/token", data=refresh, auth=basic)).status_code == 401
+    reused = await client.post("/v5/oauth/token", data=refresh, auth=basic)
+    assert reused.status_code == (401 if emulator.settings.rotate_refresh_token else 200)
+    bad_refresh = {"grant_type": "refresh_token", "refresh_token": "pinr_unknown"}
+    assert (await client.post("/v5/oauth/token", data=bad_refresh, auth=basic)).status_code == 401
     credentials = {"grant_type": "client_credentials", "scope": "ads:read"}
     assert (await client.post("/v5/oauth/token", data=credentials, auth=basic)).status_code == 200
     page = await client.get(
@@ -160,15 +195,17 @@ async def test_every_operation_answers_per_spec(
 async def test_scripted_faults_answer_per_spec(
     emulator: Emulator, contract: tuple[httpx.AsyncClient, Validated]
 ) -> None:
-    """Scripted 429/500/502/503 answers are Pinterest errors the spec accepts."""
+    """Scripted 429/500/502/503/504 answers are Pinterest errors the spec accepts, or gateway pages (502, 504)
+    with the setting `gateway_html`."""
     client, validated = contract
-    rules = [
-        {"operation": "customer_lists/list", "calls": [n], "status": s} for n, s in enumerate((429, 500, 502, 503), 1)
-    ]
+    statuses = (429, 500, 502, 503, 504)
+    rules = [{"operation": "customer_lists/list", "calls": [n], "status": s} for n, s in enumerate(statuses, 1)]
     await client.put("/_emulator/faults", json={"rules": rules})
     for _ in rules:
         await client.get(lists_url())
-    assert {status for _, status in validated.seen} == {429, 500, 502, 503}
+    gateway = {502, 504} if emulator.settings.gateway_html else set()
+    assert {status for _, status in validated.seen} == set(statuses) - gateway
+    assert {status for _, status in validated.html} == gateway
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,9 @@ async def test_calls_are_counted_per_operation(emulator_client: httpx.AsyncClien
 
 
 async def test_scripted_429_has_retry_after(emulator_client: httpx.AsyncClient, clock: FakeClock) -> None:
-    """A scripted 429 carries the rule's retry_after (default 1 s) and the matching reset time."""
+    """A scripted 429 carries the rule's retry_after (default 1 s) and the matching reset time, in the style of
+    rate_limit_hints."""
+    await emulator_client.put("/_emulator/settings", json={"rate_limit_hints": "retry_after_and_reset_at"})
     rule = {"operation": "ad_accounts/get", "calls": [1], "status": 429, "retry_after": 7}
     await set_faults(emulator_client, {"rules": [rule]})
     refused = await emulator_client.get(ACCOUNT_URL)

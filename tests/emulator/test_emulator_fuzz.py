@@ -99,6 +99,9 @@ async def _seed(portal: BlockingPortal, client: httpx.AsyncClient, emulator: Emu
     limits = {
         "ads_write_per_window": 10**9, "ads_read_per_window": 10**9, "per_second": 10**9,
         "max_records_per_request": MAX_RECORDS, "max_body_bytes": MAX_BODY,
+        # Bad records and large bodies must be refused in Pinterest's JSON shape for this test to hold: both are
+        # settings (Pinterest itself accepts bad records, and a gateway may answer a large body with HTML).
+        "strict_records": True, "gateway_html": False,
     }  # fmt: skip
     assert (await client.put("/_emulator/settings", json=limits)).status_code == 200
     return Target(

@@ -23,8 +23,9 @@ def test_defaults_are_pinterests() -> None:
     assert settings.ads_read_per_window == limits.STANDARD.ads_read.requests
     assert settings.window_s == limits.STANDARD.ads_write.window_s
     assert settings.per_second == limits.STANDARD.per_second
-    assert settings.max_records_per_request == limits.MAX_RECORDS_PER_REQUEST
     assert settings.max_body_bytes == limits.MAX_BODY_BYTES
+    assert settings.max_records_per_request is None  # Pinterest documents no ceiling
+    assert settings.rate_limit_hints == "none"  # Pinterest documents no rate-limit headers
 
 
 def test_sliding_window_frees_one_slot_at_a_time() -> None:
@@ -52,7 +53,9 @@ def test_admission_needs_every_limit() -> None:
 async def test_write_limit_answers_429_with_headers(
     emulator: Emulator, emulator_client: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    """Past the ads_write limit: 429 code 8 with Retry-After and X-RateLimit-Reset; reads are not affected."""
+    """Past the ads_write limit: 429 code 8 (with Retry-After and X-RateLimit-Reset when rate_limit_hints says
+    so); reads are not affected."""
+    emulator.settings.rate_limit_hints = "retry_after_and_reset_at"
     emulator.settings.ads_write_per_window = 3
     body = {"name": "n", "records": joined(emails(1))}
     for _ in range(3):
@@ -68,7 +71,9 @@ async def test_write_limit_answers_429_with_headers(
 
 
 async def test_window_slides(emulator: Emulator, emulator_client: httpx.AsyncClient, clock: FakeClock) -> None:
-    """The window slides: a slot frees window_s after each request, not at fixed boundaries."""
+    """The window slides: a slot frees window_s after each request, not at fixed boundaries (read from the
+    Retry-After of rate_limit_hints "retry_after")."""
+    emulator.settings.rate_limit_hints = "retry_after"
     emulator.settings.ads_read_per_window = 3
     url = lists_url()
     for gap in (0, 30, 10):
@@ -96,7 +101,8 @@ async def test_refused_requests_use_no_slot(
 async def test_per_second_limit_spans_categories(
     emulator: Emulator, emulator_client: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    """per_second counts reads and writes together over a sliding second."""
+    """per_second counts reads and writes together over a sliding second (Retry-After: rate_limit_hints)."""
+    emulator.settings.rate_limit_hints = "retry_after"
     emulator.settings.per_second = 2
     assert (await emulator_client.get(lists_url())).status_code == 200
     assert (await emulator_client.post(lists_url(), json={"name": "n", "records": "a@example.com"})).is_success
@@ -107,15 +113,43 @@ async def test_per_second_limit_spans_categories(
     assert (await emulator_client.get(lists_url())).status_code == 200
 
 
-async def test_headers_can_be_switched_off(emulator: Emulator, emulator_client: httpx.AsyncClient) -> None:
-    """With rate_limit_headers off a 429 carries neither Retry-After nor X-RateLimit-Reset."""
+@pytest.mark.parametrize(
+    ("hints", "expected"),
+    [
+        ("none", {}),
+        ("retry_after", {"retry-after": "60"}),
+        ("reset_seconds", {"x-ratelimit-reset": "60"}),
+        ("reset_at", {"x-ratelimit-reset": "AT"}),
+        ("retry_after_and_reset_at", {"retry-after": "60", "x-ratelimit-reset": "AT"}),
+    ],
+)
+async def test_rate_limit_hint_styles(
+    emulator: Emulator, emulator_client: httpx.AsyncClient, clock: FakeClock, hints: str, expected: dict[str, str]
+) -> None:
+    """rate_limit_hints picks the 429's headers: none (the default), Retry-After, a relative or an absolute reset."""
     emulator.settings.ads_read_per_window = 1
-    emulator.settings.rate_limit_headers = False
+    emulator.settings.rate_limit_hints = hints
     await emulator_client.get(lists_url())
     refused = await emulator_client.get(lists_url())
     assert_pinterest_error(refused, 429, 8)
-    assert "retry-after" not in refused.headers
-    assert "x-ratelimit-reset" not in refused.headers
+    shown = {name: refused.headers[name] for name in ("retry-after", "x-ratelimit-reset") if name in refused.headers}
+    at = str(math.ceil(clock.now() + 60))
+    assert shown == {name: at if value == "AT" else value for name, value in expected.items()}
+
+
+async def test_default_429_has_no_hint(emulator_client: httpx.AsyncClient) -> None:
+    """By default a 429, rate limit or scripted, carries no hint header: Pinterest documents none for v5."""
+    await emulator_client.put("/_emulator/settings", json={"ads_read_per_window": 1})
+    await emulator_client.put(
+        "/_emulator/faults", json={"rules": [{"operation": "ad_accounts/get", "calls": [1], "status": 429}]}
+    )
+    scripted = await emulator_client.get("/v5/ad_accounts/549755885175")
+    await emulator_client.get(lists_url())
+    limited = await emulator_client.get(lists_url())
+    for refused in (scripted, limited):
+        assert_pinterest_error(refused, 429, 8)
+        assert "retry-after" not in refused.headers
+        assert "x-ratelimit-reset" not in refused.headers
 
 
 async def test_limits_are_per_user(emulator: Emulator, emulator_client: httpx.AsyncClient) -> None:
@@ -140,7 +174,9 @@ async def test_unauthenticated_requests_use_no_slot(emulator: Emulator, emulator
 async def test_per_list_write_throttle(
     emulator: Emulator, emulator_client: httpx.AsyncClient, clock: FakeClock
 ) -> None:
-    """With list_writes_per_window set, quick writes to one list get 429 while other lists are unaffected."""
+    """With list_writes_per_window set, quick writes to one list get 429 while other lists are unaffected
+    (Retry-After: rate_limit_hints)."""
+    emulator.settings.rate_limit_hints = "retry_after"
     first = await create_list(emulator_client, emails(1), name="first")
     second = await create_list(emulator_client, emails(1), name="second")
     emulator.settings.list_writes_per_window = 1

@@ -8,6 +8,10 @@ The SDK is a counter-example of design (STYLE.md): it loads `.env` and any `conf
 working directory into the environment when imported, and keeps a global default client. So it is imported
 once from an empty directory with the environment restored afterwards, every call is given its own client,
 and each test checks that the global default was never set or used.
+
+Every test runs in both profiles, `default` and `realistic`; `settle` moves the emulator's clock past the
+matching delay and the per-object write window (settings `processing_delay_s`, `list_write_window_s`) where a
+test writes to one object twice or needs a list matched.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pinaudience.emulator import RID_HEADER, SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator, serving
+from pinaudience.emulator import PROFILE_NAMES, RID_HEADER, SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator, serving
 from pinaudience.emulator.records import is_matched
 from pinaudience.pinterest.limits import MIN_AUDIENCE_RECORDS
 from tests.emulator.emulator_helpers import emails, sha256s
@@ -109,13 +113,14 @@ class Served:
     emulator: Emulator
 
 
-@pytest.fixture
-def served(sdk: Sdk) -> Iterator[Served]:
-    """A fresh emulator served on loopback, with an SDK client holding the seed token and every client-side check on."""
+@pytest.fixture(params=PROFILE_NAMES)
+def served(sdk: Sdk, request: pytest.FixtureRequest) -> Iterator[Served]:
+    """A fresh emulator in each profile served on loopback, with an SDK client holding the seed token and every
+    client-side check on."""
     module = sdk.client_module
     saved_default = module.default_sdk_client
     module.default_sdk_client = None
-    emulator = Emulator()
+    emulator = Emulator(profile=request.param)
     with serving(emulator) as url, httpx.Client(base_url=url) as admin:
         # A configuration of our own: the SDK's helpers would take the host from import-time globals and turn off
         # its pattern and length checks, which are exactly what should judge the emulator's answers.
@@ -130,6 +135,18 @@ def served(sdk: Sdk) -> Iterator[Served]:
     leaked = module.default_sdk_client
     module.default_sdk_client = saved_default
     assert leaked is None, "an SDK call fell back to the global default client"
+
+
+def settle(served: Served) -> None:
+    """Let the emulator's time pass the matching delay and the per-object write window."""
+    settings = served.emulator.settings
+    served.emulator.advance(settings.processing_delay_s + settings.list_write_window_s)
+
+
+def _error_keys(served: Served) -> set[str]:
+    """The keys of a Pinterest error body: code and message, and more with the setting `error_extra_keys`."""
+    extra = {"status", "host", "generated_at", "data"} if served.emulator.settings.error_extra_keys else set()
+    return {"code", "message"} | extra
 
 
 def _members(served: Served, list_id: str) -> list[str]:
@@ -185,9 +202,11 @@ def test_sdk_creates_updates_and_reads_a_list(sdk: Sdk, served: Served) -> None:
     assert created.status in {"PROCESSING", "READY", "TOO_SMALL"}
     assert created.exceptions == {}
 
+    settle(served)
     assert created.add_record(",".join(emails(10, start=145))) is True
     assert created.num_batches == 2
     assert created.num_uploaded_user_records == 160
+    settle(served)
     assert created.remove_record(",".join(emails(20))) is True
     assert created.num_batches == 3
     assert created.num_removed_user_records == 20
@@ -208,10 +227,12 @@ def test_sdk_creates_lists_of_hashed_device_ids(sdk: Sdk, served: Served) -> Non
 
 
 def test_sdk_creates_updates_and_removes_an_audience(sdk: Sdk, served: Served) -> None:
-    """An audience on a list with enough matched members has their count as size; REMOVE makes it a 404."""
+    """An audience on a list with enough matched members has their count as size; REMOVE makes it a 404, or
+    REMOVED with the setting `removed_audiences` "listed"."""
     records = _matched_records(served, matched=MIN_AUDIENCE_RECORDS + 20, unmatched=40)
     customer_list = sdk.CustomerList.create(SEED_AD_ACCOUNT_ID, "SDK buyers", ",".join(records), client=served.client)
-    assert customer_list.status == "READY"
+    settle(served)
+    assert sdk.CustomerList(SEED_AD_ACCOUNT_ID, customer_list.id, client=served.client).status == "READY"
 
     audience = sdk.Audience.create(
         SEED_AD_ACCOUNT_ID,
@@ -232,6 +253,7 @@ def test_sdk_creates_updates_and_removes_an_audience(sdk: Sdk, served: Served) -
     assert audience.update_fields(client=served.client, name="SDK renamed") is True
     assert audience.name == "SDK renamed"
 
+    settle(served)
     api = sdk.AudiencesApi(served.client)
     removed = api.audiences_update(
         SEED_AD_ACCOUNT_ID,
@@ -239,11 +261,14 @@ def test_sdk_creates_updates_and_removes_an_audience(sdk: Sdk, served: Served) -
         audience_update_request=sdk.AudienceUpdateRequest(operation_type=sdk.AudienceUpdateOperationType("REMOVE")),
     )
     assert removed.id == audience.id
+    if served.emulator.settings.removed_audiences == "listed":
+        assert sdk.Audience(SEED_AD_ACCOUNT_ID, audience.id, client=served.client).status == "REMOVED"
+        return
     status, body, headers = _error_body(
         sdk, lambda: sdk.Audience(SEED_AD_ACCOUNT_ID, audience.id, client=served.client)
     )
     assert status == 404
-    assert set(body) == {"code", "message"}
+    assert set(body) == _error_keys(served)
     assert headers[RID_HEADER]
 
 
@@ -253,6 +278,7 @@ def test_sdk_pages_through_lists_and_audiences(sdk: Sdk, served: Served) -> None
     list_ids = [
         sdk.CustomerList.create(SEED_AD_ACCOUNT_ID, f"SDK list {i}", records, client=served.client).id for i in range(5)
     ]
+    settle(served)
     audience_ids = [
         sdk.Audience.create(
             SEED_AD_ACCOUNT_ID, f"SDK audience {i}", {"customer_list_id": list_id}, "CUSTOMER_LIST",
@@ -285,7 +311,9 @@ def test_sdk_reads_the_ad_account(sdk: Sdk, served: Served) -> None:
 
 
 def test_sdk_surfaces_pinterest_errors(sdk: Sdk, served: Served) -> None:
-    """Refusals reach the SDK as ApiException with Pinterest's error body and request id."""
+    """Refusals reach the SDK as ApiException with Pinterest's error body and request id (a bad record is refused
+    with the setting `strict_records`)."""
+    served.admin.put("/_emulator/settings", json={"strict_records": True}).raise_for_status()
     status, body, headers = _error_body(
         sdk, lambda: sdk.CustomerList.create(SEED_AD_ACCOUNT_ID, "bad", "NOT-AN-EMAIL", client=served.client)
     )
@@ -295,7 +323,7 @@ def test_sdk_surfaces_pinterest_errors(sdk: Sdk, served: Served) -> None:
 
     status, body, _ = _error_body(sdk, lambda: sdk.CustomerList(SEED_AD_ACCOUNT_ID, "123", client=served.client))
     assert status == 404
-    assert set(body) == {"code", "message"}
+    assert set(body) == _error_keys(served)
 
     small = sdk.CustomerList.create(SEED_AD_ACCOUNT_ID, "small", ",".join(emails(5)), client=served.client)
     status, body, _ = _error_body(

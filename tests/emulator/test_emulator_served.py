@@ -22,6 +22,7 @@ from pinaudience.emulator import (
     SEED_APP_SECRET,
     SEED_REFRESH_TOKEN,
     Emulator,
+    EmulatorSettings,
     serving,
 )
 from pinaudience.emulator.serve import bind
@@ -132,3 +133,21 @@ async def test_serve_command_prints_seed_then_ready(tmp_path: Path) -> None:
         async with httpx.AsyncClient(base_url=printed["base_url"], headers=AUTH) as client:
             listed = (await client.get(lists_url())).json()["items"]
             assert [item["name"] for item in listed] == ["kept"]
+
+
+async def test_serve_command_takes_a_profile() -> None:
+    """`serve --profile realistic` serves the realistic profile's settings and says so; an unknown one is refused."""
+    with served_cli("--profile", "realistic") as printed:
+        assert printed["profile"] == "realistic"
+        async with httpx.AsyncClient(base_url=printed["base_url"]) as client:
+            settings = (await client.get("/_emulator/settings")).json()
+    assert settings == EmulatorSettings.from_profile("realistic").to_dict()
+    refused = subprocess.run(
+        [sys.executable, "-m", "pinaudience", "emulator", "serve", "--port", "0", "--profile", "optimistic"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "--profile" in refused.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import SEED_APP_ID, SEED_APP_SECRET, SEED_REFRESH_TOKEN, Emulator
 from pinaudience.emulator import records as rec
+from pinaudience.emulator.store import Store
 from tests.emulator.emulator_helpers import (
     create_audience,
     create_list,
@@ -95,3 +97,22 @@ async def test_large_list(emulator: Emulator, emulator_client: httpx.AsyncClient
     audience = (await create_audience(emulator_client, created["id"])).json()
     assert audience["size"] == expected_matched
     assert len(await members(emulator_client, created["id"])) == 120_000
+
+
+def test_a_version_1_file_gains_the_new_columns(tmp_path: Path) -> None:
+    """A database written before lists had matching state and bad-record counts opens, and its lists read as matched."""
+    path = tmp_path / "v1.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE customer_lists (id INTEGER PRIMARY KEY, ad_account_id TEXT NOT NULL, name TEXT NOT NULL, "
+            "list_type TEXT NOT NULL, created_time REAL NOT NULL, updated_time REAL NOT NULL, num_batches INTEGER "
+            "NOT NULL, num_uploaded INTEGER NOT NULL, num_removed INTEGER NOT NULL, size INTEGER NOT NULL, matched "
+            "INTEGER NOT NULL, processing_until REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO customer_lists VALUES (7, '1', 'old', 'EMAIL', 0, 0, 1, 150, 0, 150, 120, 0)")
+    db.close()
+    store = Store(path)
+    found = store.get_list(7)
+    store.close()
+    assert found is not None
+    assert (found.shown_matched, found.invalid_received, found.visible_matched(1.0)) == (None, 0, 120)

@@ -26,7 +26,9 @@ def retries(events: list[ClientEvent]) -> list[RetryScheduled]:
 async def test_429_storm_with_headers_waits_what_pinterest_asks(
     static_settings: PinterestSettings, connect: Any, admin: Admin, clock: FakeClock
 ) -> None:
-    """Three 429s with Retry-After 5: three waits of 5 s, then the batch lands once."""
+    """Three 429s with Retry-After 5 (emulator setting rate_limit_hints): three waits of 5 s, then the batch lands
+    once."""
+    await admin.settings(rate_limit_hints="retry_after_and_reset_at")
     events: list[ClientEvent] = []
     async with connect(static_settings, observer=events.append) as client:
         created = await client.create_customer_list("storm", hashed_emails(10))
@@ -44,7 +46,7 @@ async def test_429_storm_without_headers_backs_off_exponentially(
     static_settings: PinterestSettings, connect: Any, admin: Admin
 ) -> None:
     """Bare 429s (as Pinterest documents them): waits grow from about 1 s, doubling, with jitter."""
-    await admin.settings(rate_limit_headers=False)
+    await admin.settings(rate_limit_hints="none")
     events: list[ClientEvent] = []
     async with connect(static_settings, observer=events.append) as client:
         await admin.faults({"operation": "ad_accounts/get", "calls": [1, 2, 3, 4], "status": 429})
@@ -72,7 +74,9 @@ async def test_endless_429_is_rate_limited_after_the_attempts(
 async def test_a_wait_past_the_time_budget_is_not_started(
     static_settings: PinterestSettings, connect: Any, admin: Admin, clock: FakeClock
 ) -> None:
-    """A Retry-After longer than max_retry_s ends the call at once instead of sleeping in vain."""
+    """A Retry-After longer than max_retry_s (emulator setting rate_limit_hints) ends the call at once instead of
+    sleeping in vain."""
+    await admin.settings(rate_limit_hints="retry_after_and_reset_at")
     settings = replace(static_settings, max_retry_s=60.0)
     await admin.faults({"operation": "ad_accounts/get", "calls": [1], "status": 429, "retry_after": 600})
     async with connect(settings) as client:
@@ -86,7 +90,8 @@ async def test_real_rate_limit_429s_are_absorbed(
     static_settings: PinterestSettings, connect: Any, admin: Admin, clock: FakeClock, headers: bool
 ) -> None:
     """A limiter set looser than Pinterest's limit draws real 429s; every call still succeeds."""
-    await admin.settings(ads_read_per_window=3, window_s=10.0, rate_limit_headers=headers)
+    hints = "retry_after_and_reset_at" if headers else "none"
+    await admin.settings(ads_read_per_window=3, window_s=10.0, rate_limit_hints=hints)
     events: list[ClientEvent] = []
     async with connect(static_settings, observer=events.append) as client:
         for _ in range(8):

@@ -59,22 +59,28 @@ SCENARIOS = {
             rule(CREATE_LIST, [1, 2, 3], status=429, retry_after=7),
             rule(UPDATE, range(1, 15), status=429, retry_after=5),
         ),
+        emulator={"rate_limit_hints": "retry_after_and_reset_at"},
     ),
     "429 storm without headers, changing": Scenario(
         "change",
         (rule(UPDATE, range(1, 15), status=429),),
-        emulator={"rate_limit_headers": False},
+        emulator={"rate_limit_hints": "none"},
         allowed=frozenset({"rate_limited"}),
     ),
     "429 storm past the retry budget, changing": Scenario(
-        "change", (rule(UPDATE, range(1, 40), status=429, retry_after=30),), allowed=frozenset({"rate_limited"})
+        "change",
+        (rule(UPDATE, range(1, 40), status=429, retry_after=30),),
+        emulator={"rate_limit_hints": "retry_after_and_reset_at"},
+        allowed=frozenset({"rate_limited"}),
     ),
     "server limit far below the client's, with headers": Scenario(
-        "create", emulator={"ads_write_per_window": 3}, allowed=frozenset({"rate_limited"})
+        "create",
+        emulator={"ads_write_per_window": 3, "rate_limit_hints": "retry_after_and_reset_at"},
+        allowed=frozenset({"rate_limited"}),
     ),
     "server limit far below the client's, without headers": Scenario(
         "change",
-        emulator={"ads_write_per_window": 2, "rate_limit_headers": False},
+        emulator={"ads_write_per_window": 2, "rate_limit_hints": "none"},
         allowed=frozenset({"rate_limited"}),
     ),
     "5xx burst, creating": Scenario(
@@ -160,7 +166,7 @@ async def stop_faults(harness: Harness, scenario: Scenario) -> None:
     assert harness.wire.timed_out == len(scenario.timeouts)
     await harness.admin.clear_faults()
     await harness.admin.settings(
-        rate_limit_headers=True, ads_write_per_window=400, latency_ms=0.0, latency_per_record_us=0.0
+        rate_limit_hints="none", ads_write_per_window=400, latency_ms=0.0, latency_per_record_us=0.0
     )
     harness.wire.timeouts = set()
 

@@ -24,11 +24,12 @@ MIXES: dict[int, dict[str, Any]] = {
     23: {"rates": {"429": 0.10, "500": 0.05, "502": 0.05, "503": 0.10, "drop_after": 0.03}, "max_attempts": 3},
     37: {"rates": {"503": 0.15, "drop": 0.05, "drop_after": 0.05, "revoke": 0.03}, "writes_in_flight": 4,
          "max_attempts": 2},
-    41: {"rates": {"429": 0.25, "revoke": 0.05, "drop_after": 0.03}, "rate_limit_headers": False, "max_attempts": 4},
+    41: {"rates": {"429": 0.25, "revoke": 0.05, "drop_after": 0.03}, "rate_limit_hints": "none", "max_attempts": 4},
     59: {"rates": {"429": 0.05, "500": 0.05, "502": 0.05, "503": 0.05, "drop": 0.05, "drop_after": 0.05,
                    "revoke": 0.03}, "latency_ms": 800.0, "max_attempts": 3},
 }  # fmt: skip
-"""Seed: fault rates, and the emulator's or client's settings that go with them (few attempts: runs fail and resume)."""
+"""Seed: fault rates, and the emulator's or client's settings that go with them (few attempts: runs fail and resume).
+429s carry Retry-After and an absolute reset (emulator setting `rate_limit_hints`) unless the mix says otherwise."""
 
 CHANGES = [
     canary_emails(800),
@@ -44,8 +45,9 @@ RECOVERABLE = {"rate_limited", "pinterest_unavailable"}
 async def test_seeded_random_faults_end_exact(harness: Harness, logs: pytest.LogCaptureFixture, seed: int) -> None:
     """With random faults of a seeded mix on every call, every change of the file ends in exactly its membership."""
     mix = MIXES[seed]
-    if "rate_limit_headers" in mix or "latency_ms" in mix:
-        await harness.admin.settings(**{k: v for k, v in mix.items() if k in ("rate_limit_headers", "latency_ms")})
+    emulator = {"rate_limit_hints": "retry_after_and_reset_at"}
+    emulator.update({k: v for k, v in mix.items() if k in ("rate_limit_hints", "latency_ms")})
+    await harness.admin.settings(**emulator)
     connection = {k: v for k, v in mix.items() if k in ("writes_in_flight", "max_attempts")}
     source = harness.inputs / "customers.csv"
     settings = harness.settings(source, batch_size=25, pinterest=connection)

@@ -9,6 +9,7 @@ import typer
 
 from pinaudience.cli.app import emulator_app
 from pinaudience.emulator import (
+    PROFILE_NAMES,
     SEED_ACCESS_TOKEN,
     SEED_AD_ACCOUNT_ID,
     SEED_APP_ID,
@@ -26,14 +27,23 @@ def serve(
     db: Annotated[
         Path | None, typer.Option(help="Keep the state in this SQLite file (it survives a restart); default: memory.")
     ] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help=f"Settings profile: {' or '.join(PROFILE_NAMES)} (realistic: the pessimistic choice wherever "
+            "Pinterest documents nothing; see docs/emulator.md)."
+        ),
+    ] = "default",
 ) -> None:
     """Serve the Pinterest emulator; prints the base URL, the seed credentials, then `ready`.
 
     Example:
 
-    pinaudience emulator serve --port 8765 --db emulator.sqlite
+    pinaudience emulator serve --port 8765 --db emulator.sqlite --profile realistic
     """
-    emulator = Emulator(db_path=db)
+    if profile not in PROFILE_NAMES:
+        raise typer.BadParameter(f"must be one of {', '.join(PROFILE_NAMES)}", param_hint="--profile")
+    emulator = Emulator(profile=profile, db_path=db)
     sock = bind(host, port)
     url = base_url(sock)
     lines = [
@@ -44,6 +54,7 @@ def serve(
         f"access_token: {SEED_ACCESS_TOKEN}",
         f"refresh_token: {SEED_REFRESH_TOKEN}",
         f"ad_account_id: {SEED_AD_ACCOUNT_ID}",
+        f"profile: {profile}",
         "ready",
     ]
     print("\n".join(lines), flush=True)

@@ -3,7 +3,8 @@
 Pinterest's sandbox disables every customer list and audience operation, so this is what tests, demos and
 benchmarks run against. In process: `httpx.AsyncClient(transport=Emulator(clock=clock).transport())`. On a
 socket: `with serving(Emulator()) as url: ...` or `pinaudience emulator serve`. docs/emulator.md has the
-settings, the admin API, the rate-limit algorithm and every known difference from Pinterest.
+settings and profiles (`Emulator(profile="realistic")`), the admin API, the rate-limit algorithm and every
+known difference from Pinterest.
 """
 
 from pinaudience.emulator.app import REQUEST_LOG_SIZE, Emulator
@@ -19,10 +20,12 @@ from pinaudience.emulator.seed import (
     SEED_USER,
 )
 from pinaudience.emulator.serve import serving
-from pinaudience.emulator.settings import DEFAULT_MATCH_RATE, EmulatorSettings, SettingsError
+from pinaudience.emulator.settings import DEFAULT_MATCH_RATE, PROFILE_NAMES, PROFILES, EmulatorSettings, SettingsError
 
 __all__ = [
     "DEFAULT_MATCH_RATE",
+    "PROFILES",
+    "PROFILE_NAMES",
     "REQUEST_LOG_SIZE",
     "RID_HEADER",
     "SEED_ACCESS_TOKEN",

@@ -16,9 +16,9 @@ from starlette.routing import BaseRoute, Route
 
 from pinaudience.emulator.faults import FaultPlan, FaultPlanError
 from pinaudience.emulator.http import ApiError, invalid
-from pinaudience.emulator.pinterest_api import ad_account_json, is_id
+from pinaudience.emulator.pinterest_api import ACCOUNT_STATES, ad_account_json, is_id, list_status
 from pinaudience.emulator.seed import SEED_APP_ID
-from pinaudience.emulator.settings import SettingsError
+from pinaudience.emulator.settings import EmulatorSettings, SettingsError
 from pinaudience.emulator.store import AdAccount
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.limits import OPERATIONS
@@ -150,6 +150,54 @@ def _admin_list_id(emu: Emulator, request: Request) -> int:
     return int(list_id)
 
 
+async def list_stats(emu: Emulator, request: Request) -> Response:
+    """Counts only: members, matched members, and the records received that break Pinterest's record rules."""
+    found = emu.store.get_list(_admin_list_id(emu, request))
+    assert found is not None
+    return JSONResponse(
+        {
+            "id": str(found.id),
+            "list_type": found.list_type,
+            "status": list_status(emu, found),
+            "members": found.size,
+            "matched": found.matched,
+            "visible_matched": found.visible_matched(emu.now()),
+            "processing_until": found.processing_until,
+            "invalid_records_received": found.invalid_received,
+        }
+    )
+
+
+async def stats(emu: Emulator, request: Request) -> Response:
+    """Records received that break Pinterest's record rules, in all and per customer list."""
+    per_list = {str(c.id): c.invalid_received for c in emu.store.all_lists()}
+    return JSONResponse({"invalid_records_received": sum(per_list.values()), "by_customer_list": per_list})
+
+
+async def set_account_state(emu: Emulator, request: Request) -> Response:
+    account_id = request.path_params["ad_account_id"]
+    if not is_id(account_id) or emu.store.get_ad_account(account_id) is None:
+        raise ApiError(404, 404, "Ad account not found.")
+    state = (await _json_body(request)).get("state")
+    states = ("ACTIVE", *ACCOUNT_STATES)
+    if state not in states:
+        raise invalid(f"state must be one of {', '.join(states)}")
+    if state == "ACTIVE":
+        emu.account_states.pop(account_id, None)
+    else:
+        emu.account_states[account_id] = str(state)
+    return JSONResponse({"id": account_id, "state": state})
+
+
+async def put_profile(emu: Emulator, request: Request) -> Response:
+    name = (await _json_body(request)).get("name")
+    try:
+        emu.settings.update(EmulatorSettings.from_profile(str(name)).to_dict())
+    except SettingsError as err:
+        raise invalid(str(err)) from None
+    return JSONResponse(emu.settings.to_dict())
+
+
 async def list_records(emu: Emulator, request: Request) -> Response:
     return JSONResponse({"records": sorted(emu.store.members(_admin_list_id(emu, request)))})
 
@@ -219,11 +267,15 @@ _ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/users", create_user),
     ("POST", "/tokens", create_tokens),
     ("POST", "/tokens/revoke", revoke_token),
+    ("PUT", "/ad_accounts/{ad_account_id}/state", set_account_state),
+    ("GET", "/customer_lists/{customer_list_id}", list_stats),
     ("GET", "/customer_lists/{customer_list_id}/records", list_records),
     ("GET", "/customer_lists/{customer_list_id}/sends", list_sends),
     ("DELETE", "/sends", clear_sends),
     ("GET", "/settings", get_settings),
     ("PUT", "/settings", put_settings),
+    ("PUT", "/profile", put_profile),
+    ("GET", "/stats", stats),
     ("GET", "/faults", get_faults),
     ("PUT", "/faults", put_faults),
     ("DELETE", "/faults", delete_faults),

@@ -30,13 +30,16 @@ from pinaudience.emulator import records as rec
 from pinaudience.emulator.faults import Fault, FaultPlan
 from pinaudience.emulator.http import (
     AUTH_FAILED,
+    GATEWAY_STATUSES,
     RATE_LIMITED,
     ApiError,
     ConnectionDropped,
     DroppedResponse,
     RequestIdMiddleware,
     error_response,
+    extra_error_keys,
     invalid,
+    retry_headers,
 )
 from pinaudience.emulator.ratelimit import Limit, SlidingWindows
 from pinaudience.emulator.seed import (
@@ -113,15 +116,24 @@ class Emulator:
     """Pinterest's customer list, audience, ad account and OAuth endpoints, with an admin API for tests.
 
     `settings` is the live settings object (changed by `PUT /_emulator/settings`); reset restores the values
-    it had here. `clock` is the time source (shared with the client in tests); the emulator's own time is
-    that clock plus an offset moved by `POST /_emulator/clock/advance`. `db_path` keeps the state in a SQLite
-    file; without it the state lives in memory.
+    it had here. `profile` (`default` or `realistic`) starts from that profile's settings instead; give one or
+    the other (`EmulatorSettings.from_profile(name, **changes)` makes both). `clock` is the time source
+    (shared with the client in tests); the emulator's own time is that clock plus an offset moved by
+    `POST /_emulator/clock/advance`. `db_path` keeps the state in a SQLite file; without it the state lives in
+    memory.
     """
 
     def __init__(
-        self, settings: EmulatorSettings | None = None, *, clock: Clock | None = None, db_path: Path | None = None
+        self,
+        settings: EmulatorSettings | None = None,
+        *,
+        profile: str | None = None,
+        clock: Clock | None = None,
+        db_path: Path | None = None,
     ) -> None:
-        self.settings = settings if settings is not None else EmulatorSettings()
+        if settings is not None and profile is not None:
+            raise ValueError("give settings or a profile, not both: EmulatorSettings.from_profile(name, **changes)")
+        self.settings = settings if settings is not None else EmulatorSettings.from_profile(profile or "default")
         self._initial_settings = self.settings.copy()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.store = Store(db_path)
@@ -129,6 +141,8 @@ class Emulator:
         if self.store.is_empty():
             self._seed()
         self.faults = FaultPlan()
+        self.account_states: dict[str, str] = {}
+        """Ad account id -> a state of `pinterest_api.ACCOUNT_STATES` (set through the admin API; in memory)."""
         self.windows = SlidingWindows()
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.app = Starlette(
@@ -164,6 +178,7 @@ class Emulator:
         self._offset = 0.0
         self._seed()
         self.faults = FaultPlan()
+        self.account_states.clear()
         self.windows.clear()
         self.requests.clear()
         self.settings.update(self._initial_settings.to_dict())
@@ -235,7 +250,7 @@ class Emulator:
                     return self._drop(call)
             response = await self._serve(call, handler)
         except ApiError as err:
-            response = err.response()
+            response = err.response(extra_error_keys(self.now()) if self.settings.error_extra_keys else None)
         if fault is not None and fault.drop == "after":
             return self._drop(call)
         call.log["status"] = response.status_code
@@ -255,20 +270,28 @@ class Emulator:
                 self.store.revoke_token(token)
             raise ApiError(401, 2, AUTH_FAILED)
         if fault.status == 429:
-            headers = {}
-            if self.settings.rate_limit_headers:
-                headers = _retry_headers(fault.retry_after_s, self.now())
+            headers = retry_headers(self.settings.rate_limit_hints, fault.retry_after_s, self.now())
             raise ApiError(429, 8, RATE_LIMITED, headers)
         if fault.status is not None:
-            raise ApiError(fault.status, fault.status, _SERVER_ERRORS[fault.status])
+            html = (
+                fault.html
+                if fault.html is not None
+                else fault.status in GATEWAY_STATUSES and self.settings.gateway_html
+            )
+            raise ApiError(fault.status, fault.status, _SERVER_ERRORS[fault.status], html=html)
 
     async def _serve(self, call: Call, handler: Handler) -> Response:
         operation = call.operation
+        has_body = operation.method in ("POST", "PATCH", "PUT")
+        raw = None
+        if has_body and self.settings.gateway_html:
+            raw = await self._read_body(call.request)  # a gateway refuses a large body before Pinterest sees it
         if operation.operation_id != "oauth/token":
             call.caller = self._authenticate(call.request, operation)
             self._admit(call)
-        if operation.method in ("POST", "PATCH", "PUT"):
-            raw = await self._read_body(call.request)
+        if has_body:
+            if raw is None:
+                raw = await self._read_body(call.request)
             if operation.operation_id == "oauth/token":
                 call.body = raw
             else:
@@ -307,34 +330,33 @@ class Emulator:
             checks.append(Limit(key, s.list_writes_per_window, s.list_write_window_s))
         wait = self.windows.acquire(checks, self.monotonic())
         if wait > 0:
-            headers = _retry_headers(wait, self.now()) if s.rate_limit_headers else {}
-            raise ApiError(429, 8, RATE_LIMITED, headers)
+            raise ApiError(429, 8, RATE_LIMITED, retry_headers(s.rate_limit_hints, wait, self.now()))
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
         # ASCII digits only ("²".isdigit() is true; `int` refuses it), and 19 or more are too many whatever they say.
         if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
-            raise _too_large(limit)
+            raise self._too_large(limit)
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise _too_large(limit)
+                raise self._too_large(limit)
             chunks.append(chunk)
         return b"".join(chunks)
 
-
-_SERVER_ERRORS = {500: "Internal server error.", 502: "Bad gateway.", 503: "Service unavailable. Try again later."}
-
-
-def _retry_headers(wait_s: float, now: float) -> dict[str, str]:
-    return {"Retry-After": str(max(1, math.ceil(wait_s))), "X-RateLimit-Reset": str(math.ceil(now + wait_s))}
+    def _too_large(self, limit: int) -> ApiError:
+        return ApiError(413, 1, f"Request body too large: at most {limit} bytes.", html=self.settings.gateway_html)
 
 
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, 1, f"Request body too large: at most {limit} bytes.")
+_SERVER_ERRORS = {
+    500: "Internal server error.",
+    502: "Bad gateway.",
+    503: "Service unavailable. Try again later.",
+    504: "Gateway timeout.",
+}
 
 
 def _bearer(request: Request) -> str | None:

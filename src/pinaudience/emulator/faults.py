@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from pinaudience.pinterest.limits import OPERATIONS
 
-FAULT_STATUSES = (429, 500, 502, 503)
-RANDOM_KINDS = ("429", "500", "502", "503", "drop", "drop_after", "revoke")
+FAULT_STATUSES = (429, 500, 502, 503, 504)
+RANDOM_KINDS = ("429", "500", "502", "503", "drop", "drop_after", "revoke", "504")
+"""In the order draws are matched (504 last, so that plans made before it existed draw the same faults)."""
 
 DropWhen = Literal["before", "after"]
 
@@ -35,7 +36,9 @@ class Fault:
     """`before`: the request is not applied and the connection drops; `after`: applied, then the answer is lost."""
     revoke: bool = False
     retry_after_s: int = 1
-    """`Retry-After` of a scripted 429 (when rate-limit headers are on)."""
+    """The wait a scripted 429 hints at (in the style of the setting `rate_limit_hints`)."""
+    html: bool | None = None
+    """A 5xx as an HTML page (True) or Pinterest's JSON (False); None: HTML for 502/504 when `gateway_html` is on."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def _parse_rule(rule: Any, index: int) -> _Rule:
     where = f"rules[{index}]"
     if not isinstance(rule, dict):
         raise FaultPlanError(f"{where} must be an object")
-    unknown = set(rule) - {"operation", "calls", "status", "delay", "drop", "revoke", "retry_after"}
+    unknown = set(rule) - {"operation", "calls", "status", "delay", "drop", "revoke", "retry_after", "html"}
     if unknown:
         raise FaultPlanError(f"{where}: unknown field(s): {', '.join(sorted(unknown))}")
     operation = rule.get("operation")
@@ -131,6 +134,9 @@ def _parse_rule(rule: Any, index: int) -> _Rule:
     retry_after = rule.get("retry_after", 1)
     if not isinstance(retry_after, int) or isinstance(retry_after, bool) or retry_after < 0:
         raise FaultPlanError(f"{where}.retry_after must be a whole number of seconds")
+    html = rule.get("html")
+    if html is not None and (not isinstance(html, bool) or status is None or status == 429):
+        raise FaultPlanError(f"{where}.html must be true or false, with a status of 500 or more")
     outcomes = sum((status is not None, drop is not None, revoke))
     if outcomes > 1:
         raise FaultPlanError(f"{where}: give at most one of status, drop, revoke (delay may go with any)")
@@ -144,7 +150,9 @@ def _parse_rule(rule: Any, index: int) -> _Rule:
         kind = str(status)
     else:
         kind = "delay"
-    fault = Fault(kind=kind, status=status, delay_s=float(delay), drop=drop, revoke=revoke, retry_after_s=retry_after)
+    fault = Fault(
+        kind=kind, status=status, delay_s=float(delay), drop=drop, revoke=revoke, retry_after_s=retry_after, html=html
+    )
     return _Rule(operation=operation, calls=frozenset(calls), fault=fault)
 
 

@@ -8,10 +8,13 @@ raises `httpx.RemoteProtocolError`, and the served app lets uvicorn close the so
 from __future__ import annotations
 
 import contextvars
+import email.utils
 import logging
+import math
 import secrets
+from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 RID_HEADER = "x-pinterest-rid"
@@ -20,23 +23,64 @@ AUTH_FAILED = "Authentication failed."
 NOT_PERMITTED = "You are not permitted to access that resource."
 RATE_LIMITED = "You have exceeded your rate limit. Try again later."
 
+GATEWAY_STATUSES = frozenset({413, 502, 504})
+"""Answers a gateway in front of Pinterest gives: as HTML pages with the setting `gateway_html`."""
+_GATEWAY_TITLES = {413: "413 Request Entity Too Large", 502: "502 Bad Gateway", 504: "504 Gateway Time-out"}
+
 
 class ApiError(Exception):
     """An answer in Pinterest's error shape: `{"code": int, "message": str}` with an HTTP status."""
 
-    def __init__(self, status: int, code: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: int, message: str, headers: dict[str, str] | None = None, *, html: bool = False
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.html = html
+        """Answer with a gateway's HTML page instead of Pinterest's JSON (setting `gateway_html`, fault `html`)."""
 
-    def response(self) -> Response:
+    def response(self, extra: dict[str, Any] | None = None) -> Response:
+        """The answer; `extra` adds keys to the JSON body (setting `error_extra_keys`)."""
+        if self.html:
+            return gateway_page(self.status, self.headers)
+        if extra:
+            body = {"code": self.code, "message": self.message, **extra}
+            return JSONResponse(body, status_code=self.status, headers=self.headers)
         return error_response(self.status, self.code, self.message, self.headers)
 
 
 def error_response(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
+
+
+def gateway_page(status: int, headers: dict[str, str] | None = None) -> Response:
+    """The HTML page a web server or load balancer answers with (nginx's wording)."""
+    title = _GATEWAY_TITLES.get(status, f"{status} Error")
+    page = f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+    return HTMLResponse(page + "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n", status, headers)
+
+
+def extra_error_keys(now: float) -> dict[str, Any]:
+    """Keys beyond `code` and `message`, as Pinterest's v3 API sent them (an error body seen in realadeel/pinterest-api
+    issue 8: `status`, `host`, `generated_at`, `data`)."""
+    return {"status": "failure", "host": "emulator", "generated_at": email.utils.formatdate(now, usegmt=True),
+            "data": None}  # fmt: skip
+
+
+def retry_headers(style: str, wait_s: float, now: float) -> dict[str, str]:
+    """The hint headers of a 429 in one of the styles of the setting `rate_limit_hints`."""
+    seconds = str(max(1, math.ceil(wait_s)))
+    reset_at = str(math.ceil(now + wait_s))
+    return {
+        "none": {},
+        "retry_after": {"Retry-After": seconds},
+        "reset_seconds": {"X-RateLimit-Reset": seconds},
+        "reset_at": {"X-RateLimit-Reset": reset_at},
+        "retry_after_and_reset_at": {"Retry-After": seconds, "X-RateLimit-Reset": reset_at},
+    }[style]
 
 
 def invalid(message: str) -> ApiError:

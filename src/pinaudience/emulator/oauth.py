@@ -1,8 +1,10 @@
 """Pinterest OAuth: the token endpoint (`POST /v5/oauth/token`) and the browser authorize page (`GET /oauth/`).
 
 The authorize page approves at once for the owner of the app (the seed user for the seed app) and redirects
-to `redirect_uri` with `code` and `state`, so a login flow runs end to end without a person. Every refresh
-rotates the refresh token: the old one stops working in the same step. A refused grant answers 401 with
+to `redirect_uri` with `code` and `state`, so a login flow runs end to end without a person. A refresh
+rotates the refresh token (the old one stops working in the same step), as the spec's refresh answer says; with
+the setting `rotate_refresh_token` off it answers an access token only and the old refresh token stays valid,
+as Pinterest's quickstart allows. A refused grant answers 401 with
 code 283 and "The authorization grant is invalid", as Pinterest does (pinterest-python-sdk issue 114).
 """
 
@@ -196,6 +198,19 @@ def _from_refresh(emu: Emulator, app_id: str, form: dict[str, str], now: float) 
         if not set(asked) <= set(old.scopes):
             raise invalid("scope: a refresh cannot add scopes the user did not grant.")
         scopes = asked
+    if not emu.settings.rotate_refresh_token:
+        access = emu.store.create_access_token(
+            user=old.user, app_id=app_id, scopes=scopes, now=now, ttl_s=old.access_ttl_s
+        )
+        return JSONResponse(
+            {
+                "access_token": access.token,
+                "token_type": "bearer",
+                "expires_in": int(old.access_ttl_s),
+                "scope": ",".join(scopes),
+                "response_type": "refresh_token",
+            }
+        )
     pair = emu.store.create_token_pair(
         user=old.user,
         app_id=app_id,

@@ -33,6 +33,20 @@ READ_ROLES = frozenset({"OWNER", "ADMIN", "AUDIENCE_MANAGER", "CAMPAIGN_MANAGER"
 WRITE_ROLES = frozenset({"OWNER", "ADMIN", "AUDIENCE_MANAGER", "CAMPAIGN_MANAGER"})
 """Business Access roles that may create and change them."""
 
+ACCOUNT_STATES = {
+    "DISAPPROVED": (
+        2625,
+        "Sorry, you cannot perform this action as your account has been disapproved. Please see business hub for "
+        "more details. https://www.pinterest.com/business/hub/",
+    ),
+    "UNDER_REVIEW": (
+        2626,
+        "We are reviewing your account. Please see business hub for more details. https://www.pinterest.com/business/hub/",
+    ),
+}
+"""Ad account states that refuse writes with 403, with the codes and messages of Pinterest's spec (set through
+`PUT /_emulator/ad_accounts/{id}/state`; `ACTIVE`, the default, refuses nothing)."""
+
 
 # access --------------------------------------------------------------------------------------------------------
 
@@ -59,6 +73,9 @@ def _account(emu: Emulator, call: Call, allowed: frozenset[str] | None) -> tuple
     roles = emu.store.roles(call.caller.user, account)
     if not roles or (allowed is not None and not roles & allowed):
         raise ApiError(403, 29, NOT_PERMITTED)
+    refusal = ACCOUNT_STATES.get(emu.account_states.get(account.id, "ACTIVE"))
+    if refusal is not None and allowed is WRITE_ROLES:
+        raise ApiError(403, *refusal)
     return account, roles
 
 
@@ -70,10 +87,12 @@ def _customer_list(emu: Emulator, account: AdAccount, list_id_text: str) -> Cust
     return found
 
 
-def _audience(emu: Emulator, account: AdAccount, audience_id_text: str) -> Audience:
+def _audience(emu: Emulator, account: AdAccount, audience_id_text: str, *, writing: bool = False) -> Audience:
+    """The audience, or 404; a removed one is found only when listed removed audiences are on and for a read."""
     audience_id = _check_id(audience_id_text, "audience_id")
     found = emu.store.get_audience(audience_id)
-    if found is None or found.removed or found.ad_account_id != account.id:
+    hidden = found is not None and found.removed and (emu.settings.removed_audiences == "hidden" or writing)
+    if found is None or hidden or found.ad_account_id != account.id:
         raise ApiError(404, 404, "Audience not found.")
     return found
 
@@ -100,23 +119,35 @@ def list_status(emu: Emulator, customer_list: CustomerList) -> str:
     return "READY" if customer_list.matched >= MIN_AUDIENCE_RECORDS else "TOO_SMALL"
 
 
+def audience_status(emu: Emulator, audience: Audience) -> str:
+    """READY or TOO_SMALL by the matches its list shows, INITIALIZING before the list's first matching ends,
+    REMOVED for a removed audience while removed audiences are listed (setting `removed_audiences`)."""
+    if audience.removed and emu.settings.removed_audiences == "listed":
+        return "REMOVED"
+    matched = audience.visible_matched(emu.now())
+    if matched is None:
+        return "INITIALIZING"
+    return "READY" if matched >= MIN_AUDIENCE_RECORDS else "TOO_SMALL"
+
+
 def customer_list_json(emu: Emulator, customer_list: CustomerList) -> dict[str, Any]:
+    counter = float if emu.settings.fractional_counters else int
     return {
         "id": str(customer_list.id),
         "ad_account_id": customer_list.ad_account_id,
         "name": customer_list.name,
         "created_time": int(customer_list.created_time),
         "updated_time": int(customer_list.updated_time),
-        "num_batches": customer_list.num_batches,
-        "num_uploaded_user_records": customer_list.num_uploaded,
-        "num_removed_user_records": customer_list.num_removed,
+        "num_batches": counter(customer_list.num_batches),
+        "num_uploaded_user_records": counter(customer_list.num_uploaded),
+        "num_removed_user_records": counter(customer_list.num_removed),
         "status": list_status(emu, customer_list),
         "type": "customerlist",
         "exceptions": {},
     }
 
 
-def audience_json(audience: Audience) -> dict[str, Any]:
+def audience_json(emu: Emulator, audience: Audience) -> dict[str, Any]:
     return {
         "id": str(audience.id),
         "ad_account_id": audience.ad_account_id,
@@ -124,8 +155,8 @@ def audience_json(audience: Audience) -> dict[str, Any]:
         "audience_type": audience.audience_type,
         "description": audience.description,
         "rule": {"customer_list_id": str(audience.customer_list_id)},
-        "size": audience.matched,
-        "status": "READY" if audience.matched >= MIN_AUDIENCE_RECORDS else "TOO_SMALL",
+        "size": audience.visible_matched(emu.now()),
+        "status": audience_status(emu, audience),
         "type": "audience",
         "created_timestamp": int(audience.created_time),
         "updated_timestamp": int(audience.updated_time),
@@ -223,11 +254,12 @@ def _records(emu: Emulator, body: dict[str, Any], list_type: str) -> list[str]:
     if not parsed:
         raise invalid("records must hold at least one record.")
     limit = emu.settings.max_records_per_request
-    if len(parsed) > limit:
+    if limit is not None and len(parsed) > limit:
         raise invalid(f"records: at most {limit} records per request (got {len(parsed)}).")
-    reason = rec.invalid_reason(parsed, list_type)
-    if reason is not None:
-        raise invalid(reason)
+    if emu.settings.strict_records:
+        reason = rec.invalid_reason(parsed, list_type)
+        if reason is not None:
+            raise invalid(reason)
     return parsed
 
 
@@ -285,10 +317,13 @@ async def customer_lists_update(emu: Emulator, call: Call) -> Response:
     until = now + emu.settings.processing_delay_s
     if operation == "ADD":
         updated = emu.store.add_records(
-            customer_list.id, records, match_rate=emu.settings.match_rate, now=now, processing_until=until
-        )
+            customer_list.id, customer_list.list_type, records, match_rate=emu.settings.match_rate, now=now,
+            processing_until=until,
+        )  # fmt: skip
     else:
-        updated = emu.store.remove_records(customer_list.id, records, now=now, processing_until=until)
+        updated = emu.store.remove_records(
+            customer_list.id, customer_list.list_type, records, now=now, processing_until=until
+        )
     if emu.settings.track_sends:
         emu.store.count_sends(customer_list.id, str(operation), records)
     return JSONResponse(customer_list_json(emu, updated))
@@ -314,16 +349,32 @@ async def audiences_create(emu: Emulator, call: Call) -> Response:
     customer_list = emu.store.get_list(int(list_id_text))
     if customer_list is None or customer_list.ad_account_id != account.id:
         raise invalid("rule.customer_list_id: no such customer list in this ad account.")
-    if customer_list.matched < MIN_AUDIENCE_RECORDS:
-        raise invalid(
-            f"rule.customer_list_id: the customer list must contain at least {MIN_AUDIENCE_RECORDS} matched "
-            f"records to be associated with an audience (it has {customer_list.matched})."
-        )
+    _check_matched(emu, customer_list)
     created = emu.store.create_audience(
         ad_account_id=account.id, name=name, description=description, customer_list_id=customer_list.id,
         now=emu.now(),
     )  # fmt: skip
-    return JSONResponse(audience_json(created))
+    return JSONResponse(audience_json(emu, created))
+
+
+def _check_matched(emu: Emulator, customer_list: CustomerList) -> None:
+    """Refuse an audience on a list with fewer than 100 matched members (Pinterest: "The API does not accept a
+    lower number"); while the list is processing, what happens is the setting `audience_on_unmatched`."""
+    now = emu.now()
+    matched = customer_list.visible_matched(now)
+    if matched is not None and matched >= MIN_AUDIENCE_RECORDS:
+        return
+    if now < customer_list.processing_until:
+        if emu.settings.audience_on_unmatched == "accept":
+            return
+        raise invalid(
+            "rule.customer_list_id: the customer list is still being processed; an audience needs at least "
+            f"{MIN_AUDIENCE_RECORDS} matched records, known once processing ends."
+        )
+    raise invalid(
+        f"rule.customer_list_id: the customer list must contain at least {MIN_AUDIENCE_RECORDS} matched "
+        f"records to be associated with an audience (it has {customer_list.matched})."
+    )
 
 
 async def audiences_list(emu: Emulator, call: Call) -> Response:
@@ -334,18 +385,19 @@ async def audiences_list(emu: Emulator, call: Call) -> Response:
         raise invalid(f"ownership_type must be one of {', '.join(OWNERSHIP_TYPES)}.")
     if ownership == "RECEIVED":
         return JSONResponse({"items": [], "bookmark": None})
-    found = emu.store.list_audiences(account.id, after=after, descending=descending, limit=size + 1)
-    return _page([audience_json(a) for a in found], [a.id for a in found], size, descending)
+    listed = emu.settings.removed_audiences == "listed"
+    found = emu.store.list_audiences(account.id, after=after, descending=descending, limit=size + 1, removed=listed)
+    return _page([audience_json(emu, a) for a in found], [a.id for a in found], size, descending)
 
 
 async def audiences_get(emu: Emulator, call: Call) -> Response:
     account, _ = _account(emu, call, READ_ROLES)
-    return JSONResponse(audience_json(_audience(emu, account, call.path("audience_id"))))
+    return JSONResponse(audience_json(emu, _audience(emu, account, call.path("audience_id"))))
 
 
 async def audiences_update(emu: Emulator, call: Call) -> Response:
     account, _ = _account(emu, call, WRITE_ROLES)
-    audience = _audience(emu, account, call.path("audience_id"))
+    audience = _audience(emu, account, call.path("audience_id"), writing=True)
     body = _object_body(call)
     operation = _enum(body, "operation_type", AUDIENCE_OPERATIONS, "UPDATE")
     name = _string(body, "name", required=False)
@@ -362,7 +414,7 @@ async def audiences_update(emu: Emulator, call: Call) -> Response:
     updated = emu.store.update_audience(
         audience.id, name=name, description=description, removed=operation == "REMOVE", now=emu.now()
     )
-    return JSONResponse(audience_json(updated))
+    return JSONResponse(audience_json(emu, updated))
 
 
 HANDLERS: dict[str, Handler] = {

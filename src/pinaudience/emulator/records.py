@@ -20,6 +20,8 @@ _TAG_TEXT = b"\x01"
 
 HASHED_ONLY_TYPES = frozenset({"MAID", "IDFA"})
 """List types whose records must be SHA1, SHA256 or MD5 hashes (Pinterest's spec)."""
+CHECKED_TYPES = HASHED_ONLY_TYPES | {"EMAIL"}
+"""List types whose records Pinterest documents a rule for."""
 
 
 def parse(records: str) -> list[str]:
@@ -33,7 +35,8 @@ def count(records: str) -> int:
 
 
 def invalid_reason(records: list[str], list_type: str) -> str | None:
-    """The first problem with `records` for a list of `list_type`, or None when all are acceptable."""
+    """The first problem with `records` for a list of `list_type`, or None when all are acceptable (the answer
+    of the setting `strict_records`; Pinterest itself accepts such records and never matches them)."""
     if list_type in HASHED_ONLY_TYPES:
         for position, record in enumerate(records, start=1):
             if not _is_hash(record):
@@ -56,6 +59,29 @@ def invalid_reason(records: list[str], list_type: str) -> str | None:
                 )
         return None
     return None
+
+
+def is_valid(record: str, list_type: str) -> bool:
+    """Whether a record follows Pinterest's rules for its list type (a record that does not never matches).
+
+    EMAIL: a lowercase email, or a lowercase MD5, SHA1 or SHA256 hex hash; MAID and IDFA: such a hash; other
+    list types: anything (Pinterest documents no rule for them).
+    """
+    if list_type in HASHED_ONLY_TYPES:
+        return _is_hash(record)
+    if list_type != "EMAIL" or _is_hash(record):
+        return True
+    if record != record.lower() or (len(record) in _HASH_LENGTHS and _ANY_HEX.fullmatch(record)):
+        return False
+    local, at, domain = record.partition("@")
+    return bool(at and local and domain) and _WHITESPACE.search(record) is None
+
+
+def invalid_count(records: list[str], list_type: str) -> int:
+    """How many of `records` break Pinterest's rules for a list of `list_type`."""
+    if list_type not in HASHED_ONLY_TYPES and list_type != "EMAIL":
+        return 0
+    return sum(1 for record in records if not is_valid(record, list_type))
 
 
 def _is_hash(record: str) -> bool:

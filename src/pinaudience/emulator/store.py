@@ -1,6 +1,7 @@
 """The emulator's state in SQLite: in memory by default, in a file to survive a restart.
 
-One code path for both. Memberships live in a table keyed by (list id, record) WITHOUT ROWID, written with
+One code path for both; this module holds the schema, apps, users, ad accounts and tokens, and `store_lists`
+the customer lists and audiences. Memberships live in a table keyed by (list id, record) WITHOUT ROWID, written with
 `executemany`, and every list keeps its member and matched counts up to date as it changes, so a list of
 10 million members is as quick to read as a list of ten. All access happens on one thread at a time (the
 event loop's), hence one connection shared by the app.
@@ -10,13 +11,14 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pinaudience.emulator import records as rec
+from pinaudience.emulator.store_lists import Audience, CustomerList, ListTables
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""2 added `shown_matched` and `invalid_received` to customer lists; a version 1 file gains them on open."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -42,7 +44,7 @@ CREATE TABLE IF NOT EXISTS customer_lists (
     id INTEGER PRIMARY KEY, ad_account_id TEXT NOT NULL, name TEXT NOT NULL, list_type TEXT NOT NULL,
     created_time REAL NOT NULL, updated_time REAL NOT NULL, num_batches INTEGER NOT NULL,
     num_uploaded INTEGER NOT NULL, num_removed INTEGER NOT NULL, size INTEGER NOT NULL, matched INTEGER NOT NULL,
-    processing_until REAL NOT NULL
+    processing_until REAL NOT NULL, shown_matched INTEGER, invalid_received INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS customer_lists_by_account ON customer_lists (ad_account_id, id);
 CREATE TABLE IF NOT EXISTS members (
@@ -110,50 +112,8 @@ class AuthCode:
     used: bool
 
 
-@dataclass(frozen=True)
-class CustomerList:
-    id: int
-    ad_account_id: str
-    name: str
-    list_type: str
-    created_time: float
-    updated_time: float
-    num_batches: int
-    num_uploaded: int
-    num_removed: int
-    size: int
-    matched: int
-    processing_until: float
-
-
-@dataclass(frozen=True)
-class Audience:
-    id: int
-    ad_account_id: str
-    name: str
-    description: str | None
-    audience_type: str
-    customer_list_id: int
-    created_time: float
-    updated_time: float
-    removed: bool
-    matched: int
-    """Matched members of its customer list: the audience's size."""
-
-
-_LIST_COLUMNS = (
-    "id, ad_account_id, name, list_type, created_time, updated_time, num_batches, num_uploaded, num_removed, size, "
-    "matched, processing_until"
-)
-_AUDIENCE_SELECT = (
-    "SELECT a.id, a.ad_account_id, a.name, a.description, a.audience_type, a.customer_list_id, a.created_time, "
-    "a.updated_time, a.removed, COALESCE(l.matched, 0) FROM audiences a LEFT JOIN customer_lists l "
-    "ON l.id = a.customer_list_id"
-)
-
-
-class Store:
-    """Typed reads and atomic writes of the emulator's state."""
+class Store(ListTables):
+    """Typed reads and atomic writes of the emulator's state (lists and audiences: `ListTables`)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
@@ -165,6 +125,16 @@ class Store:
         self._db.execute("PRAGMA cache_size = -131072")  # 128 MiB: keeps bulk inserts into big lists quick
         with self._db:
             self._db.executescript(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(customer_lists)")}
+        if "shown_matched" not in columns:
+            self._db.execute("ALTER TABLE customer_lists ADD COLUMN shown_matched INTEGER")
+        if "invalid_received" not in columns:
+            self._db.execute("ALTER TABLE customer_lists ADD COLUMN invalid_received INTEGER NOT NULL DEFAULT 0")
+        if self.get_meta("schema_version") is not None:
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
 
     def close(self) -> None:
         self._db.close()
@@ -359,172 +329,5 @@ class Store:
             self._db.execute("UPDATE auth_codes SET used = 1 WHERE code = ?", (code,))
         return AuthCode(row[0], row[1], row[2], tuple(s for s in row[3].split(",") if s), row[4], row[5], bool(row[6]))
 
-    # customer lists -------------------------------------------------------------------------------------------
 
-    def create_list(
-        self,
-        *,
-        ad_account_id: str,
-        name: str,
-        list_type: str,
-        records: list[str],
-        match_rate: float,
-        now: float,
-        processing_until: float,
-    ) -> CustomerList:
-        with self._db:
-            list_id = self._next_id()
-            self._db.execute(
-                f"INSERT INTO customer_lists ({_LIST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0, ?)",  # noqa: S608
-                (list_id, ad_account_id, name, list_type, now, now, processing_until),
-            )
-            self._add(list_id, records, match_rate, now, processing_until)
-        found = self.get_list(list_id)
-        assert found is not None
-        return found
-
-    def get_list(self, list_id: int) -> CustomerList | None:
-        row = self._db.execute(
-            f"SELECT {_LIST_COLUMNS} FROM customer_lists WHERE id = ?",  # noqa: S608 - constant columns
-            (list_id,),
-        ).fetchone()
-        return None if row is None else CustomerList(*row)
-
-    def list_lists(self, ad_account_id: str, *, after: int | None, descending: bool, limit: int) -> list[CustomerList]:
-        """A page of the account's lists by id; `after` is the last id of the previous page."""
-        comparison, direction = ("<", "DESC") if descending else (">", "ASC")
-        query = f"SELECT {_LIST_COLUMNS} FROM customer_lists WHERE ad_account_id = ?"  # noqa: S608
-        params: list[object] = [ad_account_id]
-        if after is not None:
-            query += f" AND id {comparison} ?"
-            params.append(after)
-        query += f" ORDER BY id {direction} LIMIT ?"
-        params.append(limit)
-        return [CustomerList(*row) for row in self._db.execute(query, params)]
-
-    def all_lists(self) -> list[CustomerList]:
-        query = f"SELECT {_LIST_COLUMNS} FROM customer_lists ORDER BY id"  # noqa: S608 - constant columns
-        return [CustomerList(*row) for row in self._db.execute(query)]
-
-    def add_records(
-        self, list_id: int, records: list[str], *, match_rate: float, now: float, processing_until: float
-    ) -> CustomerList:
-        with self._db:
-            self._add(list_id, records, match_rate, now, processing_until)
-        found = self.get_list(list_id)
-        assert found is not None
-        return found
-
-    def _add(self, list_id: int, records: list[str], match_rate: float, now: float, processing_until: float) -> None:
-        threshold = rec.match_threshold(match_rate)
-        encode, match_key = rec.encode, rec.match_key
-        matched_rows: list[tuple[int, bytes]] = []
-        other_rows: list[tuple[int, bytes]] = []
-        for record in records:
-            (matched_rows if match_key(record) < threshold else other_rows).append((list_id, encode(record)))
-        insert = "INSERT OR IGNORE INTO members (list_id, record, matched) VALUES (?, ?, {})"
-        added_matched = self._db.executemany(insert.format(1), matched_rows).rowcount if matched_rows else 0
-        added_other = self._db.executemany(insert.format(0), other_rows).rowcount if other_rows else 0
-        self._db.execute(
-            "UPDATE customer_lists SET size = size + ?, matched = matched + ?, num_batches = num_batches + 1, "
-            "num_uploaded = num_uploaded + ?, updated_time = ?, processing_until = ? WHERE id = ?",
-            (added_matched + added_other, added_matched, len(records), now, processing_until, list_id),
-        )
-
-    def remove_records(self, list_id: int, records: list[str], *, now: float, processing_until: float) -> CustomerList:
-        keys = [(list_id, rec.encode(record)) for record in records]
-        with self._db:
-            removed_matched = self._db.executemany(
-                "DELETE FROM members WHERE list_id = ? AND record = ? AND matched = 1", keys
-            ).rowcount
-            removed_other = self._db.executemany("DELETE FROM members WHERE list_id = ? AND record = ?", keys).rowcount
-            self._db.execute(
-                "UPDATE customer_lists SET size = size - ?, matched = matched - ?, num_batches = num_batches + 1, "
-                "num_removed = num_removed + ?, updated_time = ?, processing_until = ? WHERE id = ?",
-                (removed_matched + removed_other, removed_matched, len(records), now, processing_until, list_id),
-            )
-        found = self.get_list(list_id)
-        assert found is not None
-        return found
-
-    def count_sends(self, list_id: int, operation: str, records: list[str]) -> None:
-        """Count how often each record reached the list in each operation (setting `track_sends`)."""
-        with self._db:
-            self._db.executemany(
-                "INSERT INTO sends (list_id, operation, record, count) VALUES (?, ?, ?, 1) "
-                "ON CONFLICT (list_id, operation, record) DO UPDATE SET count = count + 1",
-                [(list_id, operation, rec.encode(record)) for record in records],
-            )
-
-    def send_histogram(self, list_id: int) -> dict[str, dict[str, int]]:
-        """Per operation: how many records were sent once, twice, ... (counts only, never records)."""
-        histogram: dict[str, dict[str, int]] = {"ADD": {}, "REMOVE": {}}
-        rows = self._db.execute(
-            "SELECT operation, count, COUNT(*) FROM sends WHERE list_id = ? GROUP BY operation, count", (list_id,)
-        )
-        for operation, count, records in rows:
-            histogram[str(operation)][str(count)] = int(records)
-        return histogram
-
-    def clear_sends(self) -> None:
-        with self._db:
-            self._db.execute("DELETE FROM sends")
-
-    def members(self, list_id: int) -> Iterator[str]:
-        """Every member of the list, in no particular order."""
-        for (key,) in self._db.execute("SELECT record FROM members WHERE list_id = ?", (list_id,)):
-            yield rec.decode(key)
-
-    # audiences ------------------------------------------------------------------------------------------------
-
-    def create_audience(
-        self, *, ad_account_id: str, name: str, description: str | None, customer_list_id: int, now: float
-    ) -> Audience:
-        with self._db:
-            audience_id = self._next_id()
-            self._db.execute(
-                "INSERT INTO audiences (id, ad_account_id, name, description, audience_type, customer_list_id, "
-                "created_time, updated_time) VALUES (?, ?, ?, ?, 'CUSTOMER_LIST', ?, ?, ?)",
-                (audience_id, ad_account_id, name, description, customer_list_id, now, now),
-            )
-        found = self.get_audience(audience_id)
-        assert found is not None
-        return found
-
-    def get_audience(self, audience_id: int) -> Audience | None:
-        row = self._db.execute(_AUDIENCE_SELECT + " WHERE a.id = ?", (audience_id,)).fetchone()
-        return None if row is None else _audience(row)
-
-    def list_audiences(self, ad_account_id: str, *, after: int | None, descending: bool, limit: int) -> list[Audience]:
-        """A page of the account's audiences that were not removed, by id."""
-        comparison, direction = ("<", "DESC") if descending else (">", "ASC")
-        query = _AUDIENCE_SELECT + " WHERE a.ad_account_id = ? AND a.removed = 0"
-        params: list[object] = [ad_account_id]
-        if after is not None:
-            query += f" AND a.id {comparison} ?"
-            params.append(after)
-        query += f" ORDER BY a.id {direction} LIMIT ?"
-        params.append(limit)
-        return [_audience(row) for row in self._db.execute(query, params)]
-
-    def all_audiences(self) -> list[Audience]:
-        return [_audience(row) for row in self._db.execute(_AUDIENCE_SELECT + " ORDER BY a.id")]
-
-    def update_audience(
-        self, audience_id: int, *, name: str | None, description: str | None, removed: bool, now: float
-    ) -> Audience:
-        with self._db:
-            self._db.execute(
-                "UPDATE audiences SET name = COALESCE(?, name), description = COALESCE(?, description), "
-                "removed = MAX(removed, ?), updated_time = ? WHERE id = ?",
-                (name, description, int(removed), now, audience_id),
-            )
-        found = self.get_audience(audience_id)
-        assert found is not None
-        return found
-
-
-def _audience(row: tuple[object, ...]) -> Audience:
-    values = list(row)
-    values[8] = bool(values[8])
-    return Audience(*values)  # type: ignore[arg-type]
+__all__ = ["AdAccount", "Audience", "AuthCode", "CustomerList", "Store", "Token", "TokenPair"]

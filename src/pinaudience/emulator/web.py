@@ -101,10 +101,11 @@ def _audiences(emu: Emulator) -> str:
     newest = list(reversed(everything))[:MAX_ROWS]
     rows = []
     for audience in newest:
-        shown = audience_json(audience)
+        shown = audience_json(emu, audience)
+        size = "not known yet" if shown["size"] is None else shown["size"]
         status = "REMOVED" if audience.removed else shown["status"]
         rows.append(
-            [audience.name, str(audience.id), audience.ad_account_id, audience.audience_type, shown["size"], status,
+            [audience.name, str(audience.id), audience.ad_account_id, audience.audience_type, size, status,
              str(audience.customer_list_id), _time(audience.updated_time)]
         )  # fmt: skip
     headers = ["Name", "Id", "Ad account", "Type", "Size", "Status", "Customer list", "Updated (UTC)"]

@@ -24,8 +24,8 @@ PAGE_SIZE_MAX = 250
 PAGE_SIZE_DEFAULT = 25
 
 MAX_RECORDS_PER_REQUEST = 100_000
-"""Pinterest documents no maximum; vendors send 1,900 to 100,000 per call. The emulator enforces this by
-default and the client never builds a batch larger than this."""
+"""Pinterest documents no maximum; vendors send 1,900 to 100,000 per call. The client never builds a batch
+larger than this; the emulator enforces it only when its `max_records_per_request` setting asks."""
 
 MAX_BODY_BYTES = 10_000_000
 """The emulator's default request body ceiling (Pinterest documents none); the client keeps batches below it."""
