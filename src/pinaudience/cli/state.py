@@ -18,7 +18,7 @@ from pinaudience.cli.output import print_json, stdout_console
 from pinaudience.config import read_toml
 from pinaudience.errors import ConfigError, StateError
 from pinaudience.state import ListInfo, StateStore, default_state_dir
-from pinaudience.state.store import DB_NAME
+from pinaudience.state.store import DB_NAME, list_target, lock_key
 
 ListArg = Annotated[
     str,
@@ -179,6 +179,6 @@ def forget(
             typer.confirm(f"Forget the state of {info.ref}?", abort=True)
         ref = info.ref
         # The sync engine takes this lock once it knows the list id, so a running sync makes this fail.
-        with store.lock(f"{ref.api_base}|{ref.ad_account_id}|list:{ref.customer_list_id}"):
+        with store.lock(lock_key(ref.api_base, ref.ad_account_id, list_target(ref.customer_list_id))):
             store.forget(ref)
     print(f"forgot the state of {ref}")

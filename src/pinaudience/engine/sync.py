@@ -51,6 +51,7 @@ from pinaudience.pinterest.models import Audience, CustomerList
 from pinaudience.pinterest.ratelimit import LocalRateLimiter, RateLimiter
 from pinaudience.pinterest.retry import RetryPolicy
 from pinaudience.state import ListRef, ListState, StateStore
+from pinaudience.state.store import list_target, lock_key
 from pinaudience.support.paths import default_state_dir
 
 if TYPE_CHECKING:
@@ -160,11 +161,6 @@ class _Job:
         stack.enter_context(self.store.lock(lock_key(self.pinterest.api_base, self.pinterest.ad_account_id, target)))
 
 
-def lock_key(api_base: str, ad_account_id: str, target: str) -> str:
-    """The state lock of one destination (`audience:ID`, `list:ID` or `name:NAME`) of one ad account and API."""
-    return f"{api_base}|{ad_account_id}|{target}"
-
-
 def configured_target(audience: AudienceSettings) -> str:
     """The destination as configured, before it is resolved: the first lock a run takes."""
     if audience.audience_id:
@@ -172,11 +168,6 @@ def configured_target(audience: AudienceSettings) -> str:
     if audience.customer_list_id:
         return list_target(audience.customer_list_id)
     return f"name:{audience.list_name}"
-
-
-def list_target(customer_list_id: str) -> str:
-    """A resolved (or created) list's lock target; `pinaudience state forget` takes the same lock."""
-    return f"list:{customer_list_id}"
 
 
 async def sync_audience(job: _Job) -> AudienceReport:

@@ -69,12 +69,24 @@ __all__ = [
     "Membership",
     "StateLock",
     "StateStore",
+    "list_target",
+    "lock_key",
 ]
 
 log = logging.getLogger(__name__)
 
 SNAPSHOTS = "snapshots"
 LOCKS = "locks"
+
+
+def lock_key(api_base: str, ad_account_id: str, target: str) -> str:
+    """The state lock of one destination (`audience:ID`, `list:ID` or `name:NAME`) of one ad account and API."""
+    return f"{api_base}|{ad_account_id}|{target}"
+
+
+def list_target(customer_list_id: str) -> str:
+    """A resolved (or created) list's lock target; `pinaudience state forget` takes the same lock."""
+    return f"list:{customer_list_id}"
 
 
 class StateLock:
