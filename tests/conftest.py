@@ -38,9 +38,16 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def emulator(clock: FakeClock) -> Iterator[Emulator]:
-    """A freshly seeded in-memory emulator on the test's clock."""
-    emu = Emulator(clock=clock)
+def emulator_profile() -> str:
+    """The emulator profile a test runs against: `default` here; the product suites' conftests parametrise it
+    over every profile (`default`, `realistic`), so that their tests pass against each."""
+    return "default"
+
+
+@pytest.fixture
+def emulator(clock: FakeClock, emulator_profile: str) -> Iterator[Emulator]:
+    """A freshly seeded in-memory emulator on the test's clock, in the test's profile."""
+    emu = Emulator(profile=emulator_profile, clock=clock)
     yield emu
     emu.close()
 
