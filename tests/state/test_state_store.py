@@ -215,6 +215,47 @@ def test_a_fresh_store_is_at_the_current_schema_version(make_store: MakeStore, t
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_a_version_1_store_is_migrated_and_keeps_its_lists(make_store: MakeStore, tmp_path: Path) -> None:
+    """A store written at schema version 1 opens at the current version with its lists and no pending audience."""
+    from pinaudience.state.schema import MIGRATIONS
+
+    directory = tmp_path / "state"
+    directory.mkdir()
+    with sqlite3.connect(directory / "state.sqlite3") as db:
+        MIGRATIONS[1](db)
+        db.execute(
+            "INSERT INTO lists (api_base, ad_account_id, customer_list_id, list_name, audience_id, audience_name, "
+            "created_at, updated_at) VALUES (?, ?, ?, 'Old', '77', 'Old audience', 1.0, 1.0)",
+            (REF.api_base, REF.ad_account_id, REF.customer_list_id),
+        )
+        db.execute("PRAGMA user_version = 1")
+    info = make_store().find_list(REF)
+    assert info is not None
+    assert (info.list_name, info.audience_id, info.audience_name) == ("Old", "77", "Old audience")
+    assert info.audience_pending_since is None
+    with sqlite3.connect(directory / "state.sqlite3") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_pending_audience_is_recorded_and_cleared(make_store: MakeStore) -> None:
+    """The time an audience started waiting for Pinterest's matching is kept until a run records the audience."""
+    store = make_store()
+    state = store.open_list(REF)
+    state.set_metadata(audience_id=None, audience_name="Waiting", audience_pending_since=1_700_000_000.0)
+    waiting = make_store().find_list(REF)
+    assert waiting is not None
+    assert (waiting.audience_id, waiting.audience_name, waiting.audience_pending_since) == (
+        None,
+        "Waiting",
+        1_700_000_000.0,
+    )
+    state.set_metadata(audience_id="88")
+    assert state.info().audience_pending_since == 1_700_000_000.0
+    state.set_metadata(audience_pending_since=None)
+    done = state.info()
+    assert (done.audience_id, done.audience_pending_since) == ("88", None)
+
+
 def test_a_newer_schema_is_refused_clearly(make_store: MakeStore, tmp_path: Path) -> None:
     """State written by a newer pinaudience is not touched by an older one."""
     make_store().close()

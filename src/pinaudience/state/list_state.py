@@ -81,6 +81,7 @@ class ListState:
         list_name: str | _Keep | None = KEEP,
         audience_id: str | _Keep | None = KEEP,
         audience_name: str | _Keep | None = KEEP,
+        audience_pending_since: float | _Keep | None = KEEP,
     ) -> None:
         """Record what the engine resolved; arguments left out keep their value."""
         given = {
@@ -88,6 +89,7 @@ class ListState:
             "list_name": list_name,
             "audience_id": audience_id,
             "audience_name": audience_name,
+            "audience_pending_since": audience_pending_since,
         }
         changes = {name: value for name, value in given.items() if not isinstance(value, _Keep)}
         if not changes:
@@ -305,7 +307,7 @@ def read_infos(db: StateDatabase, ref: ListRef | None) -> list[ListInfo]:
         "SELECT l.api_base, l.ad_account_id, l.customer_list_id, l.list_type, l.list_name, l.audience_id, "
         "l.audience_name, l.snapshot_count, l.created_at, l.updated_at, l.compacted_at, "
         "COALESCE(SUM(b.status = 'ACKNOWLEDGED'), 0), COALESCE(SUM(b.status = 'PENDING'), 0), "
-        "COALESCE(SUM(CASE WHEN b.status = 'PENDING' THEN b.count ELSE 0 END), 0) "
+        "COALESCE(SUM(CASE WHEN b.status = 'PENDING' THEN b.count ELSE 0 END), 0), l.audience_pending_since "
         "FROM lists l LEFT JOIN batches b ON b.list_id = l.id "
         "WHERE ?1 IS NULL OR (l.api_base = ?1 AND l.ad_account_id = ?2 AND l.customer_list_id = ?3) "
         "GROUP BY l.id ORDER BY l.api_base, l.ad_account_id, l.customer_list_id",
@@ -325,6 +327,7 @@ def read_infos(db: StateDatabase, ref: ListRef | None) -> list[ListInfo]:
             acknowledged_batches=int(r[11]),  # type: ignore[call-overload]
             pending_batches=int(r[12]),  # type: ignore[call-overload]
             pending_records=int(r[13]),  # type: ignore[call-overload]
+            audience_pending_since=None if r[14] is None else float(r[14]),  # type: ignore[arg-type]
         )
         for r in rows
     ]

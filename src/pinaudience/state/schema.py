@@ -15,6 +15,10 @@ Tables (version 1):
   ACKNOWLEDGED once Pinterest accepted it, deleted when Pinterest rejected it. `seq` only grows
   (AUTOINCREMENT), so it orders every batch of a list, across runs and compactions. `records` holds the
   batch's records in the stored encoding (Parquet bytes, see `pinaudience.state.encoding`).
+
+Version 2 adds `lists.audience_pending_since`: when a run first found that the audience could not be created
+yet because Pinterest was still matching the list's records (NULL when no audience is waiting). The run that
+creates the audience clears it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _v1(db: sqlite3.Connection) -> None:
@@ -65,7 +69,11 @@ def _v1(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX batches_by_list ON batches (list_id, seq)")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1}
+def _v2(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE lists ADD COLUMN audience_pending_since REAL")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2}
 """Version N is reached by running MIGRATIONS[N] on a database at version N - 1."""
 
 assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))

@@ -59,6 +59,9 @@ class ListInfo:
     created_at: float
     updated_at: float
     compacted_at: float | None
+    audience_pending_since: float | None = None
+    """When a run first left the audience to a later one because Pinterest was still matching the list (None:
+    no audience is waiting); `audience_name` is the audience to create."""
 
 
 @dataclass(frozen=True)
