@@ -6,7 +6,8 @@ strict about what we rely on: a missing id is an error, and `number` counters be
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pinaudience.errors import PinterestUnavailable
@@ -39,6 +40,36 @@ def _maybe_int(value: Any) -> int | None:
     return int(value)
 
 
+_EXCEPTION_KIND = re.compile(r"[A-Za-z][A-Za-z0-9_.\- ]{0,47}")
+"""What an `exceptions` key must look like to be shown as a kind: a short name, never an email or a hash."""
+_HEXLIKE = re.compile(r"[0-9A-Fa-f]{16,}")
+
+
+def _exception_counts(value: Any) -> dict[str, int]:
+    """A list's `exceptions` (an object Pinterest does not describe further) as kinds and counts, never values.
+
+    A key is the kind; its count is the number it holds, or the size of the list or object it holds, else 1.
+    Keys that do not look like a name (an `@`, a digit first, a run of hex digits, too long) count as `other`.
+    """
+    if not isinstance(value, dict):
+        return {}
+    counts: dict[str, int] = {}
+    for key, item in value.items():
+        named = isinstance(key, str) and _EXCEPTION_KIND.fullmatch(key) and not _HEXLIKE.search(key)
+        kind = key if named else "other"
+        if isinstance(item, bool) or item is None:
+            count = 1 if item else 0
+        elif isinstance(item, int | float):
+            count = int(item)
+        elif isinstance(item, list | dict):
+            count = len(item)
+        else:
+            count = 1
+        if count:
+            counts[kind] = counts.get(kind, 0) + count
+    return counts
+
+
 @dataclass(frozen=True)
 class CustomerList:
     """A customer list: only counters, never its members (Pinterest cannot read them back)."""
@@ -53,6 +84,8 @@ class CustomerList:
     num_removed_user_records: int
     created_time: int | None
     updated_time: int | None
+    exceptions: dict[str, int] = field(default_factory=dict)
+    """The list's `exceptions` ("Customer list errors" in the spec) as counts by kind; values are never kept."""
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> CustomerList:
@@ -67,6 +100,7 @@ class CustomerList:
             num_removed_user_records=_count(data.get("num_removed_user_records")),
             created_time=_maybe_int(data.get("created_time")),
             updated_time=_maybe_int(data.get("updated_time")),
+            exceptions=_exception_counts(data.get("exceptions")),
         )
 
     def to_dict(self) -> dict[str, Any]:
