@@ -83,13 +83,33 @@ class GuardError(PinaudienceError):
 
 
 class NotEnoughRecords(GuardError):
-    """Fewer valid records than Pinterest's audience minimum."""
+    """Fewer valid records than Pinterest's audience minimum, or fewer matched Pinterest users after matching.
+
+    The first is found before anything is written (`default_resolution`); the second only once Pinterest has
+    matched the list's records to its users (`too_few_matched`).
+    """
 
     kind = "not_enough_records"
     default_resolution = (
         "Pinterest requires a customer list to contain at least 100 records before it can be associated "
         "with an audience. Update the query or segment to return at least 100 rows, then run again."
     )
+    too_few_matched_resolution: ClassVar[str] = (
+        "Pinterest builds an audience only on at least 100 records that match Pinterest users. Send more "
+        "records (a larger segment), or records more likely to match: check that emails are the ones customers "
+        "use on Pinterest and that pre-hashed values were normalised before hashing (trimmed, lower-case; "
+        "docs/identifiers.md). The list itself is up to date; the next run creates the audience once enough match."
+    )
+
+    @classmethod
+    def too_few_matched(cls, customer_list_id: str, *, sent: int, matched: int | None) -> NotEnoughRecords:
+        """Pinterest matched the list and found it too small; `matched` is None where Pinterest does not say."""
+        how_many = f"only {matched}" if matched is not None else "fewer than 100"
+        return cls(
+            f"Pinterest matched customer list {customer_list_id} and found it too small for an audience: "
+            f"{how_many} of the {sent} records sent to it matched Pinterest users, and Pinterest needs at least 100",
+            resolution=cls.too_few_matched_resolution,
+        )
 
 
 class MassRemovalBlocked(GuardError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -9,11 +10,18 @@ import pytest
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import Settings
-from pinaudience.emulator import Emulator
+from pinaudience.emulator import PROFILE_NAMES, Emulator
 from pinaudience.engine.events import SyncEvent
-from pinaudience.engine.report import RunReport
+from pinaudience.engine.report import AUDIENCE_PENDING, AudienceReport, RunReport
 from pinaudience.engine.sync import sync_async
 from tests.sync.sync_helpers import Admin, Runner
+
+
+@pytest.fixture(params=PROFILE_NAMES)
+def emulator_profile(request: pytest.FixtureRequest) -> str:
+    """Every sync test runs against each emulator profile: Pinterest's known behaviour, and the pessimistic one."""
+    profile: str = request.param
+    return profile
 
 
 @pytest.fixture
@@ -33,5 +41,33 @@ def run_sync(emulator: Emulator, clock: FakeClock) -> Runner:
             observer=events.append if events is not None else None,
             **kwargs,
         )
+
+    return run
+
+
+@pytest.fixture
+def later(emulator: Emulator, clock: FakeClock) -> Callable[[], None]:
+    """`later()`: time passes beyond the emulator's matching delay (`processing_delay_s`), as before a later run."""
+
+    def advance() -> None:
+        clock.advance(emulator.settings.processing_delay_s + 1.0)
+
+    return advance
+
+
+@pytest.fixture
+def run_to_audience(run_sync: Runner, later: Callable[[], None]) -> Callable[..., Awaitable[AudienceReport]]:
+    """`await run_to_audience(settings)`: a sync, and when its audience waits for Pinterest's matching, a later one.
+
+    For tests about something else than matching: the list and its audience both exist afterwards in every
+    profile. Returns the report of the last run.
+    """
+
+    async def run(settings: Settings, **kwargs: Any) -> AudienceReport:
+        (report,) = (await run_sync(settings, **kwargs)).audiences
+        if report.audience_status == AUDIENCE_PENDING:
+            later()
+            (report,) = (await run_sync(settings, **kwargs)).audiences
+        return report
 
     return run

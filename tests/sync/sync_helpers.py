@@ -9,7 +9,8 @@ from typing import Any
 
 from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings
 from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID
-from pinaudience.engine.report import RunReport
+from pinaudience.emulator import Emulator
+from pinaudience.engine.report import AudienceReport, RunReport
 from tests.emulator_admin import EmulatorAdmin
 from tests.helpers import API_BASE
 
@@ -37,3 +38,23 @@ def with_audience(settings: Settings, **changes: Any) -> Settings:
 
 
 Admin = EmulatorAdmin
+
+
+ToAudience = Callable[..., Awaitable[AudienceReport]]
+"""`await run_to_audience(settings, **kw)` (fixture): a sync, run again later if its audience was pending."""
+
+
+def audience_waits(emulator: Emulator) -> bool:
+    """Whether this emulator refuses an audience until a list is matched, so that a first sync leaves it pending."""
+    settings = emulator.settings
+    return settings.processing_delay_s > 0 and settings.audience_on_unmatched == "refuse"
+
+
+def let_match(emulator: Emulator) -> None:
+    """Pinterest finishes matching what it holds (lists created by a test's admin calls, before an audience on them)."""
+    emulator.advance(emulator.settings.processing_delay_s + 1.0)
+
+
+async def applied_writes(admin: Admin) -> list[dict[str, Any]]:
+    """Writes Pinterest applied (2xx), without those a rate limit or a fault refused."""
+    return [w for w in await admin.writes() if w["status"] is not None and 200 <= w["status"] < 300]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -14,13 +15,24 @@ from pinaudience.emulator import SEED_ACCESS_TOKEN, Emulator
 from pinaudience.engine.events import PhaseStarted, UploadProgress
 from pinaudience.engine.sync import sync_async
 from tests.helpers import emails, expected_members, write_csv
-from tests.sync.sync_helpers import Admin, Runner, settings_for, with_audience
+from tests.sync.sync_helpers import (
+    Admin,
+    Runner,
+    ToAudience,
+    applied_writes,
+    audience_waits,
+    let_match,
+    settings_for,
+    with_audience,
+)
 
 pytestmark = pytest.mark.anyio
 
 
-async def test_first_sync_creates_list_and_audience(tmp_path: Path, admin: Admin, run_sync: Runner) -> None:
-    """A first mirror creates the list with the file's records and a CUSTOMER_LIST audience on it."""
+async def test_first_sync_creates_list_and_audience(
+    tmp_path: Path, admin: Admin, run_sync: Runner, emulator: Emulator, later: Callable[[], None]
+) -> None:
+    """A first mirror creates the list with the file's records, and a CUSTOMER_LIST audience once Pinterest accepts it."""
     people = emails(300)
     messy = [f"  {e.upper()}  " for e in people[:50]] + people[50:] + people[:10] + ["not-an-email", ""]
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", messy), batch_size=100)
@@ -28,46 +40,58 @@ async def test_first_sync_creates_list_and_audience(tmp_path: Path, admin: Admin
     (report,) = run.audiences
     assert run.status == "ok", report.error
     assert report.list_created
-    assert report.audience_created
     assert (report.rows_read, report.rows_valid, report.duplicates, report.records) == (312, 310, 10, 300)
     assert report.rows_invalid == 2
     assert (report.planned_adds, report.added, report.removed, report.batches) == (300, 300, 0, 3)
+    assert (report.pinterest_added, report.pinterest_removed) == (300, 0)
     assert report.customer_list_id is not None
     assert await admin.records(report.customer_list_id) == expected_members(people)
+    if audience_waits(emulator):  # audience_on_unmatched: refuse, with a processing delay
+        assert not report.audience_created
+        assert report.audience_status == "pending"
+        assert await admin.audiences() == []
+        later()
+        (report,) = (await run_sync(settings)).audiences
+        assert report.planned_adds == report.added == 0
+    assert report.audience_created
     (audience,) = await admin.audiences()
     assert audience["id"] == report.audience_id
     assert audience["rule"]["customer_list_id"] == report.customer_list_id
     assert audience["name"] == "VIP customers"
     assert report.audience_size == audience["size"]
     assert any("48 hours" in w for w in report.warnings)
+    assert not any("counters" in w for w in report.warnings)
 
 
-async def test_second_sync_sends_exactly_the_difference(tmp_path: Path, admin: Admin, run_sync: Runner) -> None:
+async def test_second_sync_sends_exactly_the_difference(
+    tmp_path: Path, admin: Admin, run_to_audience: ToAudience, run_sync: Runner
+) -> None:
     """Members who left are removed, new ones added, nobody else is touched, and nothing is created twice."""
     first = emails(400)
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", first), batch_size=50)
-    (one,) = (await run_sync(settings)).audiences
+    one = await run_to_audience(settings)
     assert one.customer_list_id is not None
-    before = len(await admin.writes())
+    before = len(await applied_writes(admin))
     second = first[60:] + emails(25, start=1000)
     write_csv(tmp_path / "c.csv", second)
     (two,) = (await run_sync(settings)).audiences
     assert two.status == "ok", two.error
     assert (two.planned_adds, two.planned_removes, two.added, two.removed) == (25, 60, 25, 60)
+    assert (two.pinterest_added, two.pinterest_removed) == (25, 60)
     assert not two.list_created
     assert not two.audience_created
     assert (two.customer_list_id, two.audience_id) == (one.customer_list_id, one.audience_id)
     assert two.confirmed_before == 400
     assert two.confirmed_after == 365
     assert await admin.records(one.customer_list_id) == expected_members(second)
-    writes = (await admin.writes())[before:]
+    writes = (await applied_writes(admin))[before:]
     assert [w["operation"] for w in writes] == ["customer_lists/update"] * 3
     assert sum(w["records"] for w in writes) == 85
     assert len(await admin.lists()) == 1
     assert len(await admin.audiences()) == 1
     (three,) = (await run_sync(settings)).audiences
     assert (three.planned_adds, three.planned_removes, three.requests) == (0, 0, three.requests)
-    assert len(await admin.writes()) == before + 3
+    assert len(await applied_writes(admin)) == before + 3
 
 
 async def test_add_and_remove_modes(tmp_path: Path, admin: Admin, run_sync: Runner) -> None:
@@ -95,9 +119,10 @@ async def test_add_full_resends_everything(tmp_path: Path, admin: Admin, run_syn
     assert again.planned_adds == 200
 
 
-async def test_by_audience_id_uses_its_list(tmp_path: Path, admin: Admin, run_sync: Runner) -> None:
+async def test_by_audience_id_uses_its_list(tmp_path: Path, admin: Admin, run_sync: Runner, emulator: Emulator) -> None:
     """Given an audience id, the engine changes the list its rule names."""
     existing = await admin.create_list("made elsewhere", expected_members(emails(200)))
+    let_match(emulator)
     audience = await admin.create_audience("Theirs", existing["id"])
     settings = settings_for(
         tmp_path, write_csv(tmp_path / "c.csv", emails(250)), list_name=None, audience_id=audience["id"]
@@ -131,6 +156,7 @@ async def test_audience_that_is_not_a_customer_list_audience(
 ) -> None:
     """An audience id of another type is a clear invalid_config error, and nothing is written."""
     existing = await admin.create_list("l", expected_members(emails(200)))
+    let_match(emulator)
     audience = await admin.create_audience("Visitors", existing["id"])
     writes = len(await admin.writes())
     settings = settings_for(
@@ -155,7 +181,7 @@ async def test_by_name_uses_the_newest_of_two_lists(tmp_path: Path, admin: Admin
     assert await admin.records(new["id"]) == expected_members(emails(200) + emails(5, start=950))
 
 
-async def test_by_customer_list_id(tmp_path: Path, admin: Admin, run_sync: Runner) -> None:
+async def test_by_customer_list_id(tmp_path: Path, admin: Admin, run_to_audience: ToAudience) -> None:
     """Given a customer list id, that list is mirrored; an audience is created on it with the given name."""
     existing = await admin.create_list("by id", expected_members(emails(3)))
     settings = settings_for(
@@ -165,7 +191,7 @@ async def test_by_customer_list_id(tmp_path: Path, admin: Admin, run_sync: Runne
         customer_list_id=existing["id"],
         audience_name="By id",
     )
-    (report,) = (await run_sync(settings)).audiences
+    report = await run_to_audience(settings)
     assert report.status == "ok", report.error
     assert report.audience_created
     assert report.audience_name == "By id"
@@ -202,15 +228,15 @@ async def test_mass_removal_is_blocked_unless_allowed(tmp_path: Path, admin: Adm
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", emails(400)))
     (first,) = (await run_sync(settings)).audiences
     assert first.customer_list_id is not None
-    write_csv(tmp_path / "c.csv", emails(150))
+    write_csv(tmp_path / "c.csv", emails(190))  # about 114 of them match Pinterest users at the default match rate
     (blocked,) = (await run_sync(settings)).audiences
     assert blocked.error is not None
     assert blocked.error.kind == "mass_removal_blocked"
-    assert "250 of the list's 400" in blocked.error.message
+    assert "210 of the list's 400" in blocked.error.message
     assert await admin.records(first.customer_list_id) == expected_members(emails(400))
     (allowed,) = (await run_sync(with_audience(settings, max_remove_fraction=0.7))).audiences
-    assert allowed.status == "ok"
-    assert allowed.removed == 250
+    assert allowed.status == "ok", allowed.error
+    assert allowed.removed == 210
 
 
 async def test_empty_or_invalid_file_never_removes(tmp_path: Path, admin: Admin, run_sync: Runner) -> None:

@@ -12,7 +12,7 @@ from pinaudience.clock import FakeClock
 from pinaudience.errors import StateError
 from pinaudience.state import StateStore
 from tests.helpers import emails, expected_members, write_csv
-from tests.sync.sync_helpers import Admin, Runner, settings_for
+from tests.sync.sync_helpers import Admin, Runner, ToAudience, settings_for
 
 pytestmark = pytest.mark.anyio
 
@@ -77,7 +77,7 @@ async def test_resume_after_a_crash(
 
 
 async def test_crash_while_creating_the_list_resumes(
-    tmp_path: Path, admin: Admin, run_sync: Runner, clock: FakeClock
+    tmp_path: Path, admin: Admin, run_sync: Runner, run_to_audience: ToAudience, clock: FakeClock
 ) -> None:
     """Killed right after the list was created: the next run finds it by name and does not create another."""
     source = write_csv(tmp_path / "c.csv", emails(300))
@@ -87,7 +87,7 @@ async def test_crash_while_creating_the_list_resumes(
     with pytest.raises(Crash):
         await run_sync(settings, store=store)
     store.close()
-    (report,) = (await run_sync(settings)).audiences
+    report = await run_to_audience(settings)
     assert report.status == "ok", report.error
     (only,) = await admin.lists()
     assert await admin.records(only["id"]) == expected_members(emails(300))

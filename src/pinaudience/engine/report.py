@@ -16,6 +16,9 @@ from pinaudience.input.prepare import PrepareReport
 
 PINTEREST_DELAY_NOTE = "Pinterest may take up to 48 hours to reflect changes in the audience size shown in Ads Manager."
 
+AUDIENCE_PENDING = "pending"
+"""`audience_status` when the audience could not be created yet because Pinterest is still matching the list."""
+
 
 @dataclass
 class ErrorInfo:
@@ -74,6 +77,11 @@ class AudienceReport:
     planned_removes: int = 0
     added: int = 0
     removed: int = 0
+    pinterest_added: int | None = None
+    """How much the list's `num_uploaded_user_records` grew during the upload (None: not read, as in a dry run).
+    Equal to `added` unless another tool wrote to the list or a request was applied twice; a warning says so."""
+    pinterest_removed: int | None = None
+    """How much the list's `num_removed_user_records` grew during the upload; compare with `removed`."""
     confirmed_after: int = 0
     batches: int = 0
     requests: int = 0
@@ -82,8 +90,12 @@ class AudienceReport:
     """429 answers received (each was retried)."""
     duration_s: float = 0.0
     list_status: str | None = None
+    list_exceptions: dict[str, int] = field(default_factory=dict)
+    """The list's `exceptions` as Pinterest reports them, by kind: counts only, never values."""
     audience_size: int | None = None
     audience_status: str | None = None
+    """Pinterest's (READY, INITIALIZING, TOO_SMALL), or `pending`: the audience is still to be created, by a later
+    run, once Pinterest has matched the list's records."""
     sync_warnings: list[str] = field(default_factory=list)
     """The sync's own warnings; `warnings` puts the input's first."""
     error: ErrorInfo | None = None

@@ -2,8 +2,16 @@
 
 Finding reads only: by audience id (its rule names the list), by customer list id, or by name (the
 most recent list with that name, and on it the audience with the wanted name, else the most recent
-one). Creating is never done twice: when the answer to a create is lost (`outcome_unknown`), the
-object is looked up first and created again only if it is not there (`create_or_find`).
+one). A removed audience (status `REMOVED`, where Pinterest still lists it) is never used. Creating is
+never done twice: when the answer to a create is lost (`outcome_unknown`), the object is looked up
+first and created again only if it is not there (`create_or_find`).
+
+Pinterest matches a list's records to its users asynchronously (hours), and builds an audience only on
+100 matched users. What it answers to an audience create on a list it has not matched yet is not
+documented: it may build the audience (`INITIALIZING`, no size yet) or refuse it with the same 400 code 1
+as for a list that is too small. `create_audience` reads the list's status to tell the two refusals
+apart: still matching means the audience waits for a later run (None); matched and too small is
+`not_enough_records`.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from pinaudience.config import AudienceSettings
-from pinaudience.errors import ConfigError, InvalidRequest, NotEnoughRecords, PinterestUnavailable
+from pinaudience.errors import ConfigError, InvalidRequest, NotEnoughRecords, NotFound, PinterestUnavailable
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.client import PinterestClient
 from pinaudience.pinterest.models import Audience, CustomerList
@@ -22,6 +30,14 @@ from pinaudience.pinterest.models import Audience, CustomerList
 log = logging.getLogger("pinaudience.sync")
 
 MIN_RECORDS = limits.MIN_AUDIENCE_RECORDS
+
+REMOVED = "REMOVED"
+"""The status of a removed audience where Pinterest still lists it (undocumented; the emulator's
+`removed_audiences: listed`). Such an audience is never used again."""
+LIST_MATCHING = frozenset({"PROCESSING", "UPLOADING"})
+"""List statuses while Pinterest has not finished matching the records sent."""
+LIST_TOO_SMALL = "TOO_SMALL"
+"""The list status once Pinterest matched fewer than 100 of its records to users."""
 
 T = TypeVar("T")
 
@@ -42,6 +58,12 @@ async def resolve(client: PinterestClient, audience: AudienceSettings) -> Destin
     """The configured destination, with reads only."""
     if audience.audience_id:
         found = await client.get_audience(audience.audience_id)
+        if found.status == REMOVED:
+            raise NotFound(
+                f"audience {found.id} was removed in Pinterest",
+                resolution="A removed audience cannot be used again: configure the list by name or id (an audience "
+                "is then created on it), or give the id of an audience that is not removed.",
+            )
         if found.audience_type != "CUSTOMER_LIST" or found.customer_list_id is None:
             raise ConfigError(
                 f"audience {found.id} is a {found.audience_type or 'unknown'} audience, not a "
@@ -62,8 +84,8 @@ async def resolve(client: PinterestClient, audience: AudienceSettings) -> Destin
 
 
 async def find_audience(client: PinterestClient, customer_list_id: str, name: str | None) -> Audience | None:
-    """The CUSTOMER_LIST audience on this list: the one with the wanted name, else the most recent."""
-    on_list = [a async for a in client.iter_audiences() if a.is_built_on(customer_list_id)]
+    """The CUSTOMER_LIST audience on this list, not removed: the one with the wanted name, else the most recent."""
+    on_list = [a async for a in client.iter_audiences() if a.is_built_on(customer_list_id) and a.status != REMOVED]
     if not on_list:
         return None
     named = [a for a in on_list if name is not None and a.name == name]
@@ -122,21 +144,27 @@ async def create_list(
 
 async def create_audience(
     client: PinterestClient, customer_list: CustomerList, name: str | None, members: int, *, attempts: int
-) -> Audience:
-    """Create the CUSTOMER_LIST audience on the list (named `name`, else as the list), once it holds enough."""
+) -> Audience | None:
+    """Create the CUSTOMER_LIST audience on the list (named `name`, else as the list), once it holds enough.
+
+    None when Pinterest refused it because it has not finished matching the list's records: the audience is
+    for a later run to create. `not_enough_records` when Pinterest matched the list and found it too small.
+    """
     audience_name = name or customer_list.name
     if members < MIN_RECORDS:
         raise NotEnoughRecords(f"the customer list holds {members} records, so no audience could be created on it yet")
 
-    async def create() -> Audience:
+    async def create() -> Audience | None:
         try:
             return await client.create_audience(audience_name, customer_list.id)
-        except InvalidRequest as exc:
-            raise NotEnoughRecords(
-                f"Pinterest refused to create the audience on customer list {customer_list.id} "
-                f"({exc.pinterest_message or exc.message}); usually fewer than {MIN_RECORDS} of its "
-                f"{members} records matched Pinterest users. The list itself is up to date.",
-            ) from None
+        except InvalidRequest:
+            status = (await client.get_customer_list(customer_list.id)).status
+            if status in LIST_MATCHING:
+                log.info("the audience on customer list %s waits for Pinterest's matching", customer_list.id)
+                return None
+            if status == LIST_TOO_SMALL:
+                raise NotEnoughRecords.too_few_matched(customer_list.id, sent=members, matched=None) from None
+            raise
 
     return await create_or_find(
         create,

@@ -14,7 +14,11 @@ This is the only module that knows the order of the steps. For each audience of 
    ADD batches, then REMOVE batches, a few in flight; each batch is written to the state as pending
    before it is sent and acknowledged after Pinterest answers (`send_batch`);
 6. finish: compact the state, create the audience if it is missing and the list is big enough, read
-   the list's status and the audience's size, and report.
+   the list's status and the audience's size, and report. Pinterest matches a list's records to its users
+   asynchronously (hours); while it does, it may refuse the audience. The run then ends `ok` with the
+   audience `pending`, the state records the audience to create, and a later run (the same command on an
+   unchanged file: nothing is sent again) creates it once Pinterest accepts it. A list Pinterest matched and
+   found too small ends `not_enough_records`. The list's counters are compared with what was sent.
 
 Why adds before removes: an audience must never fall below Pinterest's 100-member minimum mid-sync
 (removing first could shrink it under 100 before the adds arrive, and Pinterest would mark it too
@@ -41,8 +45,15 @@ from pinaudience.clock import Clock, SystemClock
 from pinaudience.config import AudienceSettings, PinterestSettings, Settings, SyncMode
 from pinaudience.engine.events import AudienceDone, PhaseStarted, ReadProgress, SyncObserver, ignore
 from pinaudience.engine.planning import check_guards, effective_mode, plan_changes
-from pinaudience.engine.report import PINTEREST_DELAY_NOTE, AudienceReport, RunReport
-from pinaudience.engine.resolve import Destination, create_audience, create_list, resolve
+from pinaudience.engine.report import AUDIENCE_PENDING, PINTEREST_DELAY_NOTE, AudienceReport, RunReport
+from pinaudience.engine.resolve import (
+    LIST_MATCHING,
+    LIST_TOO_SMALL,
+    Destination,
+    create_audience,
+    create_list,
+    resolve,
+)
 from pinaudience.engine.upload import Upload
 from pinaudience.errors import ConfigError, NotEnoughRecords, NotFound, PinaudienceError
 from pinaudience.input.prepare import Prepared, PrepareProgress, prepare
@@ -63,6 +74,27 @@ FIRST_MIRROR_WARNING = (
     "pinaudience holds no record of this customer list, so this first mirror only adds: members that "
     "other tools sent earlier cannot be removed, because Pinterest cannot list a customer list's members. "
     "Start from an empty list for an exact mirror."
+)
+
+AUDIENCE_PENDING_WARNING = (
+    "Pinterest is still matching the list's records to its users (this can take up to 48 hours) and does not "
+    "accept an audience on it yet; the audience {name!r} will be created by the next run once Pinterest accepts it "
+    "(run the same sync again later: records already sent are not sent again)."
+)
+AUDIENCE_INITIALIZING_WARNING = (
+    "Pinterest is still matching the list's records to its users (this can take up to 48 hours): the audience "
+    "has no size yet."
+)
+COUNTERS_DISAGREE_WARNING = (
+    "Pinterest's counters of customer list {list_id} grew by {p_added} uploaded and {p_removed} removed records "
+    "during this run, but pinaudience sent {added} and {removed}. More means another tool wrote to the list or a "
+    "request whose answer was lost was sent again (harmless: adds and removes do not duplicate members); fewer "
+    "means Pinterest did not count records it acknowledged: check the list in Ads Manager."
+)
+LIST_EXCEPTIONS_WARNING = "Pinterest reports exceptions on customer list {list_id}: {kinds}."
+TOO_SMALL_AFTER_REMOVE_WARNING = (
+    "Pinterest matched customer list {list_id} and found it too small: its audience needs at least 100 records "
+    "that match Pinterest users."
 )
 
 # --- public entry points ---------------------------------------------------------------------------
@@ -239,7 +271,7 @@ async def _steps(job: _Job, report: AudienceReport, stack: contextlib.AsyncExitS
         label=job.label,
         observer=job.notify,
     )
-    customer_list = destination.customer_list
+    customer_list = before = destination.customer_list
     if customer_list is None:
         customer_list, state = await _create_list(job, stack, report, destination, upload)
     assert state is not None
@@ -251,7 +283,7 @@ async def _steps(job: _Job, report: AudienceReport, stack: contextlib.AsyncExitS
         report.added, report.removed, report.batches = counts.added, counts.removed, counts.batches
 
     job.phase("finishing")
-    await _finish(job, report, state, customer_list, destination)
+    await _finish(job, report, state, customer_list, destination, before)
 
 
 # --- the steps -------------------------------------------------------------------------------------
@@ -314,35 +346,87 @@ async def _create_list(
 
 
 def _write_metadata(job: _Job, state: ListState, customer_list: CustomerList, destination: Destination) -> None:
-    found = destination.audience
-    state.set_metadata(
-        list_type=job.audience.id_type.list_type,
-        list_name=customer_list.name,
-        audience_id=found.id if found else None,
-        audience_name=found.name if found else destination.audience_name,
-    )
+    list_type, list_name, found = job.audience.id_type.list_type, customer_list.name, destination.audience
+    if found is None:  # still to create: a pending audience stays pending until a run creates it
+        state.set_metadata(
+            list_type=list_type, list_name=list_name, audience_id=None, audience_name=destination.audience_name
+        )
+    else:
+        state.set_metadata(
+            list_type=list_type,
+            list_name=list_name,
+            audience_id=found.id,
+            audience_name=found.name,
+            audience_pending_since=None,
+        )
 
 
 async def _finish(
-    job: _Job, report: AudienceReport, state: ListState, customer_list: CustomerList, destination: Destination
+    job: _Job,
+    report: AudienceReport,
+    state: ListState,
+    customer_list: CustomerList,
+    destination: Destination,
+    before: CustomerList | None,
 ) -> AudienceReport:
-    """Compact the state, create the audience if it is missing (not in remove mode), and read Pinterest's view."""
+    """Compact the state, create the audience if it is missing (not in remove mode), and read Pinterest's view.
+
+    `before` is the list as resolved, before the upload (None: this run created it), for the counter check.
+    """
     report.confirmed_after = state.compact().confirmed
     found = destination.audience
     if found is None and job.audience.mode is not SyncMode.REMOVE:
-        found = await create_audience(
-            job.client,
-            customer_list,
-            destination.audience_name,
-            report.confirmed_after,
-            attempts=job.pinterest.max_attempts,
-        )
-        report.audience_created = True
-        report.audience_id, report.audience_name = found.id, found.name
-        state.set_metadata(audience_id=found.id, audience_name=found.name)
+        found = await _create_audience(job, report, state, customer_list, destination)
     elif found is not None:
         found = await job.client.get_audience(found.id)  # its size and status after the upload
-    return _report_pinterest_view(report, await job.client.get_customer_list(customer_list.id), found)
+    now = await job.client.get_customer_list(customer_list.id)
+    _report_pinterest_view(report, now, found)
+    _check_counters(report, before, now)
+    if now.status == LIST_TOO_SMALL:
+        if job.audience.mode is SyncMode.REMOVE:
+            report.warn(TOO_SMALL_AFTER_REMOVE_WARNING.format(list_id=now.id))
+        else:
+            matched = found.size if found is not None else None
+            raise NotEnoughRecords.too_few_matched(now.id, sent=report.confirmed_after, matched=matched)
+    elif found is not None and found.size is None and (found.status == "INITIALIZING" or now.status in LIST_MATCHING):
+        report.warn(AUDIENCE_INITIALIZING_WARNING)
+    return report
+
+
+async def _create_audience(
+    job: _Job, report: AudienceReport, state: ListState, customer_list: CustomerList, destination: Destination
+) -> Audience | None:
+    """Create the audience; None when Pinterest is still matching the list, and the state remembers it is pending."""
+    name = destination.audience_name or customer_list.name
+    created = await create_audience(
+        job.client, customer_list, name, report.confirmed_after, attempts=job.pinterest.max_attempts
+    )
+    if created is None:
+        since = state.info().audience_pending_since
+        state.set_metadata(audience_id=None, audience_name=name, audience_pending_since=since or job.clock.now())
+        report.audience_status = AUDIENCE_PENDING
+        report.warn(AUDIENCE_PENDING_WARNING.format(name=name))
+        return None
+    report.audience_created = True
+    report.audience_id, report.audience_name = created.id, created.name
+    state.set_metadata(audience_id=created.id, audience_name=created.name, audience_pending_since=None)
+    return created
+
+
+def _check_counters(report: AudienceReport, before: CustomerList | None, after: CustomerList) -> None:
+    """How much Pinterest's counters grew during the upload, beside what was sent; a warning when they differ."""
+    report.pinterest_added = after.num_uploaded_user_records - (before.num_uploaded_user_records if before else 0)
+    report.pinterest_removed = after.num_removed_user_records - (before.num_removed_user_records if before else 0)
+    if (report.pinterest_added, report.pinterest_removed) != (report.added, report.removed):
+        report.warn(
+            COUNTERS_DISAGREE_WARNING.format(
+                list_id=after.id,
+                p_added=report.pinterest_added,
+                p_removed=report.pinterest_removed,
+                added=report.added,
+                removed=report.removed,
+            )
+        )
 
 
 def _report_pinterest_view(
@@ -351,6 +435,10 @@ def _report_pinterest_view(
     """The list's status and the audience's size as Pinterest shows them now."""
     if customer_list is not None:
         report.list_status = customer_list.status
+        report.list_exceptions = dict(customer_list.exceptions)
+        if customer_list.exceptions:
+            kinds = ", ".join(f"{kind}: {count}" for kind, count in sorted(customer_list.exceptions.items()))
+            report.warn(LIST_EXCEPTIONS_WARNING.format(list_id=customer_list.id, kinds=kinds))
     if audience is not None:
         report.audience_size = audience.size
         report.audience_status = audience.status
