@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings
-from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID
-from pinaudience.emulator import Emulator
+from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator
 from pinaudience.engine.report import AudienceReport, RunReport
 from tests.emulator_admin import EmulatorAdmin
 from tests.helpers import API_BASE

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.anyio
 async def test_first_sync_creates_list_and_audience(
     tmp_path: Path, admin: Admin, run_sync: Runner, emulator: Emulator, later: Callable[[], None]
 ) -> None:
-    """A first mirror creates the list with the file's records, and a CUSTOMER_LIST audience once Pinterest accepts it."""
+    """A first mirror creates the list with the file's records, and a CUSTOMER_LIST audience once Pinterest allows."""
     people = emails(300)
     messy = [f"  {e.upper()}  " for e in people[:50]] + people[50:] + people[:10] + ["not-an-email", ""]
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", messy), batch_size=100)

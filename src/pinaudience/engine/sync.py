@@ -375,13 +375,19 @@ async def _finish(
     """
     report.confirmed_after = state.compact().confirmed
     found = destination.audience
+    too_small: NotEnoughRecords | None = None
     if found is None and job.audience.mode is not SyncMode.REMOVE:
-        found = await _create_audience(job, report, state, customer_list, destination)
+        try:
+            found = await _create_audience(job, report, state, customer_list, destination)
+        except NotEnoughRecords as exc:  # raised once the report holds Pinterest's view of the list
+            too_small = exc
     elif found is not None:
         found = await job.client.get_audience(found.id)  # its size and status after the upload
     now = await job.client.get_customer_list(customer_list.id)
     _report_pinterest_view(report, now, found)
     _check_counters(report, before, now)
+    if too_small is not None:
+        raise too_small
     if now.status == LIST_TOO_SMALL:
         if job.audience.mode is SyncMode.REMOVE:
             report.warn(TOO_SMALL_AFTER_REMOVE_WARNING.format(list_id=now.id))
