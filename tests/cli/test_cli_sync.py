@@ -60,7 +60,7 @@ def test_a_first_sync_creates_the_list_and_a_second_sends_only_the_change(
     assert (again["customer_list_id"], again["planned_adds"], again["planned_removes"]) == (list_id, 10, 21)
     assert again["audience_created"] is bool(matching_s)  # the pending audience is created, records not re-sent
     assert again["audience_id"]
-    assert "48 hours" in result.stderr
+    assert any("48 hours" in warning for warning in again["warnings"])
 
 
 def test_a_config_with_two_audiences_syncs_both_and_json_logs(
