@@ -98,6 +98,18 @@ class Served:
     def settings(self, **changes: Any) -> None:
         self._send("PUT", "/settings", changes)
 
+    def profile(self, name: str) -> None:
+        """Every setting to the profile's (`default`, `realistic`)."""
+        self._send("PUT", "/profile", {"name": name})
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator's own time on (matching, token expiry, rate windows); the test's clock is untouched."""
+        self._send("POST", "/clock/advance", {"seconds": seconds})
+
+    def current_settings(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._send("GET", "/settings")
+        return result
+
     def faults(self, *rules: dict[str, Any]) -> None:
         self._send("PUT", "/faults", {"rules": list(rules)})
 

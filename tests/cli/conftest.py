@@ -1,4 +1,8 @@
-"""Fixtures of the CLI tests: one `pinaudience emulator serve` subprocess per session, reset before each test."""
+"""Fixtures of the CLI tests: one `pinaudience emulator serve` subprocess per session, reset before each test.
+
+Every test that uses the served emulator runs once per emulator profile (`default`, `realistic`): the
+profile is applied after each reset, through the admin API, as `emulator serve --profile NAME` would.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pinaudience.emulator import SEED_ACCESS_TOKEN
+from pinaudience.emulator import PROFILE_NAMES, SEED_ACCESS_TOKEN
 from tests.cli.cli_helpers import Served, clean_env
+from tests.realistic_gaps import mark_gaps
 
 STARTUP_TIMEOUT_S = 30
 
@@ -46,10 +51,18 @@ def served_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served
             process.stdout.close()
 
 
+@pytest.fixture(params=PROFILE_NAMES)
+def emulator_profile(request: pytest.FixtureRequest) -> str:
+    """Each CLI test that meets Pinterest runs against every emulator profile."""
+    profile: str = request.param
+    return profile
+
+
 @pytest.fixture
-def served(served_emulator: Served) -> Served:
-    """The served emulator, freshly seeded: no lists, no faults, default settings, an empty request log."""
+def served(served_emulator: Served, emulator_profile: str) -> Served:
+    """The served emulator, freshly seeded in the test's profile: no lists, no faults, an empty request log."""
     served_emulator.reset()
+    served_emulator.profile(emulator_profile)
     return served_emulator
 
 
@@ -64,3 +77,8 @@ def home(tmp_path: Path) -> Path:
 def env(home: Path) -> dict[str, str]:
     """A clean environment holding the emulator's seed access token, as PINTEREST_ACCESS_TOKEN."""
     return clean_env(home, PINTEREST_ACCESS_TOKEN=SEED_ACCESS_TOKEN)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `realistic` runs of tests that meet a known product gap of issue 11 are strict xfails (realistic_gaps)."""
+    mark_gaps(items, "tests/cli/")

@@ -12,17 +12,22 @@ ROOT = Path(__file__).resolve().parents[2]
 TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"
 
 
-def test_the_demo_runs_two_syncs_and_shows_the_emulators_view(tmp_path: Path) -> None:
-    """Exit 0; both reports and the emulator's view; the list equals the changed file; nothing of the user's touched."""
+def test_the_demo_shows_a_first_run_matching_then_the_audience_then_a_change(tmp_path: Path) -> None:
+    """Exit 0; the first run leaves the audience to Pinterest's matching, the second has it without re-sending, the
+    third mirrors a change; the list equals the changed file; nothing of the user's touched."""
     home = tmp_path / "home"
     home.mkdir()
     result = run_cli("demo", env=clean_env(home), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "1. First mirror" in out
-    assert "2. The segment changed" in out
-    assert "3. The emulator's view" in out
-    assert out.count("pinaudience sync: Demo: VIP customers") == 2
+    assert re.search(r"Audience: (pending\. Pinterest is still matching|created, INITIALIZING)", out)
+    assert "pinaudience status: Pinterest is still matching (list PROCESSING" in out
+    assert "2. Pinterest has matched the list" in out
+    assert re.search(r"Audience: (created now|there), status READY, size [\d,]+; records sent this time: 0\.", out)
+    assert "3. The segment changed" in out
+    assert "4. The emulator's view" in out
+    assert out.count("pinaudience sync: Demo: VIP customers") == 3
     assert re.search(r"members equal the file\s+yes", out)
     assert re.search(r"customer list\s+\d+ \(Demo: VIP customers\) created", out)
     assert "pre-hashed" in out

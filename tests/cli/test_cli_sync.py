@@ -30,29 +30,37 @@ def _first_sync(served: Served, tmp_path: Path, env: dict[str, str], values: lis
 def test_a_first_sync_creates_the_list_and_a_second_sends_only_the_change(
     served: Served, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    """Mirror twice: the emulator ends with exactly the second file; the report says what was sent."""
+    """Mirror twice: the emulator ends with exactly the second file; the report says what was sent. While Pinterest
+    matches the list (processing_delay_s), the first sync leaves the audience pending and the second creates it."""
+    matching_s = float(served.current_settings()["processing_delay_s"])
     first = [CANARY_EMAIL, *emails(250)]
     report = _first_sync(served, tmp_path, env, first)
     assert report["status"] == "ok"
-    assert (report["list_created"], report["audience_created"]) == (True, True)
+    assert report["list_created"] is True
+    if matching_s:
+        assert (report["audience_created"], report["audience_status"]) == (False, "pending")
+    else:
+        assert report["audience_created"] is True
     assert report["added"] == len(first)
     list_id = str(report["customer_list_id"])
     assert served.records(list_id) == expected_members(first)
 
+    served.advance(matching_s + 1 if matching_s else 0)  # Pinterest has matched the list by the next night's run
     second = emails(240, start=20)
     write_csv(tmp_path / "customers.csv", second)
     result = run_cli(
         "sync", tmp_path / "customers.csv", "--ad-account-id", ACCOUNT, "--list-name", "VIP",
-        "--api-base", served.api_base, "--state", tmp_path / "state",
+        "--api-base", served.api_base, "--state", tmp_path / "state", "--json",
         env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert_private(result, files=state_files(tmp_path / "state"))
     assert served.records(list_id) == expected_members(second)
-    assert "customer list" in result.stdout
-    assert list_id in result.stdout
-    assert "+10 / -21" in result.stdout  # planned: 10 joined; 20 and the canary left
-    assert "48 hours" in result.stderr
+    again = json.loads(result.stdout)
+    assert (again["customer_list_id"], again["planned_adds"], again["planned_removes"]) == (list_id, 10, 21)
+    assert again["audience_created"] is bool(matching_s)  # the pending audience is created, records not re-sent
+    assert again["audience_id"]
+    assert any("48 hours" in warning for warning in again["warnings"])
 
 
 def test_a_config_with_two_audiences_syncs_both_and_json_logs(
@@ -153,7 +161,7 @@ def test_state_show_and_forget(
 def test_every_command_has_help_with_an_example(capsys: pytest.CaptureFixture[str]) -> None:
     """Each command's --help shows an example invocation of that command."""
     commands = [
-        ["demo"], ["sync"], ["check"], ["auth", "login"], ["auth", "status"], ["auth", "refresh"],
+        ["demo"], ["sync"], ["check"], ["status"], ["auth", "login"], ["auth", "status"], ["auth", "refresh"],
         ["state", "show"], ["state", "forget"], ["prepare"], ["component"], ["emulator", "serve"],
     ]  # fmt: skip
     for command in commands:

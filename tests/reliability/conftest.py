@@ -1,4 +1,7 @@
-"""Fixtures of the reliability suite: an emulator that counts sends and knows the canary app, and a harness."""
+"""Fixtures of the reliability suite: an emulator that counts sends and knows the canary app, and a harness.
+
+Every test that uses the emulator runs once per emulator profile (`default`, `realistic`).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +12,24 @@ from pathlib import Path
 import pytest
 
 from pinaudience.clock import FakeClock
-from pinaudience.emulator import Emulator, EmulatorSettings
+from pinaudience.emulator import PROFILE_NAMES, Emulator, EmulatorSettings
 from tests.helpers import emulator_http
+from tests.realistic_gaps import mark_gaps
 from tests.reliability.reliability_helpers import Admin, Harness, WireTransport, install_canaries
 
 
+@pytest.fixture(params=PROFILE_NAMES)
+def emulator_profile(request: pytest.FixtureRequest) -> str:
+    """Each reliability test that meets Pinterest runs against every emulator profile."""
+    profile: str = request.param
+    return profile
+
+
 @pytest.fixture
-def emulator(clock: FakeClock) -> Iterator[Emulator]:
-    """The in-memory emulator on the test's clock, counting how often each record is sent, with the canary app."""
-    emu = Emulator(EmulatorSettings(track_sends=True), clock=clock)
+def emulator(clock: FakeClock, emulator_profile: str) -> Iterator[Emulator]:
+    """The in-memory emulator on the test's clock and profile, counting how often each record is sent, with the
+    canary app."""
+    emu = Emulator(EmulatorSettings.from_profile(emulator_profile, track_sends=True), clock=clock)
     install_canaries(emu)
     yield emu
     emu.close()
@@ -42,3 +54,8 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="pinaudience")
     return caplog
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `realistic` runs of tests that meet a known product gap of issue 11 are strict xfails (realistic_gaps)."""
+    mark_gaps(items, "tests/reliability/")

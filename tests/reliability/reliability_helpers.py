@@ -342,7 +342,14 @@ class Harness:
         total = sum(int(times) * count for histogram in sends.values() for times, count in histogram.items())
         assert total <= changed + await self.lost_records() + self.uncertain_records
 
-    async def assert_one_list_and_audience(self, customer_list_id: str) -> None:
+    async def assert_one_list_and_audience(self, customer_list_id: str, settings: Settings) -> None:
+        """One list and one audience on it. While Pinterest matches a list (`processing_delay_s`), a sync leaves the
+        audience pending and a run after matching creates it: that run is made here, and must send nothing."""
+        if not await self.admin.audiences() and self.emulator.settings.processing_delay_s > 0:
+            self.emulator.advance(self.emulator.settings.processing_delay_s + 1)
+            settled = await self.run_one(settings)
+            assert (settled.status, settled.added, settled.removed) == ("ok", 0, 0), settled.error
+            assert settled.audience_created
         (only,) = await self.admin.lists()
         assert only["id"] == customer_list_id
         (audience,) = await self.admin.audiences()

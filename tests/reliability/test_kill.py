@@ -4,7 +4,9 @@ Each cycle changes the customers file (some members leave, some join), starts `p
 for the phase chosen for this cycle (reading, planning, uploading or finishing) in its log, kills it
 with SIGKILL after a seeded random delay, runs the same sync again to completion, and checks that the
 emulator's membership equals the file exactly and that no record reached Pinterest more than twice in
-the cycle (once from the killed run, once more at most if its batch was in flight).
+the cycle (once from the killed run, once more at most if its batch was in flight). It runs in every
+emulator profile (`emulator serve --profile NAME`): 24 cycles in `default`, 4 (one per phase) in `realistic`,
+whose per-list write throttle makes every run slower.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID
+from pinaudience.emulator import PROFILE_NAMES, SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID
 from tests.helpers import emails, expected_members
 
 pytestmark = pytest.mark.reliability
 
-CYCLES = 24
+CYCLES = {"default": 24, "realistic": 4}
 PHASES = ("reading", "planning", "uploading", "finishing")
 SEED = 20261122
 PHASE_LINE = re.compile(r"\b(reading|resolving|planning|uploading|finishing)\b")
@@ -40,11 +42,19 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "pinaudience", *args]
 
 
+@pytest.fixture(params=PROFILE_NAMES)
+def emulator_profile(request: pytest.FixtureRequest) -> str:
+    """The kill test runs against every emulator profile."""
+    profile: str = request.param
+    return profile
+
+
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
-    """`pinaudience emulator serve` on a free port with a SQLite `--db`; yields its base URL."""
+def served(tmp_path: Path, emulator_profile: str) -> Iterator[str]:
+    """`pinaudience emulator serve --profile NAME` on a free port with a SQLite `--db`; yields its base URL."""
+    database = str(tmp_path / "emulator.sqlite3")
     process = subprocess.Popen(
-        cli("emulator", "serve", "--port", "0", "--db", str(tmp_path / "emulator.sqlite3")),
+        cli("emulator", "serve", "--port", "0", "--db", database, "--profile", emulator_profile),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -119,14 +129,14 @@ def kill_during(command: list[str], phase: str, delay_s: float) -> tuple[bool, s
     return process.returncode == -signal.SIGKILL, " > ".join(seen)
 
 
-def test_kill_nine_at_random_moments_never_loses_or_repeats(served: str, tmp_path: Path) -> None:
-    """24 cycles, each killed in a seeded phase and moment, then resumed: exact membership, at most two sends."""
+def test_kill_nine_at_random_moments_never_loses_or_repeats(served: str, tmp_path: Path, emulator_profile: str) -> None:
+    """Cycles each killed in a seeded phase and moment, then resumed: exact membership, at most two sends."""
     rng = random.Random(SEED)
     with httpx.Client(base_url=served, timeout=30) as admin:
-        run_cycles(admin, served, tmp_path, rng)
+        run_cycles(admin, served, tmp_path, rng, CYCLES[emulator_profile])
 
 
-def run_cycles(admin: httpx.Client, served: str, tmp_path: Path, rng: random.Random) -> None:
+def run_cycles(admin: httpx.Client, served: str, tmp_path: Path, rng: random.Random, cycles: int) -> None:
     admin.put(
         "/_emulator/settings", json={"track_sends": True, "latency_ms": 15, "latency_per_record_us": 20}
     ).raise_for_status()
@@ -147,7 +157,7 @@ def run_cycles(admin: httpx.Client, served: str, tmp_path: Path, rng: random.Ran
 
     kills: Counter[str] = Counter()
     next_id = 3000
-    for cycle in range(CYCLES):
+    for cycle in range(cycles):
         leave = set(rng.sample(members, 300))
         members = [m for m in members if m not in leave] + list(range(next_id, next_id + 400))
         next_id += 400
@@ -168,5 +178,7 @@ def run_cycles(admin: httpx.Client, served: str, tmp_path: Path, rng: random.Ran
         sends = admin.get(f"/_emulator/customer_lists/{list_id}/sends").json()["sends"]
         most = max((int(times) for histogram in sends.values() for times in histogram), default=0)
         assert most <= 2, f"cycle {cycle}: a record was sent {most} times ({sends})"
-    assert sum(kills.values()) >= 20, f"only {sum(kills.values())} runs were killed before finishing: {kills}"
-    assert set(kills) == set(PHASES), f"kills by phase: {kills}"
+    assert sum(kills.values()) >= cycles * 5 // 6, (
+        f"only {sum(kills.values())} runs were killed before finishing: {kills}"
+    )
+    assert len(kills) >= min(len(PHASES), cycles - 1), f"kills by phase: {kills}"

@@ -75,5 +75,5 @@ async def test_seeded_random_faults_end_exact(harness: Harness, logs: pytest.Log
     assert faults_met >= 5, "the random mode should have met this soak with several faults"
     await harness.admin.clear_faults()  # the admin's own Pinterest reads would meet them too
     assert list_id is not None
-    await harness.assert_one_list_and_audience(list_id)
+    await harness.assert_one_list_and_audience(list_id, settings)
     assert_no_leaks(harness, logs.records, people=[p for change in CHANGES for p in change])

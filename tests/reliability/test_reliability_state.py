@@ -130,7 +130,7 @@ async def test_state_failing_as_the_list_is_created(
     assert resumed.customer_list_id == report.customer_list_id
     assert resumed.customer_list_id is not None
     await harness.assert_exact(resumed.customer_list_id, FIRST)
-    await harness.assert_one_list_and_audience(resumed.customer_list_id)
+    await harness.assert_one_list_and_audience(resumed.customer_list_id, harness.settings(source))
     assert_no_leaks(harness, logs.records, people=FIRST)
 
 

@@ -17,6 +17,7 @@ from pinaudience.cli import demo as _demo_command  # noqa: F401 - registers `pin
 from pinaudience.cli import emulator as _emulator_commands  # noqa: F401 - registers `emulator serve`
 from pinaudience.cli import prepare as _prepare_command  # noqa: F401 - registers `pinaudience prepare`
 from pinaudience.cli import state as _state_commands  # noqa: F401 - registers `state show|forget`
+from pinaudience.cli import status as _status_command  # noqa: F401 - registers `pinaudience status`
 from pinaudience.cli import sync as _sync_command  # noqa: F401 - registers `pinaudience sync`
 from pinaudience.cli.app import app
 from pinaudience.cli.output import render_error, stderr_console
