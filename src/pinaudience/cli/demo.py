@@ -52,10 +52,9 @@ LIST_NAME = "Demo: VIP customers"
 MIN_ROWS = 1_000
 MATCHING_S = 60.0
 """How long the demo's Pinterest takes to match a list (`processing_delay_s`); real Pinterest takes hours."""
-AUDIENCE_ON_UNMATCHED = "accept"
-"""What the demo's Pinterest does with an audience created on a list still matching (`audience_on_unmatched`).
-`refuse` is the realistic profile's choice; it needs the engine to leave the audience pending (issue 11), and
-becomes the demo's once that lands. With `accept` the first run shows the audience INITIALIZING, size unknown."""
+AUDIENCE_ON_UNMATCHED = "refuse"
+"""What the demo's Pinterest does with an audience created on a list still matching (`audience_on_unmatched`):
+the realistic profile's choice, so the first run leaves the audience pending, as a first real run may."""
 
 
 def customer(i: int) -> str:
@@ -235,9 +234,7 @@ def _check(run: RunReport) -> None:
 
 def _pending_line(report: AudienceReport) -> str:
     """How the first run leaves the audience: pending (not created yet), or created while its size is unknown."""
-    # `audience_status` is "pending" when the engine left the audience to the next run (issue 11); the fallback
-    # keeps the demo right with an engine that has no such report field.
-    audience_status = getattr(report, "audience_status", None)
+    audience_status = report.audience_status
     if audience_status == "pending" or report.audience_id is None:
         return (
             "Audience: pending. Pinterest is still matching the list's records to its users (list "

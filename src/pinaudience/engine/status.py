@@ -93,12 +93,12 @@ class StateView:
 def recorded_audience(info: ListInfo) -> str | None:
     """The audience the state recorded for the list: its id, `"pending"`, or None.
 
-    Pending: the engine remembered that the audience is still to be created (`audience_pending`, where the
-    state has it), or the state confirms at least 100 records and no audience, which the next sync creates.
+    Pending: the engine recorded that Pinterest did not accept the audience yet (`audience_pending_since`), or
+    the state confirms at least 100 records and no audience, which the next sync creates.
     """
     if info.audience_id:
         return info.audience_id
-    if getattr(info, "audience_pending", False) or info.snapshot_count >= limits.MIN_AUDIENCE_RECORDS:
+    if info.audience_pending_since is not None or info.snapshot_count >= limits.MIN_AUDIENCE_RECORDS:
         return PENDING
     return None
 
