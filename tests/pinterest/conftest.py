@@ -22,6 +22,7 @@ from pinaudience.emulator import (
     SEED_AD_ACCOUNT_ID,
     SEED_APP_ID,
     SEED_APP_SECRET,
+    PROFILE_NAMES,
     SEED_REFRESH_TOKEN,
     Emulator,
 )
@@ -30,6 +31,13 @@ from pinaudience.pinterest.events import Observer
 from pinaudience.pinterest.ratelimit import RateLimiter
 from tests.helpers import API_BASE
 from tests.pinterest.client_helpers import Admin
+
+
+@pytest.fixture(params=PROFILE_NAMES)
+def emulator_profile(request: pytest.FixtureRequest) -> str:
+    """Every client test runs against each emulator profile (`default`, `realistic`): the client must be right under both."""
+    profile: str = request.param
+    return profile
 
 
 @pytest.fixture
