@@ -18,11 +18,11 @@ import pytest
 from pinaudience.clock import FakeClock
 from pinaudience.config import Credentials, PinterestSettings, Secret
 from pinaudience.emulator import (
+    PROFILE_NAMES,
     SEED_ACCESS_TOKEN,
     SEED_AD_ACCOUNT_ID,
     SEED_APP_ID,
     SEED_APP_SECRET,
-    PROFILE_NAMES,
     SEED_REFRESH_TOKEN,
     Emulator,
 )
@@ -35,7 +35,7 @@ from tests.pinterest.client_helpers import Admin
 
 @pytest.fixture(params=PROFILE_NAMES)
 def emulator_profile(request: pytest.FixtureRequest) -> str:
-    """Every client test runs against each emulator profile (`default`, `realistic`): the client must be right under both."""
+    """Every client test runs against each emulator profile (`default`, `realistic`): right under both."""
     profile: str = request.param
     return profile
 

@@ -28,7 +28,7 @@ LISTS = 10
 async def test_2000_writes_draw_no_429_at_the_pace_the_limit_allows(
     static_settings: PinterestSettings, connect: Any, admin: Admin, emulator: Emulator, clock: FakeClock
 ) -> None:
-    """Emulator and client both at ads_write 400/60 and 100/s, writes spread over ten lists: zero 429s, within 5% of 300 s."""
+    """Client and emulator at ads_write 400/60 and 100/s, writes over ten lists: zero 429s, within 5% of 300 s."""
     assert emulator.settings.ads_write_per_window == static_settings.ads_write_limit.requests == 400
     assert emulator.settings.window_s == static_settings.ads_write_limit.window_s == 60.0
     assert emulator.settings.per_second == static_settings.per_second == 100

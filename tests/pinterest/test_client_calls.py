@@ -154,3 +154,17 @@ async def test_client_side_checks_never_leave_the_machine(static_settings: Pinte
         with pytest.raises(ValueError, match="list_type"):
             await client.create_customer_list("x", ["a@b.c"], list_type="PHONE")
         assert client.stats.requests == 0
+
+
+@pytest.mark.parametrize(("state", "code"), [("DISAPPROVED", 2625), ("UNDER_REVIEW", 2626)])
+async def test_a_disapproved_or_reviewed_account_refuses_writes_with_its_own_resolution(
+    static_settings: PinterestSettings, connect: Any, admin: Admin, state: str, code: int
+) -> None:
+    """Writes on an ad account set DISAPPROVED / UNDER_REVIEW (emulator admin state) fail once with code 2625 / 2626."""
+    await admin.http.put(f"/_emulator/ad_accounts/{SEED_AD_ACCOUNT_ID}/state", json={"state": state})
+    async with connect(static_settings) as client:
+        with pytest.raises(InsufficientPermissions) as raised:
+            await client.create_customer_list("nightly", hashed_emails(1))
+        assert client.stats.requests == 1
+    assert raised.value.code == code
+    assert ("disapproved" if code == 2625 else "reviewing") in raised.value.resolution

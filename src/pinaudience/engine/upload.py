@@ -185,10 +185,12 @@ class Upload:
             finally:
                 slots.release()
 
+        parts = self._cut(batches)
         async with asyncio.TaskGroup() as group:
-            for records in self._cut(batches):
-                await slots.acquire()
-                if failures:
+            while True:
+                await slots.acquire()  # before the next batch is cut, so that it is cut to what is known now
+                records = None if failures else next(parts, None)
+                if records is None:
                     slots.release()
                     break
                 group.create_task(send(records))
