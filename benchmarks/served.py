@@ -148,6 +148,8 @@ class SyncSpec:
     read_limit: tuple[int, float]
     per_second: int
     writes_in_flight: int
+    writes_in_flight_per_list: int | None = None
+    """None: the product's default."""
     max_attempts: int = 10
     max_remove_fraction: float = 0.5
     server_pid: int | None = None
@@ -186,6 +188,11 @@ def child(spec_path: Path) -> None:
             per_second=spec.per_second,
             writes_in_flight=spec.writes_in_flight,
             max_attempts=spec.max_attempts,
+            **(
+                {"writes_in_flight_per_list": spec.writes_in_flight_per_list}
+                if spec.writes_in_flight_per_list is not None
+                else {}
+            ),
         ),
         audiences=(
             AudienceSettings(

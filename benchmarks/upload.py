@@ -18,6 +18,10 @@ instead of per 60 s, 100 x scale requests per second), and the client's `ads_wri
 - `shared`: the server allows only `--shared` of the client's limit (other tools use the rest of the
   quota) and answers 429 with `Retry-After` and `X-RateLimit-Reset`.
 - `bare`: the same, with bare 429s (no headers), as Pinterest documents them.
+- `realistic` and `realistic-hints` (issue 11): a storm of 429s under the emulator's `realistic` profile, its
+  per-list throttle (one write to a list per second, scaled) with bare 429s, and the same storm with
+  `Retry-After`, in the same run; `processing_delay_s` 0 so that the audience is made at once. Figure: the
+  extra requests per 1,000 writes (requests sent beyond the writes the sync needed), beside each other.
 
 Every case checks that the emulator's membership equals the file exactly (no loss) and prints the 429s
 (the share of requests that drew one), how many writes were ready before their slot and waited for the
@@ -71,20 +75,31 @@ def run_case(
     server_share: float,
     headers: bool,
     in_flight: int,
+    realistic: bool = False,
     expected: pl.Series,
     input_file: Path,
 ) -> dict[str, Any]:
     scale = args.scale
     window = REAL_WRITE.window_s / scale
     server_writes = max(int(REAL_WRITE.requests * server_share), 1)
-    server.reset(
-        ads_write_per_window=server_writes,
-        ads_read_per_window=REAL_READ.requests,
-        window_s=window,
-        per_second=round(limits.STANDARD.per_second * scale),
-        rate_limit_hints="retry_after_and_reset_at" if headers else "none",
-        latency_ms=args.latency_ms / scale,
-        latency_per_record_us=args.latency_per_record_us / scale,
+    profile: dict[str, Any] = {}
+    server.reset()
+    if realistic:
+        server.call("PUT", "/profile", {"name": "realistic"})
+        profile = {"processing_delay_s": 0.0, "list_write_window_s": 1.0 / scale, "list_writes_per_window": 1}
+    server.call(
+        "PUT",
+        "/settings",
+        dict(
+            profile,
+            ads_write_per_window=server_writes,
+            ads_read_per_window=REAL_READ.requests,
+            window_s=window,
+            per_second=round(limits.STANDARD.per_second * scale),
+            rate_limit_hints=("retry_after" if realistic else "retry_after_and_reset_at") if headers else "none",
+            latency_ms=args.latency_ms / scale,
+            latency_per_record_us=args.latency_per_record_us / scale,
+        ),
     )
     state = root / f"state-{name.replace(' ', '-').replace(',', '')}"
     spec = SyncSpec(
@@ -110,6 +125,9 @@ def run_case(
     calls = [c for c in server.requests() if c["operation"] != "oauth/token"]
     result["calls"] = len(calls)
     result["calls_429"] = sum(1 for c in calls if c["status"] == 429)
+    writes = [c for c in calls if c["operation"] == "customer_lists/update"]
+    result["writes_sent"] = len(writes)
+    result["writes_needed"] = sum(1 for c in writes if c["status"] != 429)
     result["no_loss"] = same_records(server.members(report["customer_list_id"]), expected)
     result["server_writes_per_window"] = server_writes
     result["window_s"] = window
@@ -162,6 +180,11 @@ def summarise(name: str, result: dict[str, Any], args: argparse.Namespace) -> No
         f"  429s: {report['rate_limited']} seen by the client, {result['calls_429']} of {result['calls']:,} "
         f"requests in the emulator's log ({share:.1%}); {report['retries']} retries"
     )
+    needed = max(result["writes_needed"], 1)
+    print(
+        f"  extra requests: {result['writes_sent'] - result['writes_needed']} beyond the {result['writes_needed']:,} "
+        f"writes needed = {(result['writes_sent'] - result['writes_needed']) / needed * 1000:.1f} per 1,000 writes"
+    )
     waits = result["write_waits"]
     waited = sum(1 for w in waits if w >= WAITED_S) / max(len(waits), 1)
     trip = round_trip_s(result)
@@ -207,8 +230,9 @@ def main() -> None:
     parser.add_argument("--max-attempts", type=int, default=10)
     parser.add_argument(
         "--cases",
-        default="limit,limit+1,shared,bare",
-        help="comma-separated, of: limit, limit+1 (one more write in flight), shared, bare (default: all)",
+        default="limit,limit+1,shared,bare,realistic,realistic-hints",
+        help="comma-separated, of: limit, limit+1 (one more write in flight), shared, bare, realistic, "
+        "realistic-hints (default: all)",
     )
     args = parser.parse_args()
 
@@ -243,11 +267,14 @@ def main() -> None:
             "limit+1": (f"at the limit, {more} writes in flight", 1.0, True, more),
             "shared": ("shared quota, Retry-After", args.shared, True, args.writes_in_flight),
             "bare": ("shared quota, bare 429", args.shared, False, args.writes_in_flight),
+            "realistic": ("realistic profile, per-list throttle, bare 429", 1.0, False, args.writes_in_flight),
+            "realistic-hints": ("realistic profile, per-list throttle, Retry-After", 1.0, True, args.writes_in_flight),
         }
         lost = False
         with Server() as server:
             for key in args.cases.split(","):
                 name, share, headers, in_flight = cases[key.strip()]
+                realistic = key.strip().startswith("realistic")
                 result = run_case(
                     server,
                     args,
@@ -256,6 +283,7 @@ def main() -> None:
                     server_share=share,
                     headers=headers,
                     in_flight=in_flight,
+                    realistic=realistic,
                     expected=expected,
                     input_file=input_file,
                 )

@@ -18,6 +18,7 @@ import pytest
 from pinaudience.clock import FakeClock
 from pinaudience.config import Credentials, PinterestSettings, Secret
 from pinaudience.emulator import (
+    PROFILE_NAMES,
     SEED_ACCESS_TOKEN,
     SEED_AD_ACCOUNT_ID,
     SEED_APP_ID,
@@ -30,6 +31,13 @@ from pinaudience.pinterest.events import Observer
 from pinaudience.pinterest.ratelimit import RateLimiter
 from tests.helpers import API_BASE
 from tests.pinterest.client_helpers import Admin
+
+
+@pytest.fixture(params=PROFILE_NAMES)
+def emulator_profile(request: pytest.FixtureRequest) -> str:
+    """Every client test runs against each emulator profile (`default`, `realistic`): right under both."""
+    profile: str = request.param
+    return profile
 
 
 @pytest.fixture

@@ -19,6 +19,9 @@ pytestmark = pytest.mark.anyio
 
 async def test_lists_and_audiences_round_trip(static_settings: PinterestSettings, connect: Any, admin: Admin) -> None:
     """Create, add, remove, read back; ids are strings, counters ints, membership as sent."""
+    # Names emulator settings: matching done at once (the audience has a size), a removed audience gone, and no
+    # per-object write throttle (writes follow each other at once; the client would learn to space them, with retries).
+    await admin.settings(processing_delay_s=0.0, removed_audiences="hidden", list_writes_per_window=None)
     records = hashed_emails(300)
     async with connect(static_settings) as client:
         created = await client.create_customer_list("nightly", records[:200], list_type="EMAIL")
@@ -69,6 +72,7 @@ async def test_listing_follows_bookmarks_past_250(
         list_calls = [r for r in await admin.requests() if r["operation"] == "customer_lists/list"]
         assert len(list_calls) == 2
 
+        await admin.settings(audience_on_unmatched="accept")  # audiences on a list not matched yet are built
         big = await client.create_customer_list("big", hashed_emails(300))
         audiences = [(await client.create_audience(f"a{i}", big.id)).id for i in range(5)]
         paged = [a.id async for a in client.iter_audiences(page_size=2)]
@@ -150,3 +154,17 @@ async def test_client_side_checks_never_leave_the_machine(static_settings: Pinte
         with pytest.raises(ValueError, match="list_type"):
             await client.create_customer_list("x", ["a@b.c"], list_type="PHONE")
         assert client.stats.requests == 0
+
+
+@pytest.mark.parametrize(("state", "code"), [("DISAPPROVED", 2625), ("UNDER_REVIEW", 2626)])
+async def test_a_disapproved_or_reviewed_account_refuses_writes_with_its_own_resolution(
+    static_settings: PinterestSettings, connect: Any, admin: Admin, state: str, code: int
+) -> None:
+    """Writes on an ad account set DISAPPROVED / UNDER_REVIEW (emulator admin state) fail once with code 2625 / 2626."""
+    await admin.http.put(f"/_emulator/ad_accounts/{SEED_AD_ACCOUNT_ID}/state", json={"state": state})
+    async with connect(static_settings) as client:
+        with pytest.raises(InsufficientPermissions) as raised:
+            await client.create_customer_list("nightly", hashed_emails(1))
+        assert client.stats.requests == 1
+    assert raised.value.code == code
+    assert ("disapproved" if code == 2625 else "reviewing") in raised.value.resolution

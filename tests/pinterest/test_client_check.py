@@ -54,7 +54,8 @@ async def test_static_token_passes_with_reads_only(
 async def test_refresh_credentials_report_scopes_and_expiries(
     refresh_settings: PinterestSettings, emulator: Emulator, clock: FakeClock
 ) -> None:
-    """With a refresh token, check knows the scopes and both expiries."""
+    """With a refresh token that Pinterest rotates, check knows the scopes and both expiries."""
+    emulator.settings.rotate_refresh_token = True  # the spec's refresh answer: a new refresh token and its expiry
     result = await run_check(refresh_settings, emulator, clock)
     assert result.ok
     assert result.scopes == ("ads:read", "ads:write")
@@ -64,10 +65,24 @@ async def test_refresh_credentials_report_scopes_and_expiries(
     assert "scopes" in [s.name for s in result.steps]
 
 
+async def test_a_non_rotating_refresh_leaves_the_refresh_expiry_unknown(
+    refresh_settings: PinterestSettings, emulator: Emulator, clock: FakeClock
+) -> None:
+    """Without rotation Pinterest tells no refresh-token expiry: check still passes, and says it is unknown."""
+    emulator.settings.rotate_refresh_token = False
+    result = await run_check(refresh_settings, emulator, clock)
+    assert result.ok
+    assert result.token is not None
+    assert result.token.has_refresh_token
+    assert result.token.refresh_expires_in_s is None
+    assert not result.token.renew_soon
+
+
 async def test_finds_the_newest_list_by_name_and_an_audience_by_id(
     static_settings: PinterestSettings, connect: Any, emulator: Emulator, clock: FakeClock, admin: Admin
 ) -> None:
     """By name the most recent list wins; by audience id, the audience and the list it is built on."""
+    emulator.settings.audience_on_unmatched = "accept"  # an audience on a list not matched yet is built
     async with connect(static_settings) as client:
         await client.create_customer_list("nightly", hashed_emails(1))
         newest = await client.create_customer_list("nightly", hashed_emails(300))

@@ -116,3 +116,47 @@ def test_retry_delay_hint(headers: dict[str, str], expected: float | None) -> No
     """Retry-After (seconds or date) wins, then X-RateLimit-Reset (seconds or Unix time), else nothing."""
     now = 1_767_225_600.0  # 2026-01-01T00:00:00Z
     assert retry_delay_hint(answer(429, {"code": 8, "message": "x"}, headers=headers), now) == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "state", "advice"),
+    [(2625, "disapproved", "appeal there"), (2626, "under review", "once Pinterest Ads Manager shows the account")],
+)
+def test_ad_account_states_have_their_own_resolution(code: int, state: str, advice: str) -> None:
+    """403 code 2625 (disapproved) and 2626 (under review) say so, with a resolution of their own."""
+    error = classify(answer(403, {"code": code, "message": "Sorry!"}))
+    assert error is not None
+    assert error.kind == "insufficient_permissions"
+    assert f"is {state}" in error.message
+    assert advice in error.resolution
+    assert f"ad account {ACCOUNT}" in error.resolution
+    assert not is_retriable(error)
+
+
+@pytest.mark.parametrize("status", [413, 502, 504])
+def test_a_gateway_page_is_named_by_its_status_never_quoted(status: int) -> None:
+    """An HTML body (a gateway's) is classified by the status; the message says it was not JSON and quotes nothing."""
+    page = "<html><head><title>Bad</title></head><body>nginx secret-ish text</body></html>"
+    error = classify(answer(status, page, headers={"content-type": "text/html; charset=utf-8"}))
+    assert error is not None
+    assert f"HTTP {status}" in error.message
+    assert "was not JSON (text/html)" in error.message
+    assert "nginx" not in str(error)
+    assert error.code is None
+
+
+def test_a_413_says_the_body_was_too_large() -> None:
+    """A 413 names the refusal and advises a smaller batch, whether the body is JSON or not."""
+    for body in ({"code": 1, "message": "Request body too large"}, "<html>413</html>"):
+        error = classify(answer(413, body))
+        assert error is not None
+        assert "refused the request body as too large (413)" in error.message
+        assert "batch_size" in error.resolution
+
+
+def test_errors_with_extra_keys_parse() -> None:
+    """Keys beside `code` and `message` (`status`, `host`, `generated_at`, `data`) do not disturb classification."""
+    body = {"code": 8, "message": "Rate limited.", "status": "failure", "host": "x", "generated_at": "t", "data": None}
+    error = classify(answer(429, body))
+    assert error is not None
+    assert (error.kind, error.code, error.pinterest_message) == ("rate_limited", 8, "Rate limited.")

@@ -48,6 +48,7 @@ async def test_rotation_is_on_disk_before_each_use(
     refresh_settings: PinterestSettings, token_store: Path, connect: Any, admin: Admin, clock: FakeClock
 ) -> None:
     """First use and expiry each rotate the pair; the store holds the new one before any call uses it."""
+    await admin.settings(rotate_refresh_token=True)  # Pinterest's spec: a refresh answers a new refresh token
     pair = await admin.tokens(access_ttl_s=HOUR)
     settings = with_refresh_token(refresh_settings, pair["refresh_token"])
     on_disk_at_send: list[str] = []
@@ -169,6 +170,7 @@ async def test_a_refresh_token_near_expiry_is_renewed_once(
     refresh_settings: PinterestSettings, token_store: Path, connect: Any, admin: Admin, clock: FakeClock
 ) -> None:
     """With under 14 days left the refresh token is rotated; when Pinterest does not extend it, not again."""
+    await admin.settings(rotate_refresh_token=True)  # Pinterest's spec: a refresh answers a new refresh token
     pair = await admin.tokens(refresh_ttl_s=10 * DAY)
     now = clock.now()
     TokenStore(token_store).save(
@@ -196,6 +198,7 @@ async def test_the_store_outlives_the_environment_seed(
     refresh_settings: PinterestSettings, token_store: Path, connect: Any, admin: Admin
 ) -> None:
     """The next run with the same (now dead) seed in the environment uses the stored pair, without a refresh."""
+    await admin.settings(rotate_refresh_token=True)  # Pinterest's spec: a refresh answers a new refresh token
     async with connect(refresh_settings) as client:
         await client.get_ad_account()
     assert (await admin.refresh_grant(SEED_REFRESH_TOKEN)).status_code == 401
@@ -222,7 +225,8 @@ async def test_a_new_seed_in_the_environment_wins(
 async def test_another_process_rotation_is_adopted(
     refresh_settings: PinterestSettings, token_store: Path, connect: Any, admin: Admin, clock: FakeClock
 ) -> None:
-    """When another run rotated the pair meanwhile, this one takes it from the store instead of a dead refresh."""
+    """When another run refreshed the pair meanwhile (rotated or not), this one takes it from the store instead of
+    refreshing again."""
     pair = await admin.tokens(access_ttl_s=HOUR)
     settings = with_refresh_token(refresh_settings, pair["refresh_token"])
     async with connect(settings) as first, connect(settings) as second:
@@ -239,6 +243,7 @@ async def test_login_refresh_and_status(
     refresh_settings: PinterestSettings, token_store: Path, emulator: Emulator, clock: FakeClock, admin: Admin
 ) -> None:
     """`auth login` against the emulator's authorize page, then `auth refresh` and `auth status`."""
+    await admin.settings(rotate_refresh_token=True)  # Pinterest's spec: a refresh answers a new refresh token
     settings = replace(
         refresh_settings,
         credentials=Credentials(app_id=SEED_APP_ID, app_secret=Secret(SEED_APP_SECRET), token_store=token_store),
@@ -289,3 +294,78 @@ async def test_a_used_code_is_refused(
         await login_with_code(
             refresh_settings, code=code, redirect_uri=redirect_uri, transport=emulator.transport(), clock=clock
         )
+
+
+async def test_a_refresh_without_a_new_refresh_token_keeps_the_stored_one(
+    refresh_settings: PinterestSettings, token_store: Path, connect: Any, admin: Admin, clock: FakeClock
+) -> None:
+    """A refresh answer without `refresh_token` keeps the stored one and its expiry; it keeps working."""
+    await admin.settings(rotate_refresh_token=False)  # Pinterest's quickstart: the old one, "if not also refreshed"
+    pair = await admin.tokens(access_ttl_s=HOUR)
+    settings = with_refresh_token(refresh_settings, pair["refresh_token"])
+    async with connect(settings) as client:
+        await client.get_ad_account()
+        first = json.loads(token_store.read_text())
+        assert first["refresh_token"] == pair["refresh_token"]
+        assert first["access_token"] not in (None, pair["access_token"])
+        clock.advance(HOUR)
+        await client.get_ad_account()  # the kept refresh token refreshes again
+        second = json.loads(token_store.read_text())
+        assert client.stats.refreshes == 2
+    assert second["refresh_token"] == pair["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert second["refresh_token_expires_at"] == first["refresh_token_expires_at"]
+    assert stat.S_IMODE(token_store.stat().st_mode) == 0o600
+
+
+async def test_renewal_without_rotation_is_tried_once_and_keeps_the_token(
+    refresh_settings: PinterestSettings, token_store: Path, connect: Any, admin: Admin, clock: FakeClock
+) -> None:
+    """Near its expiry a refresh token that Pinterest does not rotate is kept, and renewal is not asked again."""
+    await admin.settings(rotate_refresh_token=False)
+    pair = await admin.tokens(refresh_ttl_s=10 * DAY)
+    now = clock.now()
+    TokenStore(token_store).save(
+        TokenSet(
+            access_token=Secret(pair["access_token"]),
+            refresh_token=Secret(pair["refresh_token"]),
+            access_expires_at=now + pair["expires_in"],
+            refresh_expires_at=now + 10 * DAY,
+            app_id=SEED_APP_ID,
+            updated_at=now,
+            seed=fingerprint(Secret(SEED_REFRESH_TOKEN)),
+        )
+    )
+    events: list[ClientEvent] = []
+    async with connect(refresh_settings, observer=events.append) as client:
+        for _ in range(3):
+            await client.get_ad_account()
+        status = client.tokens.status()
+    assert [e.reason for e in events if isinstance(e, TokenRefreshed)] == ["refresh token renewal"]
+    assert stored_refresh_token(token_store) == pair["refresh_token"]
+    assert status.renew_soon
+
+
+async def test_auth_refresh_without_rotation_keeps_the_logged_in_token(
+    refresh_settings: PinterestSettings, token_store: Path, emulator: Emulator, clock: FakeClock, admin: Admin
+) -> None:
+    """`auth refresh` against a non-rotating Pinterest keeps the refresh token from login and its 60-day expiry."""
+    await admin.settings(rotate_refresh_token=False)
+    settings = replace(
+        refresh_settings,
+        credentials=Credentials(app_id=SEED_APP_ID, app_secret=Secret(SEED_APP_SECRET), token_store=token_store),
+    )
+    redirect_uri = "http://127.0.0.1:8085/callback"
+    url = authorize_url(
+        app_id=SEED_APP_ID, redirect_uri=redirect_uri, state=new_state(), authorize_base=authorize_base_for(API_BASE)
+    )
+    query = parse_qs(urlsplit((await admin.http.get(url)).headers["location"]).query)
+    await login_with_code(
+        settings, code=query["code"][0], redirect_uri=redirect_uri, transport=emulator.transport(), clock=clock
+    )
+    logged_in = stored_refresh_token(token_store)
+    refreshed = await refresh_now(settings, transport=emulator.transport(), clock=clock)
+    assert refreshed.source == "pinterest"
+    assert stored_refresh_token(token_store) == logged_in
+    assert (await admin.refresh_grant(logged_in)).status_code == 200
+    assert refreshed.refresh_expires_in_s == pytest.approx(60 * DAY, abs=5)

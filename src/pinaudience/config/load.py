@@ -143,7 +143,7 @@ def _pinterest_settings(data: dict[str, object], env: Mapping[str, str], where: 
         kwargs["ads_write_limit"] = as_rate(data["ads_write_limit"], "ads_write_limit", where)
     if "ads_read_limit" in data:
         kwargs["ads_read_limit"] = as_rate(data["ads_read_limit"], "ads_read_limit", where)
-    for key in ("per_second", "max_attempts", "writes_in_flight"):
+    for key in ("per_second", "max_attempts", "writes_in_flight", "writes_in_flight_per_list"):
         if key in data:
             kwargs[key] = as_int(data[key], key, where)
     for key in ("timeout_s", "max_retry_s"):

@@ -71,6 +71,7 @@ PINTEREST_KEYS = {
     "max_attempts",
     "max_retry_s",
     "writes_in_flight",
+    "writes_in_flight_per_list",
 }
 AUDIENCE_KEYS = {
     "input",

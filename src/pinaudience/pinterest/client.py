@@ -45,7 +45,7 @@ from pinaudience.pinterest.http import new_http_client
 from pinaudience.pinterest.limits import ListOperation
 from pinaudience.pinterest.models import LIST_TYPES, AdAccount, Audience, CustomerList
 from pinaudience.pinterest.providers import TokenProvider, token_provider
-from pinaudience.pinterest.ratelimit import LocalRateLimiter, RateLimiter
+from pinaudience.pinterest.ratelimit import ListWriteGate, LocalRateLimiter, RateLimiter
 from pinaudience.pinterest.retry import Retryable, RetryPolicy
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ class PinterestClient:
         clock: Clock,
         observer: Observer | None = None,
         stats: ClientStats | None = None,
+        writes_in_flight_per_list: int = limits.DEFAULT_WRITES_IN_FLIGHT_PER_LIST,
     ) -> None:
         if not limits.ID_PATTERN.match(ad_account_id):
             raise ConfigError(
@@ -100,6 +101,16 @@ class PinterestClient:
         self._retry = retry
         self._clock = clock
         self._notify = fan_out(self.stats, observer, _log_event)
+        self.writes_in_flight_per_list = max(writes_in_flight_per_list, 1)
+        """Updates of one customer list in flight at once (`PinterestSettings.writes_in_flight_per_list`)."""
+        self._list_gates: dict[str, ListWriteGate] = {}
+
+    def list_gate(self, customer_list_id: str) -> ListWriteGate:
+        """The gate that spaces and bounds the updates of one customer list (see `ListWriteGate`)."""
+        gate = self._list_gates.get(customer_list_id)
+        if gate is None:
+            gate = self._list_gates[customer_list_id] = ListWriteGate(self._clock, self.writes_in_flight_per_list)
+        return gate
 
     # ------------------------------------------------------------------------------------ customer lists
 
@@ -135,7 +146,9 @@ class PinterestClient:
         # Retried like a read: ADD and REMOVE are idempotent on membership (a record added twice is a
         # member once; removing an absent record changes nothing), so resending a batch whose answer was
         # lost is safe. Only Pinterest's counters (num_batches, num_uploaded/removed) count it twice.
-        data = await self._call("customer_lists/update", customer_list_id=_checked_id(customer_list_id), json=body)
+        list_id = _checked_id(customer_list_id)
+        gate = self.list_gate(list_id)
+        data = await self._call("customer_lists/update", customer_list_id=list_id, json=body, gate=gate)
         return CustomerList.from_api(data)
 
     # -------------------------------------------------------------------------------------------- audiences
@@ -231,16 +244,25 @@ class PinterestClient:
         params: dict[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
         idempotent: bool = True,
+        gate: ListWriteGate | None = None,
         **path_ids: str,
     ) -> dict[str, Any]:
-        """One call with its retries; a non-idempotent call is retried only when it surely did not land."""
+        """One call with its retries; a non-idempotent call is retried only when it surely did not land.
+
+        A `gate` (a customer list's updates) holds one of the list's writes in flight for the call and its
+        retries, spaces each attempt after the list's last write, and widens that spacing on a 429.
+        """
         op = limits.OPERATIONS[operation_id]
         path = op.path.format(ad_account_id=self.ad_account_id, **path_ids).lstrip("/")
 
         async def attempt(number: int) -> dict[str, Any]:
             refreshed = False
             while True:
-                await self.limiter.acquire(op.category)
+                if gate is None:
+                    await self.limiter.acquire(op.category)
+                else:
+                    async with gate.starting():
+                        await self.limiter.acquire(op.category)
                 token = await self.tokens.access_token()
                 self._notify(RequestSent(operation=operation_id, attempt=number))
                 try:
@@ -269,12 +291,19 @@ class PinterestClient:
                 hint = retry_delay_hint(response, self._clock.now())
                 if response.status_code == 429:
                     self._notify(RateLimitHit(operation_id, hint, request_id(response)))
-                    if hint is not None:
-                        # Every call of this category would hit the same wall: hold them all back.
-                        await self.limiter.pause(op.category, hint)
+                    # Every call of this category would hit the same wall: hold them all back, for what
+                    # Pinterest asked, or (no hint, as Pinterest documents it) for this call's own backoff.
+                    wait = hint if hint is not None else self._retry.backoff(number)
+                    await self.limiter.pause(op.category, wait)
+                    if gate is not None:
+                        gate.throttled()
+                    raise Retryable(error, "429", wait)
                 raise Retryable(error, str(response.status_code), hint)
 
-        return await self._retry.run(attempt, operation=operation_id, on_retry=self._notify)
+        if gate is None:
+            return await self._retry.run(attempt, operation=operation_id, on_retry=self._notify)
+        async with gate.slot():
+            return await self._retry.run(attempt, operation=operation_id, on_retry=self._notify)
 
 
 def _checked_id(value: str) -> str:
@@ -345,4 +374,5 @@ async def open_client(
             clock=clock,
             observer=observer,
             stats=stats,
+            writes_in_flight_per_list=settings.writes_in_flight_per_list,
         )

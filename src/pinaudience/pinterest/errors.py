@@ -9,13 +9,20 @@ Pinterest documents few error codes and none for "expired versus invalid token" 
 | 401                 | 29   | InsufficientPermissions   | no                            |
 | 401                 | 3    | AuthorizationError        | no (scopes do not come back)  |
 | 401                 | else | AuthorizationError        | once, after a token refresh   |
+| 403                 | 2625 | InsufficientPermissions   | no (ad account disapproved)   |
+| 403                 | 2626 | InsufficientPermissions   | no (ad account under review)  |
 | 403                 | any  | InsufficientPermissions   | no                            |
 | 404                 | any  | NotFound                  | no                            |
 | 429                 | any  | RateLimited               | yes                           |
 | 500, 502, 503, 504  | any  | PinterestUnavailable      | yes                           |
 | other 5xx           | any  | PinterestUnavailable      | no                            |
-| anything else       | any  | InvalidRequest            | no (400, 413: fix the request)|
+| 413                 | any  | InvalidRequest            | no (the upload splits the batch) |
+| anything else       | any  | InvalidRequest            | no (400: fix the request)     |
 | no response         |      | PinterestUnavailable      | yes (timeouts, dropped conns) |
+
+An answer whose body is not JSON (a gateway's HTML page before Pinterest, for 413, 502 or 504) is
+classified by its status alone, and the message says so: "The answer to customer_lists/update (HTTP 502)
+was not JSON (text/html), so it may come from a gateway before Pinterest". Its body is never quoted.
 
 `transport_failure` maps httpx's transport errors (no response) for every caller: the client and the
 token endpoint.
@@ -49,6 +56,9 @@ REQUEST_ID_HEADER = "x-pinterest-rid"
 
 CODE_MISSING_SCOPES = 3
 CODE_NOT_PERMITTED = 29
+CODE_AD_ACCOUNT_DISAPPROVED = 2625
+CODE_AD_ACCOUNT_UNDER_REVIEW = 2626
+STATUS_TOO_LARGE = 413
 
 REAUTHORIZE = "Reauthorize: run `pinaudience auth login`."
 
@@ -69,8 +79,28 @@ def request_id(response: httpx.Response) -> str | None:
     return value
 
 
+def is_json(response: httpx.Response) -> bool:
+    """Whether the body parses as JSON (an empty body does not); a gateway's HTML page does not."""
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
+
+
+def body_kind(response: httpx.Response) -> str:
+    """What a body that is not JSON was, for a message: its media type (`text/html`), or `empty`."""
+    if not response.content:
+        return "empty"
+    media = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", media) else "unknown type"
+
+
 def error_body(response: httpx.Response) -> tuple[int | None, str | None]:
-    """Pinterest's `code` and (redacted) `message`, or Nones when the body is not Pinterest's JSON error."""
+    """Pinterest's `code` and (redacted) `message`, or Nones when the body is not Pinterest's JSON error.
+
+    Extra keys beside `code` and `message` (`status`, `host`, `generated_at`, `data`) are ignored.
+    """
     try:
         data: Any = response.json()
     except ValueError:
@@ -92,6 +122,21 @@ def _ad_account_from(response: httpx.Response) -> str | None:
         return None
     match = re.search(r"/ad_accounts/(\d{1,18})(?:/|$)", path)
     return match.group(1) if match else None
+
+
+def _account_state_resolution(code: int, ad_account_id: str | None) -> str:
+    """The resolution of Pinterest's 403 codes 2625 (disapproved) and 2626 (under review)."""
+    account = f"ad account {ad_account_id}" if ad_account_id else "the configured ad account"
+    if code == CODE_AD_ACCOUNT_DISAPPROVED:
+        return (
+            f"Pinterest has disapproved {account}, so it refuses changes to its customer lists and audiences; "
+            "see the account's notices in Pinterest Ads Manager and appeal there, or sync to another ad account. "
+            "Nothing pinaudience can change will help, and rerunning will not either."
+        )
+    return (
+        f"Pinterest is reviewing {account} and refuses changes to it until the review ends; run again once "
+        "Pinterest Ads Manager shows the account active (reviews usually end within a few days)."
+    )
 
 
 def permissions_resolution(ad_account_id: str | None) -> str:
@@ -116,11 +161,17 @@ def classify(
         return None
     code, message = error_body(response)
     account = ad_account_id or _ad_account_from(response)
-    answered = (
-        f"Pinterest answered {operation or 'the request'} with HTTP {status}"
-        + (f", code {code}" if code is not None else "")
-        + (f": {message}" if message else "")
-    )
+    if is_json(response):
+        answered = (
+            f"Pinterest answered {operation or 'the request'} with HTTP {status}"
+            + (f", code {code}" if code is not None else "")
+            + (f": {message}" if message else "")
+        )
+    else:
+        answered = (
+            f"The answer to {operation or 'the request'} (HTTP {status}) was not JSON ({body_kind(response)}), "
+            "so it may come from a gateway before Pinterest"
+        )
     fields: dict[str, Any] = {
         "status": status,
         "code": code,
@@ -128,6 +179,13 @@ def classify(
         "request_id": request_id(response),
         "operation": operation,
     }
+    if status == 403 and code in (CODE_AD_ACCOUNT_DISAPPROVED, CODE_AD_ACCOUNT_UNDER_REVIEW):
+        state = "disapproved" if code == CODE_AD_ACCOUNT_DISAPPROVED else "under review"
+        return InsufficientPermissions(
+            f"Ad account {account or '(unknown)'} is {state}. {answered}",
+            resolution=_account_state_resolution(code, account),
+            **fields,
+        )
     if code == CODE_NOT_PERMITTED or status == 403:
         return InsufficientPermissions(
             f"No access to ad account {account or '(unknown)'}. {answered}",
@@ -148,6 +206,12 @@ def classify(
         return RateLimited(f"Rate limit exceeded. {answered}", **fields)
     if status >= 500:
         return PinterestUnavailable(f"Pinterest failed. {answered}", **fields)
+    if status == STATUS_TOO_LARGE:
+        return InvalidRequest(
+            f"Pinterest (or a gateway before it) refused the request body as too large (413). {answered}",
+            resolution="Lower batch_size: fewer records per request make a smaller body.",
+            **fields,
+        )
     return InvalidRequest(f"Request rejected. {answered}", **fields)
 
 

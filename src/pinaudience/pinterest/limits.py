@@ -34,8 +34,11 @@ DEFAULT_BATCH_SIZE = 10_000
 """Records per ADD/REMOVE request unless the user sets `batch_size`."""
 
 DEFAULT_WRITES_IN_FLIGHT = 2
-"""Concurrent writes: enough to reach the ads_write ceiling, few enough not to hammer one list (Pinterest
-may answer 429 to many writes on one object in a short window)."""
+"""Concurrent writes across all lists: enough to reach the ads_write ceiling."""
+
+DEFAULT_WRITES_IN_FLIGHT_PER_LIST = 1
+"""Concurrent updates of one customer list: Pinterest may answer 429 "if multiple write operations are applied
+to an object within a short time window" (measured: docs/benchmarks.md, "Writes to one list")."""
 
 
 class Category(enum.StrEnum):

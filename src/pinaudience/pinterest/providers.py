@@ -232,7 +232,10 @@ class RefreshingTokenProvider:
             return False
         mine = self._tokens
         newer = (stored.updated_at or 0.0) > (mine.updated_at or 0.0)
-        if stored.refresh_token == mine.refresh_token or not newer or stored.seed != mine.seed:
+        # Without rotation (a refresh answer with no new refresh token) another run's refresh leaves the same
+        # refresh token beside a new access token: that pair is worth taking too.
+        same = stored.refresh_token == mine.refresh_token and stored.access_token == mine.access_token
+        if same or not newer or stored.seed != mine.seed:
             return False
         self._tokens = stored
         self._source = "token store"
