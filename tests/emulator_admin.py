@@ -55,6 +55,10 @@ class EmulatorAdmin:
             r for r in await self.requests() if r["method"] in ("POST", "PATCH") and r["operation"] != "oauth/token"
         ]
 
+    async def applied_writes(self) -> list[dict[str, Any]]:
+        """Logged writes Pinterest applied (answered 2xx); a write refused with 429 or another 4xx changed nothing."""
+        return [w for w in await self.writes() if w["status"] is not None and 200 <= w["status"] < 300]
+
     # knobs
 
     async def faults(self, *rules: dict[str, Any], random_mode: dict[str, Any] | None = None) -> None:

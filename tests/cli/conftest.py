@@ -15,7 +15,6 @@ import pytest
 
 from pinaudience.emulator import PROFILE_NAMES, SEED_ACCESS_TOKEN
 from tests.cli.cli_helpers import Served, clean_env
-from tests.realistic_gaps import mark_gaps
 
 STARTUP_TIMEOUT_S = 30
 
@@ -77,8 +76,3 @@ def home(tmp_path: Path) -> Path:
 def env(home: Path) -> dict[str, str]:
     """A clean environment holding the emulator's seed access token, as PINTEREST_ACCESS_TOKEN."""
     return clean_env(home, PINTEREST_ACCESS_TOKEN=SEED_ACCESS_TOKEN)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The `realistic` runs of tests that meet a known product gap of issue 11 are strict xfails (realistic_gaps)."""
-    mark_gaps(items, "tests/cli/")

@@ -57,18 +57,31 @@ async def test_429_storm_without_headers_backs_off_exponentially(
         assert 2.0**n / 2 <= delay <= 2.0**n
 
 
-async def test_endless_429_is_rate_limited_after_the_attempts(
-    static_settings: PinterestSettings, connect: Any, admin: Admin
+async def test_endless_429_is_rate_limited_after_the_time_budget(
+    static_settings: PinterestSettings, connect: Any, admin: Admin, clock: FakeClock
 ) -> None:
-    """When every attempt is refused, rate_limited comes back with the attempts it took."""
-    settings = replace(static_settings, max_attempts=4)
-    await admin.faults({"operation": "ad_accounts/get", "calls": list(range(1, 20)), "status": 429})
+    """When every attempt is refused with 429, rate_limited comes back once the time budget is spent, not after
+    max_attempts: a 429 asks to wait, nothing failed."""
+    settings = replace(static_settings, max_attempts=4, max_retry_s=60.0)
+    await admin.faults({"operation": "ad_accounts/get", "calls": list(range(1, 200)), "status": 429})
+    started = clock.monotonic()
     async with connect(settings) as client:
-        with pytest.raises(RateLimited, match="Gave up after 4 attempts") as caught:
+        with pytest.raises(RateLimited, match=r"Gave up after [0-9]+ attempts") as caught:
             await client.get_ad_account()
-        assert client.stats.requests == 4
+        assert client.stats.requests > 4
+    assert clock.monotonic() - started <= 60.0
     assert caught.value.kind == "rate_limited"
     assert caught.value.request_id
+
+
+async def test_429s_do_not_use_up_the_attempts(static_settings: PinterestSettings, connect: Any, admin: Admin) -> None:
+    """Five 429s and then an answer: the call succeeds with max_attempts=2, which counts failures, not waits."""
+    settings = replace(static_settings, max_attempts=2)
+    await admin.faults({"operation": "ad_accounts/get", "calls": list(range(1, 6)), "status": 429})
+    async with connect(settings) as client:
+        account = await client.get_ad_account()
+        assert client.stats.requests == 6
+    assert account.id == settings.ad_account_id
 
 
 async def test_a_wait_past_the_time_budget_is_not_started(

@@ -14,7 +14,6 @@ import pytest
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import PROFILE_NAMES, Emulator, EmulatorSettings
 from tests.helpers import emulator_http
-from tests.realistic_gaps import mark_gaps
 from tests.reliability.reliability_helpers import Admin, Harness, WireTransport, install_canaries
 
 
@@ -54,8 +53,3 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="pinaudience")
     return caplog
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The `realistic` runs of tests that meet a known product gap of issue 11 are strict xfails (realistic_gaps)."""
-    mark_gaps(items, "tests/reliability/")

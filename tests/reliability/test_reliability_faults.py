@@ -95,7 +95,11 @@ SCENARIOS = {
         ),
     ),
     "5xx past the retry budget, changing": Scenario(
-        "change", (rule(UPDATE, range(2, 40), status=503),), allowed=frozenset({"pinterest_unavailable"})
+        "change",
+        (rule(UPDATE, range(2, 40), status=503),),
+        # Under list_writes_per_window (realistic), the throttle's 429s interleave with the 503s, and the answer
+        # to the last attempt names the error: either is a retriable failure whose budget ran out.
+        allowed=frozenset({"pinterest_unavailable", "rate_limited"}),
     ),
     "connections dropped before the write, creating": Scenario(
         "create",
@@ -238,6 +242,9 @@ async def test_refresh_token_dying_mid_run(harness: Harness, logs: pytest.LogCap
     """A refresh token dying mid-run: authorization_error, consistent state; after a new login, an exact run."""
     if death == "rotated, the answer lost":
         harness.emulator.settings.rotate_refresh_token = True  # the death needs Pinterest to rotate on refresh
+    # The faults hit the 4th update call; a per-list throttle's refused calls (list_writes_per_window) would move
+    # that into another batch, which this test counts, so it runs without one.
+    harness.emulator.settings.list_writes_per_window = None
     source = write_csv(harness.inputs / "customers.csv", FIRST)
     settings = harness.settings(source)
     (first,) = await harness.converge(settings)

@@ -56,4 +56,4 @@ def let_match(emulator: Emulator) -> None:
 
 async def applied_writes(admin: Admin) -> list[dict[str, Any]]:
     """Writes Pinterest applied (2xx), without those a rate limit or a fault refused."""
-    return [w for w in await admin.writes() if w["status"] is not None and 200 <= w["status"] < 300]
+    return await admin.applied_writes()

@@ -38,7 +38,8 @@ async def test_a_413_sends_the_halves_each_journaled_before_it_leaves(
     tmp_path: Path, emulator: Emulator, clock: FakeClock, admin: Admin, gateway_html: bool
 ) -> None:
     """The refused batch's entry is discarded; each half is pending while it is sent, then acknowledged."""
-    await admin.settings(max_body_bytes=70 * RECORD_BYTES, gateway_html=gateway_html)
+    # No per-list throttle (list_writes_per_window): its 429s would resend the halves and blur the sequence.
+    await admin.settings(max_body_bytes=70 * RECORD_BYTES, gateway_html=gateway_html, list_writes_per_window=None)
     created = await admin.create_list("split", hashed_emails(1))
     records = hashed_emails(100, start=1)
     settings = PinterestSettings(
@@ -104,7 +105,8 @@ async def test_a_single_record_too_large_is_an_error_and_nothing_stays_pending(
 
 
 async def test_a_sync_learns_the_size_that_fits_and_ends_exact(tmp_path: Path, run_sync: Runner, admin: Admin) -> None:
-    """After one 413 the upload cuts later batches to half the refused size: one refusal, exact membership."""
+    """After a 413 the upload cuts later batches to half the refused size: no more refusals than the writes that
+    were in flight when the first came back (writes_in_flight_per_list), and exact membership."""
     first = hashed_emails(300)
     settings = settings_for(tmp_path, write_csv(tmp_path / "first.csv", first), batch_size=1_000)
     first_report = await run_sync(settings)
@@ -122,5 +124,5 @@ async def test_a_sync_learns_the_size_that_fits_and_ends_exact(tmp_path: Path, r
     assert audience.customer_list_id is not None
     assert sorted(await admin.records(audience.customer_list_id)) == sorted(everything)
     statuses = [r["status"] for r in await admin.requests() if r["operation"] == "customer_lists/update"]
-    assert statuses.count(413) == 1
+    assert 1 <= statuses.count(413) <= second.pinterest.writes_in_flight_per_list
     assert statuses.count(200) == 8  # 400 records in parts of 50

@@ -170,7 +170,7 @@ def classify(
     else:
         answered = (
             f"The answer to {operation or 'the request'} (HTTP {status}) was not JSON ({body_kind(response)}), "
-            "so it may come from a gateway before Pinterest"
+            "so it may come from a gateway before Pinterest."
         )
     fields: dict[str, Any] = {
         "status": status,

@@ -4,7 +4,10 @@ Retried: 429 (waiting what `Retry-After`, else `X-RateLimit-Reset`, asks; else e
 jitter), 500/502/503/504, timeouts and dropped connections. Never: 400, 403, 404, and 401 beyond the
 single token refresh the client does itself. Bounded twice: by attempts (`max_attempts`, the first
 included) and by total time (`max_retry_s`, counted on the injected clock from the first attempt; a
-wait that would cross it is not started).
+wait that would cross it is not started). A 429 says "wait", not "failed": attempts answered 429 count
+against the time budget only (and a generous cap, `MAX_RATE_LIMITED_ATTEMPTS`), so that a throttle
+Pinterest applies for a while (a per-list write window, a shared quota) cannot use up the attempts that
+are there for real failures.
 
 The loop is tenacity's (`AsyncRetrying`), which stamina wraps: unlike stamina, tenacity takes the
 sleep function and arbitrary stop and wait callables, so the injected clock drives both the waiting
@@ -28,6 +31,9 @@ if TYPE_CHECKING:
     from pinaudience.pinterest.settings import PinterestSettings
 
 T = TypeVar("T")
+
+MAX_RATE_LIMITED_ATTEMPTS = 100
+"""Attempts answered 429 that one call may make (beside `max_attempts` for other failures), whatever the time."""
 
 
 class Retryable(Exception):
@@ -90,9 +96,13 @@ class RetryPolicy:
         When the budget ends, the last failure's error is raised, saying how many attempts were made.
         """
         started = self.clock.monotonic()
+        rate_limited = 0
 
         def stop(state: RetryCallState) -> bool:
-            if state.attempt_number >= self.max_attempts:
+            nonlocal rate_limited
+            if _retryable(state).error.status == 429:
+                rate_limited += 1
+            if state.attempt_number - rate_limited >= self.max_attempts or rate_limited >= MAX_RATE_LIMITED_ATTEMPTS:
                 return True
             return self.clock.monotonic() - started + state.upcoming_sleep > self.max_retry_s
 

@@ -70,12 +70,13 @@ class PinterestSettings:
     timeout_s: float = 60.0
     """Timeout of one HTTP request (connect, read, write)."""
     max_attempts: int = 10
-    """Attempts per call, the first included, before a retriable failure becomes an error."""
+    """Attempts per call, the first included, before a retriable failure becomes an error; attempts answered 429
+    (rate limited: wait, then try again) count against `max_retry_s` only."""
     max_retry_s: float = 900.0
     """Total time one call may spend retrying before it becomes an error."""
     writes_in_flight: int = limits.DEFAULT_WRITES_IN_FLIGHT
     """Write calls in flight at once, across all lists."""
     writes_in_flight_per_list: int = limits.DEFAULT_WRITES_IN_FLIGHT_PER_LIST
     """Updates of one customer list in flight at once (config key `writes_in_flight_per_list`). Pinterest may
-    answer 429 to several writes on one object within a short window, so the default is 1; the client also
-    spaces a list's writes wider after each 429 on it. Raise it only if Pinterest lets you write one list faster."""
+    answer 429 to several writes on one object within a short window; the client then spaces that list's writes
+    wider after each 429 on it. Set 1 if Pinterest throttles concurrent writes to one list."""
