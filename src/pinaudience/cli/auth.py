@@ -8,15 +8,12 @@ continuous refresh token and writes the pair to the token store (mode 0600). The
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
-import http.server
 import queue
 import secrets
 import sys
 import threading
-import webbrowser
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import parse_qs, urlsplit
@@ -36,19 +33,17 @@ from pinaudience.cli.options import (
     settings_secrets,
 )
 from pinaudience.cli.output import print_json, stderr_console
-from pinaudience.clock import Clock, SystemClock
 from pinaudience.config import Overrides, PinterestSettings, Secret
 from pinaudience.errors import AuthorizationError, ConfigError
 from pinaudience.pinterest import limits
-from pinaudience.pinterest.errors import REAUTHORIZE
-from pinaudience.pinterest.http import new_http_client
-from pinaudience.pinterest.oauth import authorize_base_for, authorize_url, exchange_code, new_state
-from pinaudience.pinterest.providers import RefreshingTokenProvider, missing_app_credentials
-from pinaudience.pinterest.token_store import TokenStore, token_store_path
-from pinaudience.pinterest.tokens import TokenStatus, token_status
 
+# The client's modules (httpx, file locks, asyncio) load inside the commands that use them, so that
+# `pinaudience --help` and the other commands start without them.
 if TYPE_CHECKING:
     import httpx
+
+    from pinaudience.clock import Clock
+    from pinaudience.pinterest.tokens import TokenStatus
 
 DEFAULT_REDIRECT_PORT = 8085
 _PAGE = (
@@ -61,6 +56,8 @@ class LoopbackReceiver:
     """A one-shot HTTP server on 127.0.0.1 that waits for the browser's redirect and hands over its query."""
 
     def __init__(self, port: int) -> None:
+        import http.server  # with http.client, email and ssl: only `auth login` needs them
+
         answers: queue.Queue[dict[str, str]] = queue.Queue()
         self.answers = answers
 
@@ -150,6 +147,8 @@ def status_lines(status: TokenStatus) -> list[str]:
 
 
 def _warn_if_expiring(status: TokenStatus) -> None:
+    from pinaudience.pinterest.errors import REAUTHORIZE
+
     left = status.refresh_expires_in_s
     if left is not None and left <= 0:
         raise AuthorizationError(
@@ -182,6 +181,8 @@ def _with_app_secret(settings: PinterestSettings) -> PinterestSettings:
 
 
 def _app_credentials(settings: PinterestSettings) -> tuple[str, Secret]:
+    from pinaudience.pinterest.providers import missing_app_credentials
+
     creds = settings.credentials
     if not creds.app_id or not creds.app_secret:
         missing = missing_app_credentials(creds)
@@ -198,6 +199,12 @@ async def login_with_code(
     clock: Clock | None = None,
 ) -> TokenStatus:
     """`auth login`'s last step: exchange the code, write the pair to the token store, return its status."""
+    from pinaudience.clock import SystemClock
+    from pinaudience.pinterest.http import new_http_client
+    from pinaudience.pinterest.oauth import exchange_code
+    from pinaudience.pinterest.token_store import TokenStore, token_store_path
+    from pinaudience.pinterest.tokens import token_status
+
     clock = clock or SystemClock()
     app_id, app_secret = _app_credentials(settings)
     async with new_http_client(settings.api_base, timeout_s=settings.timeout_s, transport=transport) as http:
@@ -216,6 +223,11 @@ async def refresh_now(
     clock: Clock | None = None,
 ) -> TokenStatus:
     """`auth refresh`: rotate the pair now and write it to the token store."""
+    from pinaudience.clock import SystemClock
+    from pinaudience.pinterest.http import new_http_client
+    from pinaudience.pinterest.providers import RefreshingTokenProvider
+    from pinaudience.pinterest.token_store import TokenStore, token_store_path
+
     clock = clock or SystemClock()
     app_id, app_secret = _app_credentials(settings)
     path = token_store_path(settings.credentials)
@@ -234,6 +246,10 @@ async def refresh_now(
 
 def read_token_status(settings: PinterestSettings, *, clock: Clock | None = None) -> TokenStatus | None:
     """`auth status`: the stored pair's expiries, without asking Pinterest; None when nothing is stored."""
+    from pinaudience.clock import SystemClock
+    from pinaudience.pinterest.token_store import TokenStore, token_store_path
+    from pinaudience.pinterest.tokens import token_status
+
     clock = clock or SystemClock()
     path = token_store_path(settings.credentials)
     stored = TokenStore(path).load()
@@ -278,6 +294,10 @@ def login(
 
     PINTEREST_APP_SECRET=... pinaudience auth login --app-id 1234567
     """
+    import asyncio
+
+    from pinaudience.pinterest.oauth import authorize_base_for, authorize_url, new_state
+
     with logging_to(stream=sys.stderr, level=log_level(True), secrets=env_secrets()) as redactor:
         settings = load_connection(config, Overrides(api_base=api_base, app_id=app_id, token_store=token_store))
         app_id = settings.credentials.app_id
@@ -301,6 +321,8 @@ def login(
                 f"Waiting up to {timeout_s:.0f} s for Pinterest to redirect to {receiver.redirect_uri} ...", flush=True
             )
             if not no_browser and sys.stdout.isatty():
+                import webbrowser
+
                 webbrowser.open(url)
             answer = receiver.wait(timeout_s)
         if "error" in answer:
@@ -338,6 +360,8 @@ def status_command(
 
     pinaudience auth status
     """
+    from pinaudience.pinterest.token_store import token_store_path
+
     with logging_to(stream=sys.stderr, level=log_level(True), secrets=env_secrets()):
         settings = load_connection(config, Overrides(api_base=api_base, token_store=token_store))
         status = read_token_status(settings)
@@ -376,6 +400,8 @@ def refresh_command(
 
     pinaudience auth refresh
     """
+    import asyncio
+
     with logging_to(stream=sys.stderr, level=log_level(True), secrets=env_secrets()) as redactor:
         settings = load_connection(config, Overrides(api_base=api_base, token_store=token_store))
         redactor.secrets.extend(settings_secrets(settings))

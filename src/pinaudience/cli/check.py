@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -32,10 +31,14 @@ from pinaudience.cli.options import (
 from pinaudience.cli.output import print_json, stdout_console
 from pinaudience.config import AudienceSettings, Overrides, Settings
 from pinaudience.errors import InputError, PinaudienceError
-from pinaudience.pinterest.access import CheckResult, CheckStep, check
+
+if TYPE_CHECKING:  # the client (httpx, asyncio) loads when the command runs, not for every command
+    from pinaudience.pinterest.access import CheckResult, CheckStep
 
 
 def _input_step(audience: AudienceSettings) -> tuple[CheckStep, PinaudienceError | None]:
+    from pinaudience.pinterest.access import CheckStep
+
     path = audience.input
     assert path is not None
     if path.is_file() and os.access(path, os.R_OK):
@@ -46,6 +49,10 @@ def _input_step(audience: AudienceSettings) -> tuple[CheckStep, PinaudienceError
 
 def run_checks(settings: Settings) -> list[tuple[str, CheckResult, list[CheckStep]]]:
     """One check per configured audience (or one of the connection alone), with each input file's step."""
+    import asyncio
+
+    from pinaudience.pinterest.access import check
+
     targets: list[AudienceSettings | None] = list(settings.audiences) or [None]
     results = []
     for audience in targets:

@@ -12,9 +12,6 @@ from pinaudience.cli.app import app
 from pinaudience.cli.logs import LogFormat, logging_to
 from pinaudience.cli.options import LogFormatOpt, env_secrets, log_level
 from pinaudience.cli.output import render_error_parts, stderr_console
-from pinaudience.cli.progress import LogDisplay, Ticker
-from pinaudience.clock import SystemClock
-from pinaudience.integrations.meiro import run_component, secret_parameters
 
 
 @app.command("component")
@@ -38,6 +35,11 @@ def component_command(
 
     pinaudience component --data-dir /data
     """
+    # The engine, and with it Polars and httpx, loads when the component runs, not for every command.
+    from pinaudience.cli.progress import LogDisplay, Ticker
+    from pinaudience.clock import SystemClock
+    from pinaudience.integrations.meiro import run_component, secret_parameters
+
     secrets = [*env_secrets(), *secret_parameters(data_dir)]
     with logging_to(stream=sys.stdout, fmt=log_format, level=log_level(False), secrets=secrets):
         display = LogDisplay(clock=SystemClock())

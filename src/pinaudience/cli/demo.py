@@ -12,12 +12,11 @@ temporary directory: the user's state, token store and environment are never rea
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -28,25 +27,14 @@ from pinaudience.cli.app import app
 from pinaudience.cli.logs import LogFormat
 from pinaudience.cli.options import LogFormatOpt, QuietOpt
 from pinaudience.cli.output import stderr_console, stdout_console
-from pinaudience.cli.progress import Ticker
-from pinaudience.cli.render import render_run
-from pinaudience.cli.sync import showing_progress
 from pinaudience.config import AudienceSettings, Credentials, PinterestSettings, Secret, Settings
-from pinaudience.emulator import (
-    SEED_AD_ACCOUNT_ID,
-    SEED_APP_ID,
-    SEED_APP_SECRET,
-    SEED_REFRESH_TOKEN,
-    Emulator,
-    EmulatorSettings,
-    serving,
-)
-from pinaudience.engine.report import AudienceReport, RunReport
-from pinaudience.engine.status import status
-from pinaudience.engine.sync import sync
+from pinaudience.emulator.seed import SEED_AD_ACCOUNT_ID, SEED_APP_ID, SEED_APP_SECRET, SEED_REFRESH_TOKEN
 from pinaudience.errors import ConfigError
-from pinaudience.input.prepare import prepare
-from pinaudience.pinterest.client import open_client
+
+# The emulator's web stack, the engine, Polars and httpx load when the demo runs, not for every command.
+if TYPE_CHECKING:
+    from pinaudience.emulator.app import Emulator
+    from pinaudience.engine.report import AudienceReport, RunReport
 
 LIST_NAME = "Demo: VIP customers"
 MIN_ROWS = 1_000
@@ -110,6 +98,8 @@ async def _emulator_view(
     settings: Settings, emulator: Emulator, list_id: str, audience_id: str | None
 ) -> tuple[Table, bool]:
     """The list's and audience's counters as Pinterest reports them, and whether the members equal the file."""
+    from pinaudience.pinterest.client import open_client
+
     async with open_client(settings.pinterest) as client:
         customer_list = await client.get_customer_list(list_id)
         audience = await client.get_audience(audience_id) if audience_id else None
@@ -134,6 +124,8 @@ async def _emulator_view(
 
 
 def _desired(settings: Settings) -> set[str]:
+    from pinaudience.input.prepare import prepare
+
     (audience,) = settings.audiences
     assert audience.input is not None
     prepared = prepare(audience.input)
@@ -163,6 +155,13 @@ def demo_command(
 
     pinaudience demo
     """
+    import asyncio
+
+    from pinaudience.cli.render import render_run
+    from pinaudience.emulator.app import Emulator
+    from pinaudience.emulator.serve import serving
+    from pinaudience.emulator.settings import EmulatorSettings
+
     if rows < MIN_ROWS:
         raise ConfigError(f"--rows must be at least {MIN_ROWS:,}, got {rows:,}")
     out, err = stdout_console(), stderr_console()
@@ -256,10 +255,16 @@ def _matched_line(report: AudienceReport) -> str:
 
 
 def _show_status(out: Console, settings: Settings) -> None:
+    from pinaudience.engine.status import status
+
     (destination,) = status(settings).destinations
     out.print(Text("pinaudience status: ", style="bold").append(destination.verdict.text, style="yellow"))
 
 
 def _sync(settings: Settings, *, quiet: bool, log_format: LogFormat) -> RunReport:
+    from pinaudience.cli.progress import Ticker
+    from pinaudience.cli.sync import showing_progress
+    from pinaudience.engine.sync import sync
+
     with showing_progress(quiet=quiet, log_format=log_format, secrets=[]) as (display, _), display, Ticker(display):
         return sync(settings, observer=display)

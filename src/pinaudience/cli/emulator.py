@@ -8,16 +8,14 @@ from typing import Annotated
 import typer
 
 from pinaudience.cli.app import emulator_app
-from pinaudience.emulator import (
-    PROFILE_NAMES,
+from pinaudience.emulator.seed import (
     SEED_ACCESS_TOKEN,
     SEED_AD_ACCOUNT_ID,
     SEED_APP_ID,
     SEED_APP_SECRET,
     SEED_REFRESH_TOKEN,
-    Emulator,
 )
-from pinaudience.emulator.serve import FOREGROUND_LOG_CONFIG, base_url, bind, server
+from pinaudience.emulator.settings import PROFILE_NAMES
 
 
 @emulator_app.command("serve")
@@ -43,6 +41,10 @@ def serve(
     """
     if profile not in PROFILE_NAMES:
         raise typer.BadParameter(f"must be one of {', '.join(PROFILE_NAMES)}", param_hint="--profile")
+    # The web stack (Starlette, uvicorn) loads here, only when the emulator is served.
+    from pinaudience.emulator.app import Emulator
+    from pinaudience.emulator.serve import FOREGROUND_LOG_CONFIG, base_url, bind, server
+
     emulator = Emulator(profile=profile, db_path=db)
     sock = bind(host, port)
     url = base_url(sock)

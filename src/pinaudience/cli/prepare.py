@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,7 +12,9 @@ from pinaudience.cli.app import app
 from pinaudience.cli.output import print_json, stderr_console, stdout_console
 from pinaudience.errors import ConfigError
 from pinaudience.identifiers.types import HashAlgorithm, IdType
-from pinaudience.input.prepare import Prepared, prepare
+
+if TYPE_CHECKING:  # Polars loads when the command runs, not for `--help` or the other commands
+    from pinaudience.input.prepare import Prepared
 
 _OUT_SUFFIXES = (".csv", ".parquet")
 
@@ -73,6 +75,8 @@ def prepare_command(
             f"--out must name a .csv or .parquet file, got {out.name!r}",
             resolution="Give --out a file name ending in .csv or .parquet.",
         )
+    from pinaudience.input.prepare import prepare
+
     prepared = prepare(input_file, id_type=id_type, column=column, hash=hash_algorithm, rejects=rejects)
     try:
         if out is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -17,8 +17,10 @@ from pinaudience.cli.options import AdAccountOpt, ApiBaseOpt, ConfigOpt, JsonOpt
 from pinaudience.cli.output import print_json, stdout_console
 from pinaudience.config import read_toml
 from pinaudience.errors import ConfigError, StateError
-from pinaudience.state import ListInfo, StateStore, default_state_dir
-from pinaudience.state.store import DB_NAME, list_target, lock_key
+from pinaudience.support.paths import default_state_dir
+
+if TYPE_CHECKING:  # the state store (SQLite, file locks, Parquet) loads when a command opens it
+    from pinaudience.state import ListInfo, StateStore
 
 ListArg = Annotated[
     str,
@@ -91,6 +93,9 @@ def info_dict(info: ListInfo) -> dict[str, object]:
 
 def _open(directory: Path) -> StateStore:
     """The store in `directory`, which must already hold one: looking never creates a state directory."""
+    from pinaudience.state import StateStore
+    from pinaudience.state.store import DB_NAME
+
     if not (directory / DB_NAME).is_file():
         raise StateError(
             f"there is no pinaudience state in {directory}",
@@ -178,6 +183,8 @@ def forget(
                 raise ConfigError("state forget asks for confirmation", resolution="Pass --yes to confirm.")
             typer.confirm(f"Forget the state of {info.ref}?", abort=True)
         ref = info.ref
+        from pinaudience.state.store import list_target, lock_key
+
         # The sync engine takes this lock once it knows the list id, so a running sync makes this fail.
         with store.lock(lock_key(ref.api_base, ref.ad_account_id, list_target(ref.customer_list_id))):
             store.forget(ref)

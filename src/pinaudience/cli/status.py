@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -29,7 +30,9 @@ from pinaudience.cli.options import (
 )
 from pinaudience.cli.output import print_json, stdout_console
 from pinaudience.config import Overrides
-from pinaudience.engine.status import DestinationStatus, StatusReport, status
+
+if TYPE_CHECKING:  # the engine (the client, the state store) loads when the command runs
+    from pinaudience.engine.status import DestinationStatus, StatusReport
 
 GOOD = frozenset({"audience_ready"})
 WAITING = frozenset({"matching", "audience_pending", "no_list", "no_audience"})
@@ -143,6 +146,8 @@ def status_command(
     with logging_to(stream=sys.stderr, fmt=log_format, level=log_level(True), secrets=env_secrets()) as redactor:
         settings = load(config, overrides)
         redactor.secrets.extend(settings_secrets(settings))
+        from pinaudience.engine.status import status
+
         report = status(settings)
     if json_output:
         print_json(report.to_dict())

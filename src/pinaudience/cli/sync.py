@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -34,21 +34,25 @@ from pinaudience.cli.options import (
     settings_secrets,
 )
 from pinaudience.cli.output import print_json, render_error_parts, stderr_console, stdout_console
-from pinaudience.cli.progress import Display, LogDisplay, QuietDisplay, RichDisplay, Ticker
-from pinaudience.cli.render import render_run
-from pinaudience.clock import Clock, SystemClock
 from pinaudience.config import Overrides, Settings, SyncMode
-from pinaudience.engine.report import AudienceReport, RunReport
-from pinaudience.engine.sync import sync
 from pinaudience.errors import ConfigError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm, IdType
 from pinaudience.support.files import write_atomic
+
+# The engine (Polars, httpx, the state store) and the progress display load when a sync runs, so that the
+# other commands, and `--help`, start without them.
+if TYPE_CHECKING:
+    from pinaudience.cli.progress import Display
+    from pinaudience.clock import Clock
+    from pinaudience.engine.report import AudienceReport, RunReport
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_INTERNAL_ERROR = 0, 1, 2
 
 
 def choose_display(*, quiet: bool, log_format: LogFormat, console: Console, clock: Clock) -> Display:
     """Bars on a terminal, log lines elsewhere (and always with JSON logs), nothing with --quiet."""
+    from pinaudience.cli.progress import LogDisplay, QuietDisplay, RichDisplay
+
     if quiet:
         return QuietDisplay()
     if console.is_terminal and log_format is LogFormat.PLAIN:
@@ -61,6 +65,9 @@ def showing_progress(
     *, quiet: bool, log_format: LogFormat, secrets: list[str], clock: Clock | None = None
 ) -> Iterator[tuple[Display, list[str]]]:
     """Logging and the progress display for one run; yields the display and the (extendable) secret list."""
+    from pinaudience.cli.progress import RichDisplay
+    from pinaudience.clock import SystemClock
+
     clock = clock or SystemClock()
     console = stderr_console()
     display = choose_display(quiet=quiet, log_format=log_format, console=console, clock=clock)
@@ -103,6 +110,8 @@ def _failed_report(
     ad_account_id: str | None,
 ) -> AudienceReport:
     """The report of a run that failed before any audience's sync could report for itself."""
+    from pinaudience.engine.report import AudienceReport
+
     if settings is not None:
         first = settings.audiences[0] if settings.audiences else None
         report = AudienceReport(
@@ -293,6 +302,10 @@ def sync_command(
         raise ConfigError(
             "no input file", resolution="Give the customers file to sync, or --config FILE with [[audience]] tables."
         )
+    from pinaudience.cli.progress import Ticker
+    from pinaudience.cli.render import render_run
+    from pinaudience.engine.sync import sync
+
     with showing_progress(quiet=quiet, log_format=log_format, secrets=env_secrets()) as (display, secrets):
         settings: Settings | None = None
         try:
