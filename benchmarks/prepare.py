@@ -1,24 +1,24 @@
-"""Benchmark `pinaudience.input.prepare` against naive per-row loops (csv + re + hashlib), on one generated file.
+"""Benchmark the command `pinaudience prepare FILE --json` beside a per-row loop, DuckDB and a floor, on one file.
 
-    python benchmarks/prepare.py                             # 5,000,000 rows
-    python benchmarks/prepare.py --repeat 5 --keep           # prepare and floor five times each, keep the file
-    python benchmarks/prepare.py --input FILE --no-naive     # a file kept earlier, or any customer file
-    python benchmarks/prepare.py --rows 20000000 --no-naive  # the peak-RSS figure of docs/benchmarks.md
+    python benchmarks/prepare.py --rows 3000000                        # every mode, 3 interleaved rounds
+    python benchmarks/prepare.py --rows 20000000 --repeat 2 --keep     # keep the file for later runs
+    python benchmarks/prepare.py --input FILE --no-loop                # a file kept earlier, or any customer file
 
 Generates N rows of realistic emails (vectorised with Polars, no Python loop): about 10% upper-case, 5%
 padded with spaces or invisible characters, 3% invalid, 10% repeats of an earlier customer, 5% already
-SHA-256-hashed and 0.5% with non-ASCII names. Then runs, each in a fresh child process so that its peak
-RSS is its own:
+SHA-256-hashed and 0.5% with non-ASCII names. Then runs each mode as a whole process (start-up included),
+so that its time, CPU and peak RSS (from `wait4`) are its own:
 
-- `prepare`: read, normalise, validate, hash, dedupe into a RecordSet;
-- `reference`: the same rules one row at a time (csv, then pinaudience.identifiers.reference: re, hashlib);
-- `naive`: the quickest honest per-row script (csv, strip, lower, one regex, hashlib, a set);
-- `floor`: read the column and SHA-256 every value, nothing else (what bounds prepare).
+- `command`: `python -m pinaudience prepare FILE --json` (without `--out` it counts the records exactly);
+- `duckdb`: `count(DISTINCT sha256(lower(trim(email))))` over `read_csv`, 2 threads;
+- `floor`: Polars scan, polars-hash SHA-256 of the column, `n_unique`, nothing else;
+- `loop`: the quickest honest per-row script (csv, strip, lower, one regex, hashlib, a set);
+- `prepare-lib` (--library): the library call `prepare()`, which builds the record set;
+- `reference` (--reference): the documented rules one row at a time (csv, `identifiers.reference`).
 
-Prints wall and CPU time, rows/s, peak RSS and the ratios, and the load average before each run (the
-machine may be shared: CPU time is the steadier figure then). With --repeat N, prepare and floor run N
-times, alternating, and the ratios use their medians. The file goes to a temporary directory, deleted
-afterwards unless --keep.
+Rounds are interleaved (the order turned each round) and the ratios use medians; the load average is
+printed before every run, since the machine may be shared (CPU time is the steadier figure then). The
+file goes to a temporary directory, deleted afterwards unless --keep.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import csv
 import hashlib
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -40,7 +39,7 @@ from pathlib import Path
 import polars as pl
 import polars_hash  # registers .chash; its version is printed
 
-from measure import cpu_seconds, peak_rss_mib
+from measure import load, machine
 from pinaudience import HashAlgorithm, IdType, prepare
 from pinaudience.identifiers import TRIM_CHARS
 from pinaudience.identifiers.reference import prepare_value
@@ -132,46 +131,75 @@ def reference(path: Path) -> dict[str, int]:
 def run_prepare(path: Path) -> dict[str, int]:
     prepared = prepare(path)
     report = prepared.report
+    prepared.records.close()
     return {"rows": report.rows_read, "valid": report.rows_valid, "records": report.records}
 
 
 def run_floor(path: Path) -> dict[str, int]:
-    rows = 0
-    query = pl.scan_csv(path, infer_schema=False).select(pl.col("email").chash.sha2_256())  # type: ignore[attr-defined]
-    for batch in query.collect_batches():
-        rows += batch.height
-    return {"rows": rows, "valid": rows, "records": 0}
+    """Read the column, SHA-256 every value (polars-hash) and count the distinct digests: nothing else."""
+    sha = pl.col("email").chash.sha2_256()  # type: ignore[attr-defined]
+    counts = pl.scan_csv(path, infer_schema=False).select(pl.len().alias("rows"), sha.n_unique().alias("records"))
+    rows, records = counts.collect(engine="streaming").row(0)
+    return {"rows": rows, "valid": rows, "records": records}
 
 
-MODES = {"prepare": run_prepare, "reference": reference, "naive": naive, "floor": run_floor}
+def run_duckdb(path: Path) -> dict[str, int]:
+    """DuckDB on two threads: `count(DISTINCT sha256(lower(trim(email))))`, the one-line SQL answer."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    query = (
+        "SELECT count(*), count(DISTINCT sha256(lower(trim(email)))) "
+        "FROM read_csv(?, header = true, columns = {'email': 'VARCHAR'}, quote = '\"')"
+    )
+    row = con.execute(query, [str(path)]).fetchone()
+    assert row is not None
+    return {"rows": int(row[0]), "valid": int(row[0]), "records": int(row[1])}
+
+
+MODES = {"prepare-lib": run_prepare, "reference": reference, "loop": naive, "floor": run_floor, "duckdb": run_duckdb}
 
 
 def child(mode: str, path: Path) -> None:
-    start, cpu_start = time.perf_counter(), cpu_seconds()
     counts = MODES[mode](path)
-    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mib": peak_rss_mib(), **counts}))
+    print(json.dumps(counts))
 
 
 def measure(mode: str, path: Path) -> dict[str, float]:
+    """One whole process (start-up included): wall time, CPU and peak RSS from wait4, and the load before it."""
     load = os.getloadavg()[0]
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True, check=True
-    ).stdout
-    result: dict[str, float] = json.loads(output.strip().splitlines()[-1])
-    result["load"] = load
-    return result
+    if mode == "command":
+        argv = [sys.executable, "-m", "pinaudience", "prepare", str(path), "--json"]
+    else:
+        argv = [sys.executable, __file__, "--child", mode, str(path)]
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{mode} failed with exit code {process.returncode}")
+    counts = json.loads(output) if mode == "command" else json.loads(output.strip().splitlines()[-1])
+    if mode == "command":
+        counts = {"rows": counts["rows_read"], "valid": counts["rows_valid"], "records": counts["records"]}
+    return {
+        "seconds": seconds,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak_mib": usage.ru_maxrss / 1024,
+        "load": load,
+        **counts,
+    }
 
 
 def describe(mode: str, result: dict[str, float]) -> str:
     rate = result["rows"] / result["seconds"]
-    line = (
-        f"{mode:9} {result['seconds']:6.2f} s ({result['cpu']:6.2f} s CPU)  {rate / 1e6:5.2f} M rows/s  "
-        f"peak RSS {result['peak_mib']:6,.0f} MiB  load {result['load']:4.1f}"
+    return (
+        f"{mode:12} {result['seconds']:6.2f} s ({result['cpu']:6.2f} s CPU)  {rate / 1e6:5.2f} M rows/s  "
+        f"peak RSS {result['peak_mib']:6,.0f} MiB  load {result['load']:4.1f}  records {result['records']:,.0f}"
     )
-    if not mode.startswith("floor"):
-        line += f"  valid {result['valid']:,.0f}  records {result['records']:,.0f}"
-    return line
 
 
 def median(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -186,18 +214,17 @@ def main() -> None:
     )
     parser.add_argument("--input", type=Path, default=None, help="time this file instead of generating one")
     parser.add_argument("--keep", action="store_true", help="keep the generated file")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of prepare and floor (medians are compared)")
-    parser.add_argument("--no-naive", action="store_true", help="skip the per-row loops (slow at 20M rows)")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds of every mode (medians compared)")
+    parser.add_argument("--no-loop", action="store_true", help="skip the per-row loop (slow at 20M rows and up)")
+    parser.add_argument("--reference", action="store_true", help="also run the documented rules row by row (slow)")
+    parser.add_argument("--library", action="store_true", help="also time the library call `prepare()` (records)")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], Path(args.child[1]))
         return
 
-    print(
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"Polars {pl.__version__}, polars-hash {polars_hash.__version__}"
-    )
+    print(f"{machine()}, polars-hash {polars_hash.__version__}")
     workdir: Path | None = None
     if args.input is not None:
         path = args.input
@@ -213,34 +240,35 @@ def main() -> None:
                 f"generated {args.rows:,} rows ({path.stat().st_size / 2**20:,.0f} MiB) in "
                 f"{time.perf_counter() - start:.1f} s"
             )
-        runs: dict[str, list[dict[str, float]]] = {"floor": [], "prepare": []}
-        for _ in range(args.repeat):
-            for mode in runs:
+        modes = ["command", "duckdb", "floor"]
+        if args.library:
+            modes.append("prepare-lib")
+        if not args.no_loop:
+            modes.append("loop")
+        if args.reference:
+            modes.append("reference")
+        runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+        for round_ in range(args.repeat):
+            # Interleaved, and the order turned each round, so that a burst of load on a shared machine
+            # does not fall on one mode only.
+            for mode in modes[round_ % len(modes) :] + modes[: round_ % len(modes)]:
                 runs[mode].append(measure(mode, path))
                 print(describe(mode, runs[mode][-1]), flush=True)
-        if not args.no_naive:
-            for mode in ("reference", "naive"):
-                runs[mode] = [measure(mode, path)]
-                print(describe(mode, runs[mode][-1]), flush=True)
         results = {mode: median(mode_runs) for mode, mode_runs in runs.items()}
-        if args.repeat > 1:
-            for mode in ("floor", "prepare"):
-                print(describe(f"{mode}~", results[mode]) + "  (medians)")
-        fast = results["prepare"]
-        floor = results["floor"]
-        print(
-            f"prepare vs floor (read + SHA-256 only): {fast['seconds'] / floor['seconds']:.2f}x the time, "
-            f"{fast['cpu'] / floor['cpu']:.2f}x the CPU"
-        )
-        for mode in ("reference", "naive"):
-            if mode not in results:
-                continue
-            slow = results[mode]
-            same = (slow["valid"], slow["records"]) == (fast["valid"], fast["records"])
+        print(f"medians of {args.repeat} (load now {load()}):")
+        for mode in modes:
+            print("  " + describe(mode, results[mode]))
+        command = results["command"]
+        for mode in modes[1:]:
+            other = results[mode]
             print(
-                f"prepare vs {mode}: {slow['seconds'] / fast['seconds']:.1f}x faster "
-                f"({slow['cpu'] / fast['cpu']:.1f}x less CPU); same valid rows and records: {'yes' if same else 'NO'}"
+                f"command vs {mode}: {other['seconds'] / command['seconds']:.2f}x as fast "
+                f"({other['cpu'] / command['cpu']:.2f}x the CPU of {mode}), "
+                f"peak RSS {command['peak_mib'] / other['peak_mib']:.2f}x"
             )
+        if "loop" in results:
+            same = "the same" if results["loop"]["records"] == command["records"] else "differ: one regex is looser"
+            print(f"records: command {command['records']:,.0f}, loop {results['loop']['records']:,.0f} ({same})")
     finally:
         if workdir is not None:
             if args.keep:

@@ -138,3 +138,14 @@ def test_plain_records_a_spreadsheet_would_run_are_flagged(tmp_path: Path) -> No
     hashed_out = tmp_path / "hashed.csv"
     clean = run_cli(source, "--json", "--out", hashed_out)
     assert not any("formula" in w for w in json.loads(clean.stdout)["warnings"])
+
+
+def test_counts_only_report_equals_the_report_with_out(customers: Path, tmp_path: Path) -> None:
+    """Without --out the command only counts, and its report and rejects are those of a run with --out."""
+    rejects_counted, rejects_full = tmp_path / "counted.csv", tmp_path / "full.csv"
+    counted = run_cli(customers, "--json", "--rejects", rejects_counted)
+    full = run_cli(customers, "--json", "--out", tmp_path / "records.csv", "--rejects", rejects_full)
+    assert counted.returncode == full.returncode == 0, counted.stderr + full.stderr
+    assert_private(counted)
+    assert json.loads(counted.stdout) == json.loads(full.stdout)
+    assert rejects_counted.read_bytes() == rejects_full.read_bytes()

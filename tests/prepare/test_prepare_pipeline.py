@@ -14,7 +14,7 @@ import pytest
 
 from pinaudience import ConfigError, HashAlgorithm, IdType, InputError, PrepareProgress, prepare
 from pinaudience.identifiers.reference import Result, prepare_value
-from pinaudience.input.prepare import BATCH_ROWS, _query
+from pinaudience.input.prepare import BATCH_ROWS, _query, prepare_counts
 from pinaudience.input.source import open_source
 from pinaudience.records.recordset import RecordSet
 
@@ -263,3 +263,71 @@ def test_reading_stays_in_the_streaming_engine(tmp_path: Path, algorithm: HashAl
         # The legend names the colour of fallback nodes; no node may be filled with it.
         assert '<FONT COLOR="0.0 0.3 1.0">⬤</FONT> in-memory engine fallback' in graph
         assert 'fillcolor="0.0 0.3 1.0"' not in graph
+
+
+def counted_and_prepared(path: Path, **options: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report of `prepare_counts` and of `prepare` on one file with the same options."""
+    counted = prepare_counts(path, **options).report.to_dict()
+    prepared = prepare(path, **options)
+    prepared.records.close()
+    return counted, prepared.report.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("id_type", "algorithm"),
+    [
+        (IdType.EMAIL, HashAlgorithm.SHA256),
+        (IdType.EMAIL, HashAlgorithm.NONE),
+        (IdType.EMAIL, HashAlgorithm.MD5),
+        (IdType.MAID, HashAlgorithm.NONE),
+    ],
+)
+def test_counts_only_equals_prepare(tmp_path: Path, id_type: IdType, algorithm: HashAlgorithm) -> None:
+    """Duplicates, pre-hashed values, invalid rows, plain emails: the counts-only report is prepare's."""
+    values = [*MIXED, "8f14e45f-ceea-467f-a0e6-d1b0c1e5a7a2", "8F14E45F-CEEA-467F-A0E6-D1B0C1E5A7A2"]
+    path = write_column(tmp_path / "mixed.csv", values)
+    counted, prepared = counted_and_prepared(path, id_type=id_type, hash=algorithm)
+    assert counted == prepared
+    expected, _, _ = reference_report(values, id_type, algorithm)
+    assert {key: counted[key] for key in expected} == expected
+
+
+def test_counts_only_tells_apart_hashes_with_one_prefix(tmp_path: Path) -> None:
+    """Pre-hashed values sharing their first 16 or 32 hex digits are distinct records, exactly counted."""
+    base = hashlib.sha256(b"x").hexdigest()
+    values = [base, base[:32], base[:40], base[:16] + "0" * 48, base.upper(), base[:32]]
+    counted, prepared = counted_and_prepared(write_column(tmp_path / "h.csv", values))
+    assert counted == prepared
+    assert (counted["records"], counted["duplicates"]) == (4, 2)
+
+
+def test_counts_only_across_batches(big_file: Path, tmp_path: Path) -> None:
+    """Several batches: the same report and the same rejects file as prepare, and no file left behind."""
+    counted_rejects, prepared_rejects = tmp_path / "counted.csv", tmp_path / "prepared.csv"
+    report = prepare_counts(big_file, rejects=counted_rejects, workdir=tmp_path / "work").report
+    prepared = prepare(big_file, rejects=prepared_rejects)
+    prepared.records.close()
+    assert report.to_dict() == prepared.report.to_dict()
+    assert counted_rejects.read_bytes() == prepared_rejects.read_bytes()
+    assert not (tmp_path / "work").exists() or list((tmp_path / "work").iterdir()) == []
+
+
+def test_counts_only_refuses_what_prepare_refuses(tmp_path: Path) -> None:
+    """A header without data rows, or a column of empty values, is the same InputError."""
+    for values in ([], ["", " "]):
+        path = write_column(tmp_path / "empty.csv", values)
+        with pytest.raises(InputError) as counted:
+            prepare_counts(path)
+        with pytest.raises(InputError) as prepared:
+            prepare(path)
+        assert str(counted.value) == str(prepared.value)
+
+
+@pytest.mark.parametrize("algorithm", [HashAlgorithm.SHA256, HashAlgorithm.NONE])
+def test_counts_only_reading_stays_in_the_streaming_engine(tmp_path: Path, algorithm: HashAlgorithm) -> None:
+    """The counts-only first pass (no sort prefix) does not fall back to the in-memory engine either."""
+    path = write_column(tmp_path / "g.csv", MIXED)
+    query = _query(open_source(path), IdType.EMAIL, algorithm, prefix=False)
+    graph = query.show_graph(engine="streaming", plan_stage="physical", raw_output=True, show=False)
+    assert graph is not None
+    assert 'fillcolor="0.0 0.3 1.0"' not in graph

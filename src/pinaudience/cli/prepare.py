@@ -14,7 +14,7 @@ from pinaudience.errors import ConfigError
 from pinaudience.identifiers.types import HashAlgorithm, IdType
 
 if TYPE_CHECKING:  # Polars loads when the command runs, not for `--help` or the other commands
-    from pinaudience.input.prepare import Prepared
+    from pinaudience.input.prepare import Counted, Prepared
 
 _OUT_SUFFIXES = (".csv", ".parquet")
 
@@ -75,14 +75,18 @@ def prepare_command(
             f"--out must name a .csv or .parquet file, got {out.name!r}",
             resolution="Give --out a file name ending in .csv or .parquet.",
         )
-    from pinaudience.input.prepare import prepare
+    from pinaudience.input.prepare import prepare, prepare_counts
 
-    prepared = prepare(input_file, id_type=id_type, column=column, hash=hash_algorithm, rejects=rejects)
-    try:
-        if out is not None:
+    prepared: Prepared | Counted
+    if out is None:
+        # Only the counts are shown: they are counted exactly without building the record set.
+        prepared = prepare_counts(input_file, id_type=id_type, column=column, hash=hash_algorithm, rejects=rejects)
+    else:
+        prepared = prepare(input_file, id_type=id_type, column=column, hash=hash_algorithm, rejects=rejects)
+        try:
             _write(prepared, out)
-    finally:
-        prepared.records.close()
+        finally:
+            prepared.records.close()
     if json_output:
         print_json(prepared.report.to_dict())
     else:
@@ -107,7 +111,7 @@ def _write(prepared: Prepared, out: Path) -> None:
             )
 
 
-def _render(prepared: Prepared, *, out: Path | None, rejects: Path | None) -> None:
+def _render(prepared: Prepared | Counted, *, out: Path | None, rejects: Path | None) -> None:
     report = prepared.report
     source = prepared.source
     console = stdout_console()

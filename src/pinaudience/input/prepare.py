@@ -4,6 +4,8 @@
 normalises, recognises pre-hashed values and hashes the everyday ones on every core; each batch's unusual
 rows get the whole rule (`pinaudience.identifiers.pipeline`); the records go to a `RecordSetBuilder`,
 which dedupes them and spills to disk past a size. Memory stays bounded whatever the file's size.
+`prepare_counts` reads the same way and gives the same report, but only counts the distinct records
+(`pinaudience.records.distinct`), for a caller that does not need them (`pinaudience prepare` without `--out`).
 
 The sync engine calls `prepare` for its desired set; `pinaudience prepare` prints its report. It never
 prints, and neither the report nor the rejects file holds a value from the file: counts, reasons and
@@ -18,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol
 
 import polars as pl
 
@@ -28,6 +30,7 @@ from pinaudience.identifiers.rules import PREHASHED_ORIGINS, Origin, effective_a
 from pinaudience.identifiers.types import HashAlgorithm, IdType
 from pinaudience.input.guard import guarded
 from pinaudience.input.source import ROW, VALUE, Source, SourceInfo, open_source, read_error
+from pinaudience.records.distinct import DistinctCounter
 from pinaudience.records.recordset import PREFIX, RecordSet, RecordSetBuilder, sort_prefix
 from pinaudience.support.files import atomic_file
 
@@ -38,6 +41,9 @@ SPILL_ROWS: Final[int] = 6_000_000
 """Records held in memory before the RecordSet spills to disk: about 500 MB of hashes. Measured peak RSS of a
 whole prepare: 1,100 MiB at 5 million rows (in memory), 1,020 MiB at 20 million (spilled from the start, the
 file being known to be large); see docs/benchmarks.md."""
+
+COUNT_SPILL_ROWS: Final[int] = 3_000_000
+"""Records `prepare_counts` holds in memory before its counter spills: about 250 MB of hex digests."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,14 @@ class Prepared:
     source: SourceInfo
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What `prepare_counts` learned: the report of `prepare` (the same counts), without the records."""
+
+    report: PrepareReport
+    source: SourceInfo
+
+
 def prepare(
     path: Path | str,
     *,
@@ -111,37 +125,111 @@ def prepare(
     opened = open_source(path, id_type=id_type, column=column)
     run = _Run(opened, id_type=id_type, algorithm=hash, sample=sample, progress=progress)
     builder = RecordSetBuilder(workdir, spill_rows=SPILL_ROWS, expected_rows=_expected_rows(opened, sample))
+    sink = _BuilderSink(builder, hashes=effective_algorithm(id_type, hash) is not HashAlgorithm.NONE)
     with _rejects_file(rejects) as rejects_out:
-        try:
-            for batch in guarded(opened, _batches(opened, id_type, hash)):
-                if not run.take(batch, builder, rejects_out):
-                    break
-        except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
-            builder.discard()
-            raise read_error(exc, opened.info) from None
-        except OSError as exc:
-            builder.discard()
-            raise InputError(f"the input file {opened.info.path} could not be read ({exc.strerror})") from None
-        except BaseException:
-            builder.discard()
-            raise
+        _read(opened, run, sink, rejects_out, prefix=True, discard=builder.discard)
         records = builder.finish()
         try:
-            run.finish(records)
+            run.finish(records.count)
         except BaseException:
             records.close()
             raise
     return Prepared(records=records, report=run.report, source=opened.info)
 
 
-def _batches(opened: Source, id_type: IdType, algorithm: HashAlgorithm) -> Iterator[pl.DataFrame]:
-    query = _query(opened, id_type, algorithm)
+def prepare_counts(
+    path: Path | str,
+    *,
+    id_type: IdType = IdType.EMAIL,
+    column: str | None = None,
+    hash: HashAlgorithm = HashAlgorithm.SHA256,
+    rejects: Path | None = None,
+    workdir: Path | None = None,
+    progress: Callable[[PrepareProgress], None] | None = None,
+) -> Counted:
+    """`prepare`'s report (and rejects file) without its records: the same counts, for less time and memory.
+
+    The distinct records are counted exactly (whole records compared) by a `DistinctCounter`, which neither
+    orders them nor keeps them; `pinaudience prepare` without `--out` uses it. Same options and errors as
+    `prepare` (no `sample`, which is about records).
+    """
+    opened = open_source(path, id_type=id_type, column=column)
+    run = _Run(opened, id_type=id_type, algorithm=hash, sample=None, progress=progress)
+    counter = DistinctCounter(workdir, spill_rows=COUNT_SPILL_ROWS)
+    with _rejects_file(rejects) as rejects_out:
+        _read(opened, run, _CounterSink(counter), rejects_out, prefix=False, discard=counter.discard)
+        run.finish(counter.finish())
+    return Counted(report=run.report, source=opened.info)
+
+
+def _read(
+    opened: Source,
+    run: _Run,
+    sink: _Sink,
+    rejects: IO[str] | None,
+    *,
+    prefix: bool,
+    discard: Callable[[], None],
+) -> None:
+    """Stream the file through both passes into `run` and `sink`; `discard` the sink's spill on any failure."""
+    try:
+        for batch in guarded(opened, _batches(opened, run.id_type, run.algorithm, prefix=prefix)):
+            if not run.take(batch, sink, rejects):
+                break
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
+        discard()
+        raise read_error(exc, opened.info) from None
+    except OSError as exc:
+        discard()
+        raise InputError(f"the input file {opened.info.path} could not be read ({exc.strerror})") from None
+    except BaseException:
+        discard()
+        raise
+
+
+class _Sink(Protocol):
+    """Where `_Run.take` sends each batch's records: the first pass's (with their prefix) and the second's."""
+
+    def take(self, first: pl.DataFrame, second: pl.Series) -> None: ...
+
+    def sample(self, records: pl.Series) -> None: ...
+
+
+class _BuilderSink:
+    def __init__(self, builder: RecordSetBuilder, *, hashes: bool) -> None:
+        self.builder = builder
+        self.hashes = hashes
+
+    def take(self, first: pl.DataFrame, second: pl.Series) -> None:
+        self.builder.add_prefixed(first.select(RECORD, PREFIX).drop_nulls(RECORD), hashes=self.hashes)
+        self.builder.add(second.drop_nulls())
+
+    def sample(self, records: pl.Series) -> None:
+        self.builder.add(records)
+
+
+class _CounterSink:
+    def __init__(self, counter: DistinctCounter) -> None:
+        self.counter = counter
+
+    def take(self, first: pl.DataFrame, second: pl.Series) -> None:
+        self.counter.add(first.get_column(RECORD))
+        self.counter.add(second)
+
+    def sample(self, records: pl.Series) -> None:
+        raise AssertionError("prepare_counts takes no sample")
+
+
+def _batches(opened: Source, id_type: IdType, algorithm: HashAlgorithm, *, prefix: bool) -> Iterator[pl.DataFrame]:
+    query = _query(opened, id_type, algorithm, prefix=prefix)
     yield from query.collect_batches(chunk_size=BATCH_ROWS, maintain_order=True, optimizations=opened.optimizations)
 
 
-def _query(opened: Source, id_type: IdType, algorithm: HashAlgorithm) -> pl.LazyFrame:
-    """The first pass over the file, and each record's sort prefix: all of it in the streaming engine."""
+def _query(opened: Source, id_type: IdType, algorithm: HashAlgorithm, *, prefix: bool = True) -> pl.LazyFrame:
+    """The first pass over the file, and each record's sort prefix if `prefix`: all of it in the streaming engine."""
     query = first_pass(opened.scan(), VALUE, id_type, algorithm)
+    if not prefix:
+        return query
     # The prefix is computed here, where the record is made, on every core, rather than by the
     # RecordSetBuilder at the end with a regular expression and on one (see `pinaudience.records.recordset`).
     return query.with_columns(sort_prefix(pl.col(RECORD), is_hash=_is_hash(id_type, algorithm)))
@@ -206,8 +294,6 @@ class _Run:
         self.opened = opened
         self.id_type = id_type
         self.algorithm = algorithm
-        self.algorithm_out = effective_algorithm(id_type, algorithm)
-        """What plain values are hashed with: when it is not `none`, every record is a hash."""
         self.sample = sample
         self.progress = progress
         self.report = PrepareReport()
@@ -216,7 +302,7 @@ class _Run:
         self.sampled = pl.Series(RECORD, [], pl.String)
         self.stopped_at: int | None = None
 
-    def take(self, batch: pl.DataFrame, builder: RecordSetBuilder, rejects: IO[str] | None) -> bool:
+    def take(self, batch: pl.DataFrame, sink: _Sink, rejects: IO[str] | None) -> bool:
         """Count one batch and pass its records on; False once a sample is complete."""
         if batch.height == 0:
             return True
@@ -224,11 +310,9 @@ class _Run:
         pending = batch.filter(pl.col(ORIGIN) == int(Origin.PENDING)).select(ROW, PENDING)
         settled = second_pass(pending, self.id_type, self.algorithm)
         if self.sample is None:
-            hashes = self.algorithm_out is not HashAlgorithm.NONE
-            builder.add_prefixed(batch.select(RECORD, PREFIX).drop_nulls(RECORD), hashes=hashes)
-            builder.add(settled.get_column(RECORD).drop_nulls())
+            sink.take(batch, settled.get_column(RECORD))
         else:
-            batch, settled = self._sample(batch, settled, builder)
+            batch, settled = self._sample(batch, settled, sink)
         self.report.rows_read = int(batch.get_column(ROW)[-1])
         for frame in (batch, settled):
             for origin, count in frame.get_column(ORIGIN).value_counts().iter_rows():
@@ -249,9 +333,7 @@ class _Run:
             self.progress(self._progress(done=False))
         return self.stopped_at is None
 
-    def _sample(
-        self, batch: pl.DataFrame, settled: pl.DataFrame, builder: RecordSetBuilder
-    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def _sample(self, batch: pl.DataFrame, settled: pl.DataFrame, sink: _Sink) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Add the batch's first records not yet sampled; cut both frames at the row that completes the sample."""
         assert self.sample is not None
         wanted = self.sample - self.sampled.len()
@@ -263,7 +345,7 @@ class _Run:
             .head(wanted)
         )
         chosen = fresh.get_column(RECORD)
-        builder.add(chosen)
+        sink.sample(chosen)
         self.sampled = pl.concat([self.sampled, chosen])
         if fresh.height < wanted:
             return batch, settled
@@ -283,7 +365,8 @@ class _Run:
             read = min(total, round(rows * per_row))
         return PrepareProgress(rows_read=rows, bytes_read=read, total_bytes=total)
 
-    def finish(self, records: RecordSet) -> None:
+    def finish(self, count: int) -> None:
+        """Complete the report once `count` distinct records are known; `InputError` for a file without data."""
         report = self.report
         info = self.opened.info
         report.rows_invalid = self.origins[int(Origin.INVALID)]
@@ -293,8 +376,8 @@ class _Run:
             algorithm.value: self.origins[int(origin)] for algorithm, origin in PREHASHED_ORIGINS.items()
         }
         report.hashed = self.origins[int(Origin.HASHED)]
-        report.records = records.count
-        report.duplicates = report.rows_valid - records.count
+        report.records = count
+        report.duplicates = report.rows_valid - count
         if report.rows_read == 0:
             what = "a header row but no data rows" if info.has_header else "no data rows"
             raise InputError(f"the input file {info.path} has {what}")
@@ -303,11 +386,11 @@ class _Run:
                 f"the column {info.column[:40]!r} of {info.path} is empty in all {report.rows_read} rows",
                 resolution="Check that the export holds the identifiers, or choose another column with --column.",
             )
-        report.warnings = self._warnings(records)
+        report.warnings = self._warnings(count)
         if self.progress is not None:
             self.progress(self._progress(done=True))
 
-    def _warnings(self, records: RecordSet) -> list[str]:
+    def _warnings(self, records: int) -> list[str]:
         report = self.report
         warnings: list[str] = []
         algorithm = effective_algorithm(self.id_type, self.algorithm)
@@ -344,5 +427,5 @@ class _Run:
                     "only the rows read"
                 )
             else:
-                warnings.append(f"sample of {self.sample:,}: the file holds only {records.count:,} distinct records")
+                warnings.append(f"sample of {self.sample:,}: the file holds only {records:,} distinct records")
         return warnings
