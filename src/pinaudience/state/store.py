@@ -47,6 +47,7 @@ import filelock
 
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.errors import StateLocked
+from pinaudience.state.compaction import DELTA_SHARE
 from pinaudience.state.database import DB_NAME, FAULT_POINTS, FaultHook, StateDatabase, no_fault, state_error
 from pinaudience.state.list_state import KEEP, ListState, read_infos
 from pinaudience.state.snapshot import ROWS_PER_SNAPSHOT_FILE
@@ -125,13 +126,16 @@ class StateStore:
         spill_rows: int = 2_000_000,
         snapshot_rows: int = ROWS_PER_SNAPSHOT_FILE,
         workdir: Path | None = None,
+        delta_share: float = DELTA_SHARE,
     ) -> None:
         """Open (creating if needed) the store; raises `StateError` if the directory cannot be written.
 
         `faults` is called at each writing step (tests crash the store there); `spill_rows` bounds how
         many journal records are held in memory; a snapshot of more than `snapshot_rows` records is
         split into several files; `workdir` holds temporary spill files (default: the system's
-        temporary directory).
+        temporary directory); a compaction folds the journal into a delta beside the snapshot's base files
+        until the delta would pass `delta_share` of the membership, then into a new base
+        (`pinaudience.state.compaction`).
         """
         self.directory = Path(directory) if directory is not None else default_state_dir()
         self._clock: Clock = clock or SystemClock()
@@ -139,6 +143,7 @@ class StateStore:
         self._spill_rows = spill_rows
         self._snapshot_rows = snapshot_rows
         self._workdir = workdir
+        self._delta_share = delta_share
         try:
             for sub in (self.directory, self.directory / SNAPSHOTS, self.directory / LOCKS):
                 sub.mkdir(parents=True, exist_ok=True)
@@ -212,6 +217,7 @@ class StateStore:
             spill_rows=self._spill_rows,
             snapshot_rows=self._snapshot_rows,
             workdir=self._workdir,
+            delta_share=self._delta_share,
         )
 
     def find_list(self, ref: ListRef) -> ListInfo | None:
