@@ -189,7 +189,8 @@ PHASES = {
 
 def run_phase(name: str, root: Path, rows: int) -> dict[str, Any]:
     """Run one phase in a fresh interpreter and return its figures."""
-    command = [sys.executable, __file__, "--phase", name, "--dir", str(root), "--rows", str(rows)]
+    changed = os.environ["PLAN_BENCH_CHANGED"]
+    command = [sys.executable, __file__, "--phase", name, "--dir", str(root), "--rows", str(rows), "--changed", changed]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 

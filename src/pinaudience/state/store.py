@@ -12,16 +12,17 @@ rule is the write-ahead intent:
    (records whose latest batch is still PENDING). The planner adds the uncertain records it wants and
    removes the others; ADD and REMOVE are idempotent at Pinterest, so a file that changed between the
    runs leaves no orphans.
-4. `compact()` at the end of a run folds the journal into a new snapshot: new Parquet files first, then
-   one SQLite transaction that switches the snapshot pointer and drops the folded batches, then the old
-   files are deleted. A crash at any step leaves either the old or the new snapshot, with the same
+4. `compact()` at the end of a run folds the journal into a new snapshot (a delta beside the reused base
+   files while the delta is small, else a new base: `pinaudience.state.compaction`): new Parquet files
+   first, then one SQLite transaction that switches the snapshot pointer and drops the folded batches,
+   then the old files are deleted. A crash at any step leaves either the old or the new snapshot, with the same
    confirmed membership. docs/state.md has the whole argument.
 
 Layout of the directory:
 
 ```
 state.sqlite3 (+ -wal, -shm)        metadata and journal (pinaudience.state.schema)
-snapshots/<list id>/<name>/         one directory of part-NNNNN.parquet files per snapshot
+snapshots/<list id>/<name>/         one directory per snapshot: part-NNNNN.parquet (base), delta-NNNNN.parquet
 locks/<sha256 of the key>.lock      advisory locks (`StateStore.lock`)
 ```
 
@@ -29,7 +30,8 @@ Records are stored, never logged: errors and logs carry counts, batch ids and li
 
 This module opens the directory, its locks and its lists; `database` holds the SQLite connection and its
 transactions, `list_state` what one list does (metadata, journal, membership, compaction) through the
-database's public methods, `snapshot` the Parquet snapshots, `types` the values they exchange.
+database's public methods, `snapshot` the Parquet snapshots, `compaction` what a compaction writes (apart
+from where it writes it), `types` the values they exchange.
 """
 
 from __future__ import annotations
