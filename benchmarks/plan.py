@@ -2,12 +2,13 @@
 
     python benchmarks/plan.py                 # 20,000,000 desired against a 20,000,000-record snapshot
     python benchmarks/plan.py --rows 1000000  # a quick look
+    python benchmarks/plan.py --rows 17700000 --changed 0.05 --skip-duckdb   # a nightly incremental mirror
 
 Inputs are generated (vectorised, SHA-256 of integers) in a temporary directory and deleted afterwards:
-the desired set is records n/2 .. 3n/2 and the confirmed set records 0 .. n, so half of each side
-changed (n/2 adds, n/2 removes). The desired set is written as sorted Parquet partitions (columns key,
-record); the confirmed set goes through the state store as it would in a sync (acknowledged batches,
-then `compact()`), which leaves it as the store's Parquet snapshot.
+the desired set is records cn .. (1+c)n and the confirmed set records 0 .. n, where c is `--changed`
+(default 0.5, half of each side changed: cn adds, cn removes). The desired set is written as sorted
+Parquet partitions (columns key, record); the confirmed set goes through the state store as it would in
+a sync (acknowledged batches, then `compact()`), which leaves it as the store's Parquet snapshot.
 
 Each measured phase runs in a child process of its own and reports its own time and peak RSS
 (`ru_maxrss`), so generating the inputs never inflates a figure. The one-minute load average after
@@ -18,7 +19,9 @@ each phase is printed too: on a shared machine, compare the ratios, which are me
   and removes to spill files;
 - duckdb: two anti-joins with `SET memory_limit='1GB'` and 2 threads on the same Parquet files (desired
   partitions and snapshot files), on the hash bytes, writing adds and removes (as hex) to Parquet;
-- polars (with `--polars`): `join(how="anti")` both ways on everything in memory, the other anchor.
+- polars (with `--polars`): `join(how="anti")` both ways on everything in memory, the other anchor;
+- recompact (with `--recompact`): the plan's adds and removes acknowledged as batches of 10,000, then the
+  store's compaction of that journal over the snapshot (a nightly sync's finishing step).
 """
 
 from __future__ import annotations
@@ -65,12 +68,17 @@ def snapshot_files(root: Path) -> list[Path]:
     return sorted(p for p in (root / "state" / "snapshots").glob("*/*/part-*.parquet") if ".partial" not in str(p))
 
 
+def offset(rows: int) -> int:
+    return int(rows * float(os.environ.get("PLAN_BENCH_CHANGED", "0.5")))
+
+
 def generate(root: Path, rows: int) -> dict[str, Any]:
     """Desired Parquet partitions, and the confirmed records as acknowledged batches in a state store."""
     chunks = root / "chunks"
     shift = KEY_BITS - BITS
-    for number, lo in enumerate(range(rows // 2, rows // 2 + rows, CHUNK)):
-        frame = sha256_records(lo, min(lo + CHUNK, rows // 2 + rows))
+    first = offset(rows)
+    for number, lo in enumerate(range(first, first + rows, CHUNK)):
+        frame = sha256_records(lo, min(lo + CHUNK, first + rows))
         parts = frame.with_columns((pl.col(KEY) // (1 << shift)).alias("_part"))
         for (part,), chunk in parts.partition_by("_part", as_dict=True, include_key=False).items():
             folder = chunks / f"{part:05d}"
@@ -104,8 +112,33 @@ def plan_phase(root: Path, rows: int) -> dict[str, Any]:
         store.open_list(REF).membership() as membership,
         plan(desired, membership.confirmed, membership.uncertain, SyncMode.MIRROR, workdir=root / "work") as p,
     ):
-        assert (p.adds.count, p.removes.count, p.confirmed) == (rows - rows // 2, rows // 2, rows), p
+        assert (p.adds.count, p.removes.count, p.confirmed) == (offset(rows), offset(rows), rows), p
         return {"adds": p.adds.count, "removes": p.removes.count, "partitions": p.partitions}
+
+
+def journal_phase(root: Path, rows: int) -> dict[str, Any]:
+    """Acknowledge the plan's changes as a sync would, in batches of 10,000 (not measured as compaction)."""
+    with StateStore(root / "state") as store:
+        state = store.open_list(REF)
+        for operation, lo, hi in (
+            (ListOperation.ADD, rows, rows + offset(rows)),
+            (ListOperation.REMOVE, 0, offset(rows)),
+        ):
+            for start in range(lo, hi, 10_000):
+                records = sha256_records(start, min(start + 10_000, hi)).get_column(RECORD)
+                state.acknowledge(state.begin(operation, records))
+    return {}
+
+
+def recompact(root: Path, rows: int) -> dict[str, Any]:
+    def files() -> dict[int, int]:
+        return {p.stat().st_ino: p.stat().st_size for p in (root / "state" / "snapshots").glob("*/*/*.parquet")}
+
+    before = files()
+    with StateStore(root / "state") as store:
+        result = store.open_list(REF).compact()
+    assert result.confirmed == rows, result
+    return {"written_bytes": sum(size for inode, size in files().items() if inode not in before)}
 
 
 def duckdb_phase(root: Path, rows: int) -> dict[str, Any]:
@@ -128,7 +161,7 @@ def duckdb_phase(root: Path, rows: int) -> dict[str, Any]:
     db.execute(f"COPY (SELECT d.record FROM d ANTI JOIN s ON d.hash = s.hash) TO '{adds}'")  # noqa: S608
     db.execute(f"COPY (SELECT lower(hex(s.hash)) AS record FROM s ANTI JOIN d ON s.hash = d.hash) TO '{removes}'")  # noqa: S608
     counts = db.execute(f"SELECT (SELECT count(*) FROM '{adds}'), (SELECT count(*) FROM '{removes}')").fetchone()  # noqa: S608
-    assert counts == (rows - rows // 2, rows // 2), counts
+    assert counts == (offset(rows), offset(rows)), counts
     return {"adds": counts[0], "removes": counts[1]}
 
 
@@ -139,7 +172,7 @@ def polars_phase(root: Path, rows: int) -> dict[str, Any]:
     )
     adds = desired.join(snapshot, on=RECORD, how="anti")
     removes = snapshot.join(desired, on=RECORD, how="anti")
-    assert (adds.height, removes.height) == (rows - rows // 2, rows // 2)
+    assert (adds.height, removes.height) == (offset(rows), offset(rows))
     return {"adds": adds.height, "removes": removes.height}
 
 
@@ -149,12 +182,15 @@ PHASES = {
     "plan": plan_phase,
     "duckdb": duckdb_phase,
     "polars": polars_phase,
+    "journal": journal_phase,
+    "recompact": recompact,
 }
 
 
 def run_phase(name: str, root: Path, rows: int) -> dict[str, Any]:
     """Run one phase in a fresh interpreter and return its figures."""
-    command = [sys.executable, __file__, "--phase", name, "--dir", str(root), "--rows", str(rows)]
+    changed = os.environ["PLAN_BENCH_CHANGED"]
+    command = [sys.executable, __file__, "--phase", name, "--dir", str(root), "--rows", str(rows), "--changed", changed]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -178,15 +214,19 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, help="work here instead of a new temporary directory (kept)")
     parser.add_argument("--polars", action="store_true", help="also time an in-memory Polars anti-join")
     parser.add_argument("--skip-duckdb", action="store_true")
+    parser.add_argument("--changed", type=float, default=0.5, help="share of each side that changed (0.5)")
+    parser.add_argument("--recompact", action="store_true", help="also fold the plan's changes into the snapshot")
+    parser.add_argument("--only", help="run only these comma-separated phases (with --dir: on kept inputs)")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    os.environ["PLAN_BENCH_CHANGED"] = str(args.changed)
     if args.phase:
         child(args.phase, args.dir, args.rows)
         return
 
     root = args.dir or Path(tempfile.mkdtemp(prefix="pinaudience-bench-plan-"))
     rows = args.rows
-    print(f"mirror planning: {rows:,} desired against a {rows:,}-record snapshot, half changed")
+    print(f"mirror planning: {rows:,} desired against a {rows:,}-record snapshot, {args.changed:.0%} changed")
     print(f"machine: {machine()}")
     print(f"inputs in {root}")
     try:
@@ -196,14 +236,21 @@ def main() -> None:
             phases.append("duckdb")
         if args.polars:
             phases.append("polars")
+        if args.recompact:
+            phases += ["journal", "recompact"]
+        if args.only:
+            phases = args.only.split(",")
         for name in phases:
             figures[name] = result = run_phase(name, root, rows)
             print(
                 f"  {name:<9} {result['seconds']:7.1f} s  (CPU {result['cpu_seconds']:6.1f} s)"
                 f"   peak RSS {result['peak_rss_mb']:7,.0f} MB   load {os.getloadavg()[0]:.1f}"
             )
-        print(f"  snapshot on disk: {figures['compact']['snapshot_bytes'] / 2**20:,.0f} MB")
-        ours = figures["plan"]
+        if "compact" in figures:
+            print(f"  snapshot on disk: {figures['compact']['snapshot_bytes'] / 2**20:,.0f} MB")
+        if "recompact" in figures:
+            print(f"  recompaction wrote {figures['recompact']['written_bytes'] / 2**20:,.0f} MB of new files")
+        ours = figures.get("plan", {"seconds": 1.0, "peak_rss_mb": 1.0})
         for anchor in ("duckdb", "polars"):
             if anchor in figures:
                 other = figures[anchor]

@@ -142,3 +142,26 @@ def test_mirror_and_add_refuse_to_plan_without_the_confirmed_set() -> None:
         plan(empty, None, empty, SyncMode.MIRROR)
     with plan(RecordSet.from_records([sha(1)]), None, empty, SyncMode.REMOVE) as p:
         assert (p.removes.to_list(), p.confirmed) == ([sha(1)], None)
+
+
+def test_a_first_plan_hands_over_the_desired_set_without_copying_it(tmp_path: Path) -> None:
+    """Nothing confirmed or uncertain: the adds are the desired set itself, and closing the plan keeps it open."""
+    builder = RecordSetBuilder(tmp_path / "spill", spill_rows=100)
+    builder.add(pl.Series([sha(i) for i in range(1000)]))
+    desired = builder.finish()
+    with plan(desired, RecordSet.empty(), RecordSet.empty(), SyncMode.MIRROR) as p:
+        assert p.adds is desired
+        assert (p.adds.count, p.removes.count, p.confirmed, p.unchanged) == (1000, 0, 0, 0)
+    assert desired.to_list() == ordered({sha(i) for i in range(1000)})
+
+
+def test_in_memory_outputs_do_not_hold_their_input_partitions() -> None:
+    """A few adds kept in memory own their strings instead of sharing the buffers of whole desired partitions."""
+    records = [sha(i) for i in range(20_000)]
+    desired = RecordSet.from_records(records)
+    confirmed = RecordSet.from_records(records[:19_990])
+    with plan(desired, confirmed, RecordSet.empty(), SyncMode.MIRROR) as p:
+        assert p.adds.in_memory
+        assert p.adds.count == 10
+        (frame,) = list(p.adds.iter_frames())
+        assert frame.estimated_size() < desired.partition_frame(0, 0).estimated_size() / 100

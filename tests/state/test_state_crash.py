@@ -45,6 +45,20 @@ def prepare(store: StateStore) -> tuple[list[str], list[str]]:
     return expected
 
 
+def prepare_delta(store: StateStore) -> tuple[list[str], list[str]]:
+    """A compacted snapshot, then a journal small enough to be folded into a delta beside its base files."""
+    state = store.open_list(REF)
+    state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(1000)] + ["plain@example.com"]))
+    state.compact()
+    state.acknowledge(state.begin(ListOperation.REMOVE, [sha(i) for i in range(0, 100, 4)] + ["plain@example.com"]))
+    state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(1000, 1050)]))
+    state.begin(ListOperation.ADD, [sha(i) for i in range(1050, 1060)])
+    state.begin(ListOperation.REMOVE, [sha(i) for i in range(1, 40, 4)])
+    expected = membership(state)
+    assert len(expected[1]) == 20
+    return expected
+
+
 def snapshot_dirs(tmp_path: Path) -> list[str]:
     return sorted(p.name for p in (tmp_path / "state" / "snapshots").glob("*/*"))
 
@@ -99,6 +113,26 @@ def test_a_full_disk_during_compaction_is_a_state_error_and_loses_nothing(
     assert_recovers(make_store, tmp_path, expected)
 
 
+@pytest.mark.parametrize("step", COMPACTION_STEPS)
+def test_a_crash_during_a_delta_compaction_loses_nothing(make_store: MakeStore, tmp_path: Path, step: str) -> None:
+    """Crashing at a step of a compaction into a delta changes neither what is confirmed nor what is uncertain."""
+    armed = {"on": False}
+
+    def faults(name: str) -> None:
+        if armed["on"] and name == step:
+            raise SimulatedCrash(name)
+
+    store = make_store(snapshot_rows=SNAPSHOT_ROWS, faults=faults)
+    expected = prepare_delta(store)
+    armed["on"] = True
+    with pytest.raises(SimulatedCrash):
+        store.open_list(REF).compact()
+    store.close()
+    assert_recovers(make_store, tmp_path, expected)
+    # The recovered state still reads its base and delta after a reopen.
+    assert membership(make_store(snapshot_rows=SNAPSHOT_ROWS).open_list(REF)) == expected
+
+
 CHILD = textwrap.dedent(
     """
     import os, sys
@@ -145,3 +179,15 @@ def test_a_crash_while_recording_a_batch_leaves_no_half_batch(make_store: MakeSt
     state = make_store().open_list(REF)
     assert state.pending() == []
     assert membership(state) == ([], [])
+
+
+@pytest.mark.parametrize("step", COMPACTION_STEPS)
+def test_a_killed_delta_compaction_loses_nothing(make_store: MakeStore, tmp_path: Path, step: str) -> None:
+    """A process that dies at a step of a compaction into a delta leaves a state the next run reads."""
+    store = make_store(snapshot_rows=SNAPSHOT_ROWS)
+    expected = prepare_delta(store)
+    store.close()
+    args = [str(tmp_path / "state"), step, str(SNAPSHOT_ROWS), REF.api_base, REF.ad_account_id, REF.customer_list_id]
+    done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 137, done.stderr
+    assert_recovers(make_store, tmp_path, expected)

@@ -40,8 +40,12 @@ def plan_changes(audience: AudienceSettings, desired: RecordSet, state: ListStat
     if state is None:
         return Planned(planner.plan(desired, RecordSet.empty(), RecordSet.empty(), mode, full=audience.full), 0, 0)
     with state.membership() as membership:
-        plan = planner.plan(desired, membership.confirmed, membership.uncertain, mode, full=audience.full)
-        return Planned(plan, membership.confirmed.count, membership.uncertain.count)
+        # An empty RecordSet tells the planner that nothing is confirmed, so it need not copy the desired set.
+        confirmed = RecordSet.empty() if membership.confirmed.empty else membership.confirmed
+        plan = planner.plan(desired, confirmed, membership.uncertain, mode, full=audience.full)
+        # The planner counted the confirmed records as it read them (None where the mode reads none).
+        count = plan.confirmed if plan.confirmed is not None else membership.confirmed.count
+        return Planned(plan, count, membership.uncertain.count)
 
 
 def check_guards(audience: AudienceSettings, destination: Destination, prepared: Prepared, planned: Planned) -> None:

@@ -28,6 +28,7 @@ partition is decided again on the full records. So the fingerprint only ever buy
 
 from __future__ import annotations
 
+import io
 import math
 import shutil
 import tempfile
@@ -90,9 +91,12 @@ class Plan:
     uncertain: int
     unchanged: int
     partitions: int
+    adds_are_desired: bool = False
+    """The adds are the desired set itself (nothing was confirmed or uncertain): closing the plan leaves it open."""
 
     def close(self) -> None:
-        self.adds.close()
+        if not self.adds_are_desired:
+            self.adds.close()
         self.removes.close()
 
     def __enter__(self) -> Plan:
@@ -190,7 +194,7 @@ class _Output:
     def add(self, frame: pl.DataFrame) -> None:
         self.count += frame.height
         if self._dir is None:
-            self._frames.append(frame)
+            self._frames.append(_detached(frame))
             if self.count > self._memory_rows:
                 self._dir = self._make_dir()
                 frames, self._frames = self._frames, []
@@ -214,6 +218,22 @@ class _Output:
     def discard(self) -> None:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _detached(frame: pl.DataFrame) -> pl.DataFrame:
+    """The rows of `frame` in buffers of their own.
+
+    A filtered string column shares its parent's data buffers (Polars strings are views), so keeping a
+    few filtered rows of each partition would keep every whole partition, memory-mapped input files
+    included, alive: 2.4 GB instead of 0.4 GB at 20 million records. An Arrow IPC round trip in memory
+    copies just the rows kept.
+    """
+    if frame.height == 0:
+        return frame.clear()
+    buffer = io.BytesIO()
+    frame.write_ipc(buffer, compression="uncompressed")
+    buffer.seek(0)
+    return pl.read_ipc(buffer)
 
 
 def _prefetched(read: Callable[[int], T], count: int) -> Iterator[T]:
@@ -248,6 +268,10 @@ def planning_bits(desired: RecordSet, *others: PartitionedRecords) -> int:
     return min(max(by_size, min(stored, default=0)), MAX_BITS)
 
 
+def _known_empty(records: PartitionedRecords) -> bool:
+    return isinstance(records, RecordSet) and records.count == 0
+
+
 def plan(
     desired: RecordSet,
     confirmed: PartitionedRecords | None,
@@ -269,6 +293,20 @@ def plan(
         raise ValueError(f"{mode.value} planning needs the confirmed set")
     inputs = [uncertain] + ([confirmed] if needs_confirmed and confirmed is not None else [])
     bits = planning_bits(desired, *inputs)
+    if mode is not SyncMode.REMOVE and all(_known_empty(records) for records in inputs):
+        # Nothing confirmed, nothing uncertain (a first sync): every desired record is an add, as it stands.
+        return Plan(
+            mode=mode,
+            full=full,
+            adds=desired,
+            removes=RecordSet.empty(),
+            desired=desired.count,
+            confirmed=0 if needs_confirmed else None,
+            uncertain=0,
+            unchanged=0,
+            partitions=1 << bits,
+            adds_are_desired=True,
+        )
 
     def make_dir() -> Path:
         if workdir is not None:

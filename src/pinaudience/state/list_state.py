@@ -18,7 +18,7 @@ import polars as pl
 
 from pinaudience.errors import StateError
 from pinaudience.pinterest.limits import ListOperation
-from pinaudience.state import encoding
+from pinaudience.state import compaction, encoding
 from pinaudience.state.database import StateDatabase, state_error
 from pinaudience.state.encoding import IDENTITY
 from pinaudience.state.snapshot import (
@@ -27,9 +27,8 @@ from pinaudience.state.snapshot import (
     Journal,
     JournalEntry,
     Snapshot,
-    snapshot_bits,
+    SnapshotFolderWriter,
     uncertain_set,
-    write_snapshot,
 )
 from pinaudience.state.types import Batch, BatchStatus, CompactionResult, ListInfo, ListRef, Membership, opt
 
@@ -57,6 +56,7 @@ class ListState:
         spill_rows: int,
         snapshot_rows: int,
         workdir: Path | None,
+        delta_share: float = compaction.DELTA_SHARE,
     ) -> None:
         """`folder` holds this list's snapshots; the other arguments are the store's (see `StateStore`)."""
         self._db = db
@@ -66,6 +66,7 @@ class ListState:
         self._spill_rows = spill_rows
         self._snapshot_rows = snapshot_rows
         self._workdir = workdir
+        self._delta_share = delta_share
 
     def info(self) -> ListInfo:
         infos = read_infos(self._db, self.ref)
@@ -157,18 +158,20 @@ class ListState:
 
     # Reading membership
 
-    def _snapshot_row(self) -> tuple[str | None, int, int]:
-        rows = self._db.read("SELECT snapshot, snapshot_bits, snapshot_count FROM lists WHERE id = ?", (self.id,))
+    def _snapshot_row(self) -> tuple[str | None, int, int, int]:
+        rows = self._db.read(
+            "SELECT snapshot, snapshot_bits, snapshot_count, snapshot_delta_rows FROM lists WHERE id = ?", (self.id,)
+        )
         if not rows:
             raise StateError(f"the state of {self.ref} was forgotten while in use")
-        name, bits, count = rows[0]
-        return opt(name), int(bits), int(count)  # type: ignore[call-overload]
+        name, bits, count, delta_rows = rows[0]
+        return opt(name), int(bits), int(count), int(delta_rows)  # type: ignore[call-overload]
 
     def _journal(self) -> tuple[Snapshot, Journal, list[tuple[int, str]]]:
         """The current snapshot and journal, read in one transaction so they belong together."""
         try:
             with self._db.read_transaction(f"read the journal of {self.ref}") as db:
-                name, bits, count = self._snapshot_row()
+                name, bits, count, delta_rows = self._snapshot_row()
                 statuses = [
                     (int(r[0]), str(r[1]))
                     for r in db.execute("SELECT seq, status FROM batches WHERE list_id = ? ORDER BY seq", (self.id,))
@@ -183,7 +186,7 @@ class ListState:
                 journal = Journal(entries, spill_rows=self._spill_rows, workdir=self._workdir)
         except pl.exceptions.PolarsError:
             raise StateError(f"the journal of {self.ref} is damaged") from None
-        snapshot = Snapshot(self._folder / name if name else None, bits, count)
+        snapshot = Snapshot(self._folder / name if name else None, bits, count, delta_rows)
         if snapshot.directory is not None and not snapshot.directory.is_dir():
             journal.close()
             raise StateError(f"the snapshot of {self.ref} is missing from {self._folder}")
@@ -216,17 +219,24 @@ class ListState:
         fault = self._db.fault
         snapshot, journal, statuses = self._journal()
         try:
-            confirmed = ConfirmedSet(snapshot, journal)
             acknowledged = [seq for seq, status in statuses if status == BatchStatus.ACKNOWLEDGED.value]
             pending = [seq for seq, status in statuses if status == BatchStatus.PENDING.value]
             remaining = self._pending_remainders(journal, pending)
-            estimate = snapshot.count + journal.acknowledged_rows
-            bits = snapshot_bits(estimate, self._snapshot_rows)
+            layout = compaction.choose_layout(
+                has_base=snapshot.directory is not None,
+                base_bits=snapshot.bits,
+                confirmed=snapshot.count,
+                delta_rows=snapshot.delta_rows,
+                acknowledged_rows=journal.acknowledged_rows,
+                rows_per_file=self._snapshot_rows,
+                delta_share=self._delta_share,
+            )
             name = f"s{(statuses[-1][0] if statuses else 0):012d}-{uuid.uuid4().hex[:8]}"
-            target = self._folder / name
             if acknowledged:
                 try:
-                    count = write_snapshot(target, bits, confirmed.encoded_partition, fault)
+                    sink = SnapshotFolderWriter(self._folder / name, base=snapshot.directory, fault=fault)
+                    folded = compaction.fold(layout, snapshot, journal.effect, sink)
+                    sink.commit()
                 except OSError as error:
                     raise state_error(f"write a snapshot of {self.ref}", error) from None
                 except pl.exceptions.PolarsError as error:
@@ -235,6 +245,7 @@ class ListState:
                     detail = "no space left on the device" if full else type(error).__name__
                     raise StateError(f"cannot write a snapshot of {self.ref}: {detail}") from None
                 fault("compact.files_written")
+                count, bits, delta_rows = folded.count, layout.bits, folded.delta_rows
             else:
                 count = snapshot.count
             with self._db.write(f"switch to the new snapshot of {self.ref}") as db:
@@ -251,9 +262,9 @@ class ListState:
                     )
                 if acknowledged:
                     db.execute(
-                        "UPDATE lists SET snapshot = ?, snapshot_bits = ?, snapshot_count = ?, compacted_at = ?, "
-                        "updated_at = ? WHERE id = ?",
-                        (name, bits, count, self._db.clock.now(), self._db.clock.now(), self.id),
+                        "UPDATE lists SET snapshot = ?, snapshot_bits = ?, snapshot_count = ?, "
+                        "snapshot_delta_rows = ?, compacted_at = ?, updated_at = ? WHERE id = ?",
+                        (name, bits, count, delta_rows, self._db.clock.now(), self._db.clock.now(), self.id),
                     )
                     db.executemany("DELETE FROM batches WHERE seq = ?", [(seq,) for seq in acknowledged])
                 for seq in pending:
@@ -271,10 +282,11 @@ class ListState:
             self._db.shrink()
             uncertain = sum(frame.height for frame in remaining.values())
             log.info(
-                "compacted %s: %d confirmed, %d batches folded, %d uncertain",
+                "compacted %s: %d confirmed, %d batches folded (%s), %d uncertain",
                 self.ref,
                 count,
                 len(acknowledged),
+                "new base" if layout.full else "new delta" if acknowledged else "nothing to fold",
                 uncertain,
             )
             return CompactionResult(confirmed=count, folded_batches=len(acknowledged), uncertain=uncertain)

@@ -19,6 +19,10 @@ Tables (version 1):
 Version 2 adds `lists.audience_pending_since`: when a run first found that the audience could not be created
 yet because Pinterest was still matching the list's records (NULL when no audience is waiting). The run that
 creates the audience clears it.
+
+Version 3 adds `lists.snapshot_delta_rows`: rows of the current snapshot's delta files (0: the snapshot is
+its base files alone, as every snapshot of version 2 is). An older pinaudience, which would read the base
+without its delta, refuses a version 3 file.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _v1(db: sqlite3.Connection) -> None:
@@ -73,7 +77,11 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE lists ADD COLUMN audience_pending_since REAL")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2}
+def _v3(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE lists ADD COLUMN snapshot_delta_rows INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
 """Version N is reached by running MIGRATIONS[N] on a database at version N - 1."""
 
 assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))

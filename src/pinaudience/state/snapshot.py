@@ -1,8 +1,10 @@
 """Confirmed membership on disk: Parquet snapshots, the journal replayed over them, and compaction's writer.
 
-A snapshot is a directory of `2**bits` Parquet files, `part-00000.parquet` onwards, each holding the
+A snapshot is a directory of `2**bits` Parquet base files, `part-00000.parquet` onwards, each holding the
 records of one key range in the stored encoding (`pinaudience.state.encoding`), in (key, record)
-order. Which directory is current lives in SQLite; a directory is never modified once it is written.
+order, and optionally as many delta files (`delta-00000.parquet` onwards: what differs from the base).
+Which directory is current lives in SQLite; a directory and its files are never modified once written,
+so a new directory may share (hard-link) the base files of the current one.
 
 The journal is read into a `Journal`: every batch's records with its sequence number, operation and
 status, split by key like the records themselves (in memory while small, spilled to Arrow IPC files
@@ -13,12 +15,13 @@ record is uncertain.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import polars as pl
@@ -84,58 +87,119 @@ def part_name(index: int) -> str:
     return f"part-{index:05d}.parquet"
 
 
-class Snapshot:
-    """A written snapshot directory (or none: the empty set), read partition by partition."""
+def delta_name(index: int) -> str:
+    return f"delta-{index:05d}.parquet"
 
-    def __init__(self, directory: Path | None, bits: int, count: int) -> None:
+
+DELTA_SCHEMA = {**encoding.ENCODED_SCHEMA, ADD: pl.Boolean}
+"""A delta file: the records whose membership differs from the base files', with `add` (True: a member)."""
+
+
+class Snapshot:
+    """A written snapshot directory (or none: the empty set), read partition by partition.
+
+    Its `part-*` files are the base; when `delta_rows` is not 0, `delta-*` files (split like the base)
+    hold the records whose membership differs from the base: additions (not in the base) and removals
+    (in it). The membership is the base with the delta applied; `count` is that membership's size.
+    """
+
+    def __init__(self, directory: Path | None, bits: int, count: int, delta_rows: int = 0) -> None:
         self.directory = directory
         self.bits = bits if directory is not None else 0
         self.count = count if directory is not None else 0
+        self.delta_rows = delta_rows if directory is not None else 0
 
     def encoded_partition(self, index: int, bits: int) -> pl.DataFrame:
+        """Partition `index` of 2**bits of the membership (base with the delta applied), in (key, record) order."""
+        rows = self.base_partition(index, bits)
+        if self.delta_rows == 0:
+            return rows
+        return apply_journal(rows, self.delta_partition(index, bits))
+
+    def base_partition(self, index: int, bits: int) -> pl.DataFrame:
         if self.directory is None:
             key_range(index, bits)
             return encoding.empty_encoded()
         return read_split(self.bits, index, bits, self._read_part)
 
-    def _read_part(self, part: int, where: pl.Expr | None) -> pl.DataFrame:
+    def delta_partition(self, index: int, bits: int) -> pl.DataFrame:
+        if self.directory is None or self.delta_rows == 0:
+            key_range(index, bits)
+            return pl.DataFrame(schema=DELTA_SCHEMA)
+        return read_split(self.bits, index, bits, self._read_delta)
+
+    def base_rows(self, part: int) -> int:
+        """Records in base file `part` (from its metadata, without reading it)."""
         assert self.directory is not None
         path = self.directory / part_name(part)
         try:
-            metadata = pl.read_parquet_metadata(path)
-            if metadata.get(encoding.FORMAT_KEY) != encoding.FORMAT_VERSION:
-                raise StateError(
-                    f"the snapshot file {path} is not in a format this pinaudience knows",
-                    resolution="Upgrade pinaudience, or forget this list's state with `pinaudience state forget`.",
-                )
-            scan = pl.scan_parquet(path)
-            if where is not None:
-                scan = scan.filter(where)
-            return scan.collect().cast(encoding.ENCODED_SCHEMA)  # type: ignore[arg-type]
-        except StateError:
-            raise
+            return int(pl.scan_parquet(path).select(pl.len()).collect().item())
         except (OSError, pl.exceptions.PolarsError) as error:
             raise StateError(f"cannot read the snapshot file {path}: {type(error).__name__}") from None
 
+    def _read_part(self, part: int, where: pl.Expr | None) -> pl.DataFrame:
+        assert self.directory is not None
+        return _read_file(self.directory / part_name(part), where, encoding.ENCODED_SCHEMA)
 
-def write_snapshot(
-    directory: Path,
-    bits: int,
-    partitions: Callable[[int, int], pl.DataFrame],
-    fault: Callable[[str], None],
-) -> int:
-    """Write every partition into `directory` (which must not exist) durably; returns the record count.
+    def _read_delta(self, part: int, where: pl.Expr | None) -> pl.DataFrame:
+        assert self.directory is not None
+        return _read_file(self.directory / delta_name(part), where, DELTA_SCHEMA)
 
-    Files go into `<directory>.partial` first, each fsynced; the folder is fsynced, renamed into place
-    with `os.replace` and its parent fsynced, so a directory with the final name is always complete.
+
+def _read_file(
+    path: Path, where: pl.Expr | None, schema: Mapping[str, pl.DataType | type[pl.DataType]]
+) -> pl.DataFrame:
+    try:
+        metadata = pl.read_parquet_metadata(path)
+        if metadata.get(encoding.FORMAT_KEY) != encoding.FORMAT_VERSION:
+            raise StateError(
+                f"the snapshot file {path} is not in a format this pinaudience knows",
+                resolution="Upgrade pinaudience, or forget this list's state with `pinaudience state forget`.",
+            )
+        scan = pl.scan_parquet(path)
+        if where is not None:
+            scan = scan.filter(where)
+        return scan.collect().cast(schema)  # type: ignore[arg-type]
+    except StateError:
+        raise
+    except (OSError, pl.exceptions.PolarsError) as error:
+        raise StateError(f"cannot read the snapshot file {path}: {type(error).__name__}") from None
+
+
+class SnapshotFolderWriter:
+    """Writes a new snapshot directory durably: the storage half of compaction (`pinaudience.state.compaction`).
+
+    Files go into `<directory>.partial` first, each fsynced (a reused file of the current snapshot is
+    hard-linked, or copied and fsynced where the file system has no hard links); `commit()` fsyncs the
+    folder, renames it into place with `os.replace` and fsyncs the parent, so a directory with the final
+    name is always complete. Files are never modified once written, so two snapshot directories may
+    share one (a hard link) and deleting either directory leaves the other whole.
     """
-    partial = directory.with_name(directory.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    count = 0
-    for index in range(1 << bits):
-        frame = partitions(index, bits)
-        path = partial / part_name(index)
+
+    def __init__(self, directory: Path, *, base: Path | None, fault: Callable[[str], None]) -> None:
+        self.directory = directory
+        self._base = base
+        self._fault = fault
+        self._partial = directory.with_name(directory.name + ".partial")
+        shutil.rmtree(self._partial, ignore_errors=True)
+        self._partial.mkdir(parents=True)
+
+    def write_part(self, index: int, frame: pl.DataFrame) -> None:
+        self._write(part_name(index), frame)
+
+    def write_delta(self, index: int, frame: pl.DataFrame) -> None:
+        self._write(delta_name(index), frame)
+
+    def reuse_part(self, index: int) -> None:
+        """Base file `index` of the current snapshot, unchanged, in the new one."""
+        self._reuse(part_name(index))
+
+    def reuse_delta(self, index: int) -> None:
+        """Delta file `index` of the current snapshot, unchanged, in the new one."""
+        self._reuse(delta_name(index))
+
+    def _write(self, name: str, frame: pl.DataFrame) -> None:
+        path = self._partial / name
         frame.write_parquet(
             path,
             compression=encoding.PARQUET_COMPRESSION,
@@ -144,13 +208,25 @@ def write_snapshot(
             metadata={encoding.FORMAT_KEY: encoding.FORMAT_VERSION},
         )
         fsync_file(path)
-        count += frame.height
-        fault("compact.partition_written")
-    fsync_dir(partial)
-    # A whole folder moves into place here, which `support.files.write_atomic` (one file) does not cover.
-    os.replace(partial, directory)
-    fsync_dir(directory.parent)
-    return count
+        self._fault("compact.partition_written")
+
+    def _reuse(self, name: str) -> None:
+        assert self._base is not None
+        source, path = self._base / name, self._partial / name
+        try:
+            os.link(source, path)
+        except OSError as error:
+            if error.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+            shutil.copyfile(source, path)  # no hard links here: a copy of the bytes, still no re-encoding
+            fsync_file(path)
+        self._fault("compact.partition_written")
+
+    def commit(self) -> None:
+        fsync_dir(self._partial)
+        # A whole folder moves into place here, which `support.files.write_atomic` (one file) does not cover.
+        os.replace(self._partial, self.directory)
+        fsync_dir(self.directory.parent)
 
 
 class JournalEntry:
@@ -170,6 +246,7 @@ class Journal:
 
     def __init__(self, entries: Iterable[JournalEntry], *, spill_rows: int, workdir: Path | None) -> None:
         self._frame: pl.DataFrame | None = None
+        self._split: tuple[int, dict[int, pl.DataFrame]] | None = None
         self._files: list[list[Path]] = []
         self._dir: Path | None = None
         self._finalizer: weakref.finalize[..., Journal] | None = None
@@ -229,7 +306,16 @@ class Journal:
     def entries(self, index: int, bits: int) -> pl.DataFrame:
         """Raw entries whose keys fall in partition `index` of 2**bits."""
         if self._frame is not None:
-            return self._frame if bits == 0 else self._frame.filter(in_range(index, bits))
+            if bits == 0:
+                return self._frame
+            key_range(index, bits)
+            if self._split is None or self._split[0] != bits:
+                # Split once per `bits`: filtering the whole journal for each of 64 partitions cost 20 times more.
+                shift = KEY_BITS - bits
+                parts = self._frame.with_columns((pl.col(KEY) // (1 << shift)).alias("_part"))
+                by_part = parts.partition_by("_part", as_dict=True, include_key=False, maintain_order=True)
+                self._split = (bits, {int(part): frame for (part,), frame in by_part.items()})
+            return self._split[1].get(index, self._frame.clear())
         return read_split(SPILL_PARTITION_BITS, index, bits, self._read_part)
 
     def effect(self, index: int, bits: int) -> pl.DataFrame:
@@ -306,6 +392,11 @@ class ConfirmedSet:
         self._journal = journal
         self.partition_bits = max(snapshot.bits, journal.bits)
         self._count: int | None = snapshot.count if journal.acknowledged_rows == 0 else None
+
+    @property
+    def empty(self) -> bool:
+        """Known to be empty without reading anything: no snapshot and no acknowledged batch."""
+        return self._snapshot.directory is None and self._journal.acknowledged_rows == 0
 
     @property
     def count(self) -> int:

@@ -12,16 +12,17 @@ rule is the write-ahead intent:
    (records whose latest batch is still PENDING). The planner adds the uncertain records it wants and
    removes the others; ADD and REMOVE are idempotent at Pinterest, so a file that changed between the
    runs leaves no orphans.
-4. `compact()` at the end of a run folds the journal into a new snapshot: new Parquet files first, then
-   one SQLite transaction that switches the snapshot pointer and drops the folded batches, then the old
-   files are deleted. A crash at any step leaves either the old or the new snapshot, with the same
+4. `compact()` at the end of a run folds the journal into a new snapshot (a delta beside the reused base
+   files while the delta is small, else a new base: `pinaudience.state.compaction`): new Parquet files
+   first, then one SQLite transaction that switches the snapshot pointer and drops the folded batches,
+   then the old files are deleted. A crash at any step leaves either the old or the new snapshot, with the same
    confirmed membership. docs/state.md has the whole argument.
 
 Layout of the directory:
 
 ```
 state.sqlite3 (+ -wal, -shm)        metadata and journal (pinaudience.state.schema)
-snapshots/<list id>/<name>/         one directory of part-NNNNN.parquet files per snapshot
+snapshots/<list id>/<name>/         one directory per snapshot: part-NNNNN.parquet (base), delta-NNNNN.parquet
 locks/<sha256 of the key>.lock      advisory locks (`StateStore.lock`)
 ```
 
@@ -29,7 +30,8 @@ Records are stored, never logged: errors and logs carry counts, batch ids and li
 
 This module opens the directory, its locks and its lists; `database` holds the SQLite connection and its
 transactions, `list_state` what one list does (metadata, journal, membership, compaction) through the
-database's public methods, `snapshot` the Parquet snapshots, `types` the values they exchange.
+database's public methods, `snapshot` the Parquet snapshots, `compaction` what a compaction writes (apart
+from where it writes it), `types` the values they exchange.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import filelock
 
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.errors import StateLocked
+from pinaudience.state.compaction import DELTA_SHARE
 from pinaudience.state.database import DB_NAME, FAULT_POINTS, FaultHook, StateDatabase, no_fault, state_error
 from pinaudience.state.list_state import KEEP, ListState, read_infos
 from pinaudience.state.snapshot import ROWS_PER_SNAPSHOT_FILE
@@ -125,13 +128,16 @@ class StateStore:
         spill_rows: int = 2_000_000,
         snapshot_rows: int = ROWS_PER_SNAPSHOT_FILE,
         workdir: Path | None = None,
+        delta_share: float = DELTA_SHARE,
     ) -> None:
         """Open (creating if needed) the store; raises `StateError` if the directory cannot be written.
 
         `faults` is called at each writing step (tests crash the store there); `spill_rows` bounds how
         many journal records are held in memory; a snapshot of more than `snapshot_rows` records is
         split into several files; `workdir` holds temporary spill files (default: the system's
-        temporary directory).
+        temporary directory); a compaction folds the journal into a delta beside the snapshot's base files
+        until the delta would pass `delta_share` of the membership, then into a new base
+        (`pinaudience.state.compaction`).
         """
         self.directory = Path(directory) if directory is not None else default_state_dir()
         self._clock: Clock = clock or SystemClock()
@@ -139,6 +145,7 @@ class StateStore:
         self._spill_rows = spill_rows
         self._snapshot_rows = snapshot_rows
         self._workdir = workdir
+        self._delta_share = delta_share
         try:
             for sub in (self.directory, self.directory / SNAPSHOTS, self.directory / LOCKS):
                 sub.mkdir(parents=True, exist_ok=True)
@@ -212,6 +219,7 @@ class StateStore:
             spill_rows=self._spill_rows,
             snapshot_rows=self._snapshot_rows,
             workdir=self._workdir,
+            delta_share=self._delta_share,
         )
 
     def find_list(self, ref: ListRef) -> ListInfo | None:
