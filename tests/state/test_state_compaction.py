@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from hypothesis import HealthCheck, given, settings
@@ -119,7 +120,7 @@ def test_fold_partition_keeps_only_differences_from_the_base() -> None:
 
 def test_the_layout_is_a_delta_only_on_a_base_of_the_right_split() -> None:
     """No base, a split that no longer fits, or too large a delta: a new base; otherwise a delta."""
-    common = {"rows_per_file": 100, "delta_share": 0.25}
+    common: dict[str, Any] = {"rows_per_file": 100, "delta_share": 0.25}
     assert choose_layout(has_base=False, base_bits=0, confirmed=0, delta_rows=0, acknowledged_rows=50, **common).full
     assert not choose_layout(
         has_base=True, base_bits=6, confirmed=1000, delta_rows=100, acknowledged_rows=100, **common
