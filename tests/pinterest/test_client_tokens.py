@@ -44,6 +44,21 @@ def with_refresh_token(settings: PinterestSettings, refresh_token: str, **creds:
     return replace(settings, credentials=replace(settings.credentials, refresh_token=Secret(refresh_token), **creds))
 
 
+def save_pair(token_store: Path, pair: dict[str, Any], *, now: float, refresh_left_s: float) -> None:
+    """Store an emulator token pair as `auth login` would, its refresh token expiring in `refresh_left_s`."""
+    TokenStore(token_store).save(
+        TokenSet(
+            access_token=Secret(pair["access_token"]),
+            refresh_token=Secret(pair["refresh_token"]),
+            access_expires_at=now + pair["expires_in"],
+            refresh_expires_at=now + refresh_left_s,
+            app_id=SEED_APP_ID,
+            updated_at=now,
+            seed=fingerprint(Secret(SEED_REFRESH_TOKEN)),
+        )
+    )
+
+
 async def test_rotation_is_on_disk_before_each_use(
     refresh_settings: PinterestSettings, token_store: Path, connect: Any, admin: Admin, clock: FakeClock
 ) -> None:
@@ -172,18 +187,7 @@ async def test_a_refresh_token_near_expiry_is_renewed_once(
     """With under 14 days left the refresh token is rotated; when Pinterest does not extend it, not again."""
     await admin.settings(rotate_refresh_token=True)  # Pinterest's spec: a refresh answers a new refresh token
     pair = await admin.tokens(refresh_ttl_s=10 * DAY)
-    now = clock.now()
-    TokenStore(token_store).save(
-        TokenSet(
-            access_token=Secret(pair["access_token"]),
-            refresh_token=Secret(pair["refresh_token"]),
-            access_expires_at=now + pair["expires_in"],
-            refresh_expires_at=now + 10 * DAY,
-            app_id=SEED_APP_ID,
-            updated_at=now,
-            seed=fingerprint(Secret(SEED_REFRESH_TOKEN)),
-        )
-    )
+    save_pair(token_store, pair, now=clock.now(), refresh_left_s=10 * DAY)
     events: list[ClientEvent] = []
     async with connect(refresh_settings, observer=events.append) as client:
         for _ in range(3):
@@ -324,18 +328,7 @@ async def test_renewal_without_rotation_is_tried_once_and_keeps_the_token(
     """Near its expiry a refresh token that Pinterest does not rotate is kept, and renewal is not asked again."""
     await admin.settings(rotate_refresh_token=False)
     pair = await admin.tokens(refresh_ttl_s=10 * DAY)
-    now = clock.now()
-    TokenStore(token_store).save(
-        TokenSet(
-            access_token=Secret(pair["access_token"]),
-            refresh_token=Secret(pair["refresh_token"]),
-            access_expires_at=now + pair["expires_in"],
-            refresh_expires_at=now + 10 * DAY,
-            app_id=SEED_APP_ID,
-            updated_at=now,
-            seed=fingerprint(Secret(SEED_REFRESH_TOKEN)),
-        )
-    )
+    save_pair(token_store, pair, now=clock.now(), refresh_left_s=10 * DAY)
     events: list[ClientEvent] = []
     async with connect(refresh_settings, observer=events.append) as client:
         for _ in range(3):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 
 from pinaudience.cli.app import app
-from pinaudience.cli.logs import LogFormat, logging_to
+from pinaudience.cli.logs import LogFormat
 from pinaudience.cli.options import (
     AdAccountOpt,
     ApiBaseOpt,
@@ -23,10 +22,7 @@ from pinaudience.cli.options import (
     LogFormatOpt,
     QuietOpt,
     TokenStoreOpt,
-    env_secrets,
-    load,
-    log_level,
-    settings_secrets,
+    logged_settings,
 )
 from pinaudience.cli.output import print_json, stdout_console
 from pinaudience.config import AudienceSettings, Overrides, Settings
@@ -123,9 +119,7 @@ def check_command(
         audience_id=audience_id,
         customer_list_id=customer_list_id,
     )
-    with logging_to(stream=sys.stderr, fmt=log_format, level=log_level(True), secrets=env_secrets()) as redactor:
-        settings = load(config, overrides)
-        redactor.secrets.extend(settings_secrets(settings))
+    with logged_settings(config, overrides, log_format) as settings:
         results = run_checks(settings)
     ok = all(result.ok for _, result, _ in results)
     if json_output:

@@ -6,16 +6,18 @@ SDK names) fills only secrets and the API base that neither sets.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pinaudience.cli.logs import LogFormat
+from pinaudience.cli.logs import LogFormat, logging_to
 from pinaudience.config import (
     ENV_ACCESS_TOKEN,
     ENV_APP_SECRET,
@@ -176,3 +178,13 @@ def log_level(quiet: bool) -> int:
 
 def unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(v for v in values if v))
+
+
+@contextlib.contextmanager
+def logged_settings(config: Path | None, overrides: Overrides, log_format: LogFormat) -> Iterator[Settings]:
+    """Logging to stderr set up first (so a config error is logged redacted), then the settings, whose secrets
+    join the redactor's; the block that runs the command holds both."""
+    with logging_to(stream=sys.stderr, fmt=log_format, level=log_level(True), secrets=env_secrets()) as redactor:
+        settings = load(config, overrides)
+        redactor.secrets.extend(settings_secrets(settings))
+        yield settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -10,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pinaudience.cli.app import app
-from pinaudience.cli.logs import LogFormat, logging_to
+from pinaudience.cli.logs import LogFormat
 from pinaudience.cli.options import (
     AdAccountOpt,
     ApiBaseOpt,
@@ -23,10 +22,7 @@ from pinaudience.cli.options import (
     QuietOpt,
     StateOpt,
     TokenStoreOpt,
-    env_secrets,
-    load,
-    log_level,
-    settings_secrets,
+    logged_settings,
 )
 from pinaudience.cli.output import print_json, stdout_console
 from pinaudience.config import Overrides
@@ -143,9 +139,7 @@ def status_command(
         audience_id=audience_id,
         customer_list_id=customer_list_id,
     )
-    with logging_to(stream=sys.stderr, fmt=log_format, level=log_level(True), secrets=env_secrets()) as redactor:
-        settings = load(config, overrides)
-        redactor.secrets.extend(settings_secrets(settings))
+    with logged_settings(config, overrides, log_format) as settings:
         from pinaudience.engine.status import status
 
         report = status(settings)
