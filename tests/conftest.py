@@ -17,6 +17,7 @@ import pytest
 from pinaudience.clock import FakeClock
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID, Emulator
 from tests.helpers import emulator_http
+from tests.servers import PostgresServer, RedisServer, start_postgres, start_redis
 
 if TYPE_CHECKING:
     from openapi_core import OpenAPI
@@ -89,3 +90,39 @@ def pinterest_openapi(pinterest_spec: dict[str, Any]) -> OpenAPI:
     from openapi_core import Config, OpenAPI
 
     return OpenAPI.from_dict(pinterest_spec, config=Config(spec_validator_cls=None))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (tests/servers.py); skips without the binaries, fails under CI."""
+    server = start_postgres()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh database on the session's server, dropped after the test; the URL carries the canary password."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real Redis server for the session (tests/servers.py); skips without redis-server, fails under CI."""
+    server = start_redis()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """The session's Redis, emptied before and after the test; the URL carries the canary password."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url())
+    client.flushall()
+    yield redis_server.url()
+    client.flushall()
+    client.close()
