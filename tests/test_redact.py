@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pinaudience.support.redact import redact
+from pinaudience.support.redact import redact, redact_url
 
 
 def test_redact_keeps_ordinary_text() -> None:
@@ -78,3 +78,18 @@ def test_known_secrets_are_masked_first() -> None:
     assert redact("token s3cret-value and pina_0123456789 refused", ["s3cret-value", ""]) == (
         "token *** and [token] refused"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://pin:s3cr%40t@127.0.0.1:5432/db", "postgresql://pin:***@127.0.0.1:5432/db"),
+        ("redis://:canary-pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("postgresql://pin@db.internal/state", "postgresql://pin@db.internal/state"),
+        ("postgresql://db/state?sslmode=require&password=canary", "postgresql://db/state?sslmode=require&password=***"),
+        ("redis://127.0.0.1", "redis://127.0.0.1"),
+    ],
+)
+def test_redact_url_masks_only_the_password(url: str, expected: str) -> None:
+    """A connection URL keeps its user, host, port and database, and loses its password."""
+    assert redact_url(url) == expected

@@ -49,3 +49,17 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     text = TOKEN.sub("[token]", text)
     text = EMAIL.sub("[email]", text)
     return LONG_HEX.sub(lambda m: f"{m.group(1)}…", text)
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.\-]*://[^/\s:@]*:)(?P<password>[^@\s/]*)(?=@)")
+"""The password of a URL's user info (`scheme://user:password@host`), up to the last `@` before the host."""
+
+
+def redact_url(url: str) -> str:
+    """A connection URL (`postgresql://user:password@host/db`, `redis://:password@host`) without its password.
+
+    Only the password goes (`***`); user, host, port and database stay, so an operator can tell which server
+    was meant. A `password=` query parameter is masked too.
+    """
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + (SECRET_MASK if m.group("password") else ""), url)
+    return re.sub(r"(?i)([?&]password=)[^&\s]*", rf"\g<1>{SECRET_MASK}", text)
