@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from pinaudience.clock import Clock, SystemClock
-from pinaudience.emulator import admin, oauth, pinterest_api, web
+from pinaudience.emulator import admin, conversions, oauth, pinterest_api, web
 from pinaudience.emulator import records as rec
 from pinaudience.emulator.faults import Fault, FaultPlan
 from pinaudience.emulator.http import (
@@ -38,7 +38,6 @@ from pinaudience.emulator.http import (
     RequestIdMiddleware,
     error_response,
     extra_error_keys,
-    invalid,
     retry_headers,
 )
 from pinaudience.emulator.ratelimit import Limit, SlidingWindows
@@ -60,7 +59,7 @@ from pinaudience.pinterest.limits import OPERATIONS, Category, Operation
 REQUEST_LOG_SIZE = 10_000
 """The request log keeps the most recent calls only."""
 
-_SCOPE_OF = {Category.ADS_READ: "ads:read", Category.ADS_WRITE: "ads:write"}
+_SCOPE_OF = {Category.ADS_READ: "ads:read", Category.ADS_WRITE: "ads:write", Category.ADS_CONVERSIONS: "ads:write"}
 _WRITE_TARGET = {"customer_lists/update": "customer_list_id", "audiences/update": "audience_id"}
 """Write operations on one object, for the optional per-object write throttle, and the path field naming it."""
 
@@ -113,7 +112,7 @@ class _ClientTransport(httpx.AsyncBaseTransport):
 
 
 class Emulator:
-    """Pinterest's customer list, audience, ad account and OAuth endpoints, with an admin API for tests.
+    """Pinterest's customer list, audience, ad account, conversion event and OAuth endpoints, with an admin API.
 
     `settings` is the live settings object (changed by `PUT /_emulator/settings`); reset restores the values
     it had here. `profile` (`default` or `realistic`) starts from that profile's settings instead; give one or
@@ -211,7 +210,7 @@ class Emulator:
     def _routes(self) -> list[BaseRoute]:
         pinterest: list[BaseRoute] = [
             Route("/v5" + OPERATIONS[op_id].path, self._endpoint(op_id, handler), methods=[OPERATIONS[op_id].method])
-            for op_id, handler in pinterest_api.HANDLERS.items()
+            for op_id, handler in {**pinterest_api.HANDLERS, "events/create": conversions.events_create}.items()
         ]
         pinterest.append(
             Route("/v5/oauth/token", self._endpoint("oauth/token", oauth.token), methods=["POST"]),
@@ -245,7 +244,7 @@ class Emulator:
             call.log["fault"] = fault.kind
         try:
             if fault is not None:
-                await self._apply_fault(request, fault)
+                await self._apply_fault(request, fault, operation)
                 if fault.drop == "before":
                     return self._drop(call)
             response = await self._serve(call, handler)
@@ -261,7 +260,7 @@ class Emulator:
         self.requests.append(call.log)
         return DroppedResponse()
 
-    async def _apply_fault(self, request: Request, fault: Fault) -> None:
+    async def _apply_fault(self, request: Request, fault: Fault, operation: Operation) -> None:
         if fault.delay_s:
             await self.clock.sleep(fault.delay_s)
         if fault.revoke:
@@ -272,6 +271,8 @@ class Emulator:
         if fault.status == 429:
             headers = retry_headers(self.settings.rate_limit_hints, fault.retry_after_s, self.now())
             raise ApiError(429, 8, RATE_LIMITED, headers)
+        if fault.status == 503 and operation.category is Category.ADS_CONVERSIONS:
+            raise ApiError(503, *conversions.RAMPED_DOWN)  # the spec's 503 of events/create
         if fault.status is not None:
             html = (
                 fault.html
@@ -294,6 +295,11 @@ class Emulator:
                 raw = await self._read_body(call.request)
             if operation.operation_id == "oauth/token":
                 call.body = raw
+            elif operation.category is Category.ADS_CONVERSIONS:
+                call.body = _parse_json(raw, conversions.INVALID_REQUEST)
+                if isinstance(call.body, dict) and isinstance(call.body.get("data"), list):
+                    call.records = len(call.body["data"])  # events, for the log and the latency model
+                    call.log["records"] = call.records
             else:
                 call.body = _parse_json(raw)
                 if isinstance(call.body, dict) and isinstance(call.body.get("records"), str):
@@ -307,7 +313,12 @@ class Emulator:
     def _authenticate(self, request: Request, operation: Operation) -> Caller:
         token_text = _bearer(request)
         token = self.store.get_token(token_text) if token_text else None
-        if token is None or token.kind != "access" or token.revoked or token.expires_at <= self.now():
+        if token is None or token.revoked or token.expires_at <= self.now():
+            raise ApiError(401, 2, AUTH_FAILED)
+        if token.kind == "conversion" and operation.category is Category.ADS_CONVERSIONS:
+            # A conversion access token (Ads Manager's) is good for events/create alone, and has no scopes.
+            return Caller(user=token.user, app_id=token.app_id, token=token.token, scopes=token.scopes)
+        if token.kind != "access":
             raise ApiError(401, 2, AUTH_FAILED)
         needed = _SCOPE_OF.get(operation.category)
         if needed is not None and needed not in token.scopes:
@@ -324,6 +335,10 @@ class Emulator:
         category = call.operation.category
         if category in per_window:
             checks.append(Limit(("category", caller.user, caller.app_id, category), per_window[category], s.window_s))
+        if category is Category.ADS_CONVERSIONS:
+            # "5,000 calls per minute per ad account" (the spec): keyed by the ad account, whoever calls.
+            account = call.request.path_params.get("ad_account_id")
+            checks.append(Limit(("conversions", account), s.ads_conversions_per_window, s.window_s))
         target = _WRITE_TARGET.get(call.operation.operation_id)
         if target is not None and s.list_writes_per_window is not None:
             key = ("object", call.operation.operation_id, call.request.path_params.get(target))
@@ -365,13 +380,14 @@ def _bearer(request: Request) -> str | None:
     return value if scheme.lower() == "bearer" and value else None
 
 
-def _parse_json(raw: bytes) -> Any:
+def _parse_json(raw: bytes, code: int = 1) -> Any:
+    """The JSON body, or None when empty; not JSON: 400 with `code` (1, or 4196 for `events/create`)."""
     if not raw.strip():
         return None
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise invalid("Invalid request body: expected JSON.") from None
+        raise ApiError(400, code, "Invalid request body: expected JSON.") from None
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
