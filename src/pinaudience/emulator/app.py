@@ -83,6 +83,8 @@ class Call:
     caller: Caller | None
     body: Any = None
     """The parsed JSON body (or None), or the raw bytes for `oauth/token`."""
+    raw: bytes = b""
+    """The body as received."""
     records: int = 0
     log: dict[str, Any] = field(default_factory=dict)
 
@@ -293,6 +295,7 @@ class Emulator:
         if has_body:
             if raw is None:
                 raw = await self._read_body(call.request)
+            call.raw = raw
             if operation.operation_id == "oauth/token":
                 call.body = raw
             elif operation.category is Category.ADS_CONVERSIONS:
