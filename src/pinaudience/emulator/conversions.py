@@ -295,9 +295,9 @@ def _judge(emu: Emulator, event: dict[str, Any], now: float) -> tuple[list[str],
     user_data: dict[str, Any] = event["user_data"]
     for name in CONVERSION_HASHED_FIELDS:
         for index, value in enumerate(user_data.get(name) or []):
-            where = f"user_data.{name}[{index}]"
             if value.isascii() and _SHA256.fullmatch(value):
                 continue
+            where = f"user_data.{name}[{index}]"
             upper = value.isascii() and _SHA256_ANY_CASE.fullmatch(value) is not None
             if upper and emu.settings.uppercase_hex != "fail":
                 if emu.settings.uppercase_hex == "warn":
