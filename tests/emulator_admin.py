@@ -99,6 +99,25 @@ class EmulatorAdmin:
             auth=(SEED_APP_ID, SEED_APP_SECRET),
         )
 
+    # conversion events
+
+    async def conversion_token(self, ad_account_id: str = SEED_AD_ACCOUNT_ID, **body: Any) -> str:
+        """A new conversion access token for the ad account (`user`, default its owner, and `ttl_s` optional)."""
+        path = f"/_emulator/ad_accounts/{ad_account_id}/conversion_tokens"
+        token: str = (await self._send("POST", path, body))["access_token"]
+        return token
+
+    async def conversion_events(self, ad_account_id: str = SEED_AD_ACCOUNT_ID) -> dict[str, Any]:
+        """The ad account's counts (`received`, `unique_event_ids`, `reported`, `requests`, `events_failed`,
+        `test_requests`, `test_events`) and its recorded `events` (`{"event", "received_at"}`, test mode excluded)."""
+        result: dict[str, Any] = await self._send("GET", f"/_emulator/ad_accounts/{ad_account_id}/events")
+        return result
+
+    async def clear_conversion_events(self, ad_account_id: str | None = None) -> None:
+        """Forget one ad account's conversion events and counts, or every account's."""
+        path = "/_emulator/events" if ad_account_id is None else f"/_emulator/ad_accounts/{ad_account_id}/events"
+        await self._send("DELETE", path)
+
     # Pinterest, as the seed user
 
     async def lists(self) -> list[dict[str, Any]]:

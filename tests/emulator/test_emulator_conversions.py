@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from pinaudience.clock import FakeClock
-from pinaudience.emulator import SEED_AD_ACCOUNT_ID, Emulator
+from pinaudience.emulator import SEED_AD_ACCOUNT_ID, SEED_CONVERSION_TOKEN, Emulator
 from pinaudience.pinterest import limits
 from tests.emulator.emulator_helpers import (
     assert_pinterest_error,
@@ -328,6 +328,15 @@ async def test_a_conversion_token_sends_events_and_nothing_else(emulator_client:
     assert_pinterest_error(await send(emulator_client, [conversion_event()], headers=headers), 401, 2)
 
 
+async def test_the_seed_has_a_conversion_token(emulator_client: httpx.AsyncClient) -> None:
+    """The seed user holds a conversion access token for the seed ad account, restored by reset."""
+    headers = {"Authorization": f"Bearer {SEED_CONVERSION_TOKEN}"}
+    await emulator_client.post("/_emulator/tokens/revoke", json={"token": SEED_CONVERSION_TOKEN})
+    assert_pinterest_error(await send(emulator_client, [conversion_event()], headers=headers), 401, 2)
+    await emulator_client.post("/_emulator/reset")
+    assert (await send(emulator_client, [conversion_event()], headers=headers)).status_code == 200
+
+
 async def test_a_conversion_token_can_expire(emulator_client: httpx.AsyncClient, clock: FakeClock) -> None:
     """A token minted with `ttl_s` stops working after it."""
     minted = await emulator_client.post(
@@ -489,3 +498,16 @@ async def test_events_survive_a_restart(tmp_path: Any, clock: FakeClock) -> None
         found = await recorded(client)
     second.close()
     assert (found["received"], found["requests"]) == (1, 1)
+
+
+async def test_the_shared_admin_helpers(emulator_client: httpx.AsyncClient) -> None:
+    """tests/emulator_admin.py's conversion helpers mint a token, read the events and clear them."""
+    from tests.emulator_admin import EmulatorAdmin
+
+    admin = EmulatorAdmin(emulator_client)
+    token = await admin.conversion_token()
+    await send(emulator_client, [conversion_event(7)], headers={"Authorization": f"Bearer {token}"})
+    found = await admin.conversion_events()
+    assert [item["event"]["event_id"] for item in found["events"]] == ["order-7"]
+    await admin.clear_conversion_events()
+    assert (await admin.conversion_events())["received"] == 0

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from pinaudience.emulator.conversions import CONVERSION_ROLES, event_counts_json
+from pinaudience.emulator.conversions import CONVERSION_ROLES, CONVERSION_TOKEN_TTL_S, event_counts_json
 from pinaudience.emulator.faults import FaultPlan, FaultPlanError
 from pinaudience.emulator.http import ApiError, invalid
 from pinaudience.emulator.pinterest_api import ACCOUNT_STATES, ad_account_json, is_id, list_status
@@ -255,10 +255,6 @@ async def clear_requests(emu: Emulator, request: Request) -> Response:
 
 async def list_sends(emu: Emulator, request: Request) -> Response:
     return JSONResponse({"sends": emu.store.send_histogram(_admin_list_id(emu, request))})
-
-
-CONVERSION_TOKEN_TTL_S = 10 * 365 * 24 * 3600.0
-"""Conversion access tokens are "long-lived" (the spec's `oauth/conversion_token`); how long is not documented."""
 
 
 def _admin_account_id(emu: Emulator, request: Request) -> str:

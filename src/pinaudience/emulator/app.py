@@ -47,6 +47,7 @@ from pinaudience.emulator.seed import (
     SEED_AD_ACCOUNT_NAME,
     SEED_APP_ID,
     SEED_APP_SECRET,
+    SEED_CONVERSION_TOKEN,
     SEED_REFRESH_TOKEN,
     SEED_SCOPES,
     SEED_USER,
@@ -204,6 +205,9 @@ class Emulator:
             refresh_ttl_s=limits.REFRESH_TOKEN_TTL_S,
             access_token=SEED_ACCESS_TOKEN,
             refresh_token=SEED_REFRESH_TOKEN,
+        )
+        self.store.create_conversion_token(
+            user=SEED_USER, now=now, ttl_s=conversions.CONVERSION_TOKEN_TTL_S, token_text=SEED_CONVERSION_TOKEN
         )
         self.store.set_meta("clock_offset", repr(self._offset))
 

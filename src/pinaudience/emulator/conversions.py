@@ -38,6 +38,9 @@ RAMPED_DOWN = (4197, "The endpoint has been ramped down and is currently not acc
 NOT_ALL_PROCESSED = "Not all events were successfully processed."
 """The spec's description of the 422; the emulator's message (Pinterest's own is not documented)."""
 
+CONVERSION_TOKEN_TTL_S = 10 * 365 * 24 * 3600.0
+"""Conversion access tokens are "long-lived" (the spec's `oauth/conversion_token`); how long is not documented."""
+
 CONVERSION_ROLES = frozenset({"OWNER", "ADMIN", "ANALYST", "AUDIENCE_MANAGER", "CAMPAIGN_MANAGER"})
 """Who may send events: "the Owner of the specified ad account, or ... Business Access: Admin, Analyst, Audience,
 Campaign" (the spec)."""

@@ -292,10 +292,10 @@ class Store(ListTables, EventTables):
             self._insert_token(token)
         return token
 
-    def create_conversion_token(self, *, user: str, now: float, ttl_s: float) -> Token:
+    def create_conversion_token(self, *, user: str, now: float, ttl_s: float, token_text: str | None = None) -> Token:
         """A conversion access token acting for `user` (what Ads Manager generates): `events/create` only."""
-        token = Token("pina_" + secrets.token_urlsafe(24), "conversion", user, ADS_MANAGER_APP, (), now + ttl_s, False,
-                      ttl_s, 0.0)  # fmt: skip
+        text = token_text or "pina_" + secrets.token_urlsafe(24)
+        token = Token(text, "conversion", user, ADS_MANAGER_APP, (), now + ttl_s, False, ttl_s, 0.0)
         with self._db:
             self._ensure_user(user)
             self._insert_token(token)
