@@ -63,10 +63,11 @@ ApiBaseOpt = Annotated[
     ),
 ]
 TokenStoreOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--token-store",
-        help="The file (mode 0600) holding the tokens of `auth login` and every rotated refresh token.",
+        help="Where the tokens of `auth login` and every rotated refresh token are kept: a file (mode 0600), or a "
+        "postgresql:// URL shared by every worker (default: the PostgreSQL state, else a file).",
         show_default=False,
         rich_help_panel="Connection",
     ),

@@ -23,6 +23,7 @@ __all__ = [
     "PinterestSettings",
     "Secret",
     "default_token_store",
+    "is_postgres_url",
 ]
 
 ENV_ACCESS_TOKEN = "PINTEREST_ACCESS_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -30,6 +31,14 @@ ENV_REFRESH_TOKEN = "PINTEREST_REFRESH_ACCESS_TOKEN"  # noqa: S105 - a variable 
 ENV_APP_ID = "PINTEREST_APP_ID"
 ENV_APP_SECRET = "PINTEREST_APP_SECRET"  # noqa: S105 - a variable name
 ENV_API_URI = "PINTEREST_API_URI"
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""A token store (or state) given as a URL with one of these schemes is a PostgreSQL database."""
+
+
+def is_postgres_url(value: object) -> bool:
+    """True for a `postgresql://` or `postgres://` URL (a token store or state in PostgreSQL)."""
+    return isinstance(value, str) and value.strip().lower().startswith(POSTGRES_SCHEMES)
 
 
 @dataclass(frozen=True)
@@ -44,8 +53,9 @@ class Credentials:
     """The Pinterest app id that issued the refresh token."""
     app_secret: Secret | None = None
     """The Pinterest app secret, needed to refresh."""
-    token_store: Path | None = None
-    """File (mode 0600) where rotated tokens are kept; when it holds a newer refresh token, that one wins."""
+    token_store: Path | str | None = None
+    """Where rotated tokens are kept: a file (mode 0600), or a `postgresql://` URL (the table `pinaudience_tokens`,
+    shared by every worker); when it holds a newer refresh token of the same lineage, that one wins."""
 
     @property
     def can_refresh(self) -> bool:
