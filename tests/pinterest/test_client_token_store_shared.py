@@ -324,6 +324,29 @@ async def test_a_lock_held_too_long_is_a_state_error(postgres_url: str) -> None:
         assert await locked.load() == pair
 
 
+async def test_a_cancelled_wait_for_the_row_leaves_no_lock_behind(postgres_url: str) -> None:
+    """A worker cancelled while it waits for the row stops waiting: once the holder is done, the row is free."""
+    pair = pair_of("pinr_canary_cancel", "pina_canary_cancel")
+    holder = PostgresTokenStore(postgres_url, api_base=API_BASE, app_id=SEED_APP_ID, seed=pair.seed)
+    holder.save(pair)
+    waiter = PostgresTokenStore(postgres_url, api_base=API_BASE, app_id=SEED_APP_ID, seed=pair.seed)
+
+    async def wait_for_the_row() -> None:
+        async with waiter.lock(pair):
+            pytest.fail("the waiter got the row while the holder held it")
+
+    async with holder.lock(pair):
+        task = asyncio.ensure_future(wait_for_the_row())
+        done, _ = await asyncio.wait([task], timeout=0.3)
+        assert not done
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    third = PostgresTokenStore(postgres_url, api_base=API_BASE, app_id=SEED_APP_ID, seed=pair.seed, lock_timeout_s=2)
+    async with third.lock(pair) as locked:
+        assert await locked.load() == pair
+
+
 @pytest.mark.parametrize("cause", ["unreachable", "wrong password"])
 async def test_a_failing_server_is_a_state_error_without_the_password(
     cause: str, request: pytest.FixtureRequest, emulator: Emulator, clock: FakeClock

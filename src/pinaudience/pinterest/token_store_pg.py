@@ -21,6 +21,7 @@ administrator can read and the grants to give. psycopg is imported on first use 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
@@ -151,19 +152,19 @@ class PostgresTokenStore:
                 self._url, connect_timeout=CONNECT_TIMEOUT_S, application_name=_APPLICATION_NAME
             )
         try:
-            with self.errors("lock"):
-                await self._aensure_table(conn)
-                async with conn.cursor() as cur:
-                    timeout = f"{max(1, round(self.lock_timeout_s * 1000))}ms"
-                    await cur.execute("SELECT set_config('lock_timeout', %s, true)", (timeout,))
-                    await cur.execute(_PLACEHOLDER, (self.api_base, app_id, lineage, STORE_VERSION))
-                    await cur.execute(_LOCK_ROW, (self.api_base, app_id, lineage))
-            yield LockedRow(self, conn, app_id, lineage)
-        except BaseException:
-            if not conn.closed:
+            try:
+                with self.errors("lock"):
+                    await self._aensure_table(conn)
+                    async with conn.cursor() as cur:
+                        timeout = f"{max(1, round(self.lock_timeout_s * 1000))}ms"
+                        await cur.execute("SELECT set_config('lock_timeout', %s, true)", (timeout,))
+                        await cur.execute(_PLACEHOLDER, (self.api_base, app_id, lineage, STORE_VERSION))
+                        await cur.execute(_LOCK_ROW, (self.api_base, app_id, lineage))
+            except asyncio.CancelledError:
                 with contextlib.suppress(Exception):
-                    await conn.cancel_safe(timeout=5.0)  # a query still waiting for the row stops waiting
-            raise
+                    await conn.cancel_safe(timeout=5.0)  # the server stops waiting for the row on our behalf
+                raise
+            yield LockedRow(self, conn, app_id, lineage)
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()  # an open transaction rolls back, and the row is free
