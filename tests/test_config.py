@@ -155,3 +155,5 @@ def test_a_postgresql_state_holds_the_tokens_unless_a_token_store_is_given(tmp_p
     flag = load_settings(write(tmp_path, CONFIG), overrides=Overrides(token_store="postgres://other/db"), env={})
     assert flag.pinterest.credentials.token_store == "postgres://other/db"
     assert load_settings(write(tmp_path, CONFIG), env={}).pinterest.credentials.token_store != PG_URL
+    assert "canary-pw" not in repr(from_env)
+    assert "worker:***@db.example" in repr(from_env.pinterest.credentials)

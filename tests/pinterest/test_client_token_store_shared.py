@@ -373,6 +373,19 @@ async def test_a_failing_server_is_a_state_error_without_the_password(
         assert canary not in repr(error.to_dict())
 
 
+def test_auth_status_on_an_unreachable_database_is_a_state_error_without_the_password(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`auth status` against a server that is not there: exit 1, `state_error`, the URL with `***`."""
+    monkeypatch.setenv("PINAUDIENCE_DEBUG", "1")
+    canary = "canary-pw-cli-51d2"
+    url = f"postgresql://pinaudience:{canary}@127.0.0.1:{free_port()}/tokens"
+    assert run(["auth", "status", "--token-store", url, "--api-base", API_BASE]) == 1
+    shown = capsys.readouterr()
+    assert "error state_error: Cannot read the token store postgresql://pinaudience:***@127.0.0.1:" in shown.err
+    assert canary not in shown.out + shown.err
+
+
 async def test_auth_status_and_refresh_work_with_postgres_and_show_no_secret(
     postgres_url: str,
     emulator: Emulator,

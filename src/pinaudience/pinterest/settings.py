@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pinaudience.pinterest import limits
 from pinaudience.support.paths import default_token_store
+from pinaudience.support.redact import redact_url
 from pinaudience.support.secret import Secret
 
 __all__ = [
@@ -41,7 +42,7 @@ def is_postgres_url(value: object) -> bool:
     return isinstance(value, str) and value.strip().lower().startswith(POSTGRES_SCHEMES)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Credentials:
     """How to authenticate: a static access token, or a refresh token with the app's id and secret."""
 
@@ -60,6 +61,13 @@ class Credentials:
     @property
     def can_refresh(self) -> bool:
         return bool(self.refresh_token and self.app_id and self.app_secret)
+
+    def __repr__(self) -> str:
+        store = redact_url(self.token_store) if isinstance(self.token_store, str) else self.token_store
+        return (
+            f"Credentials(access_token={self.access_token!r}, refresh_token={self.refresh_token!r}, "
+            f"app_id={self.app_id!r}, app_secret={self.app_secret!r}, token_store={store!r})"
+        )
 
 
 @dataclass(frozen=True)
