@@ -11,6 +11,7 @@ error, a log or `auth status`. The PostgreSQL server is real (tests/servers.py);
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -21,6 +22,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -208,6 +210,36 @@ async def test_concurrent_providers_refresh_once_and_share_the_new_pair(
     assert (await admin.refresh_grant(now.refresh_token.reveal())).status_code == 200
     for secret in (tokens[0], seed.refresh_token.reveal(), now.refresh_token.reveal(), *password_of(store_location)):
         assert secret not in caplog.text
+
+
+async def test_an_access_token_dying_mid_run_costs_one_refresh_for_all_clients(
+    store_location: str, static_settings: PinterestSettings, connect: Any, admin: Admin, clock: FakeClock
+) -> None:
+    """Pinterest refuses a token the store still counts live: eight clients get 401, Pinterest sees one refresh."""
+    issued = await admin.tokens()
+    refresh = Secret(issued["refresh_token"])
+    live = TokenSet(
+        access_token=Secret(issued["access_token"]),
+        refresh_token=refresh,
+        access_expires_at=clock.now() + 20 * DAY,
+        refresh_expires_at=clock.now() + 50 * DAY,
+        app_id=SEED_APP_ID,
+        updated_at=clock.now(),
+        seed=fingerprint(refresh),
+    )
+    open_store(store_location, issued["refresh_token"]).save(live)
+    await admin.revoke(issued["access_token"])
+    creds = Credentials(
+        refresh_token=refresh, app_id=SEED_APP_ID, app_secret=Secret(SEED_APP_SECRET), token_store=store_location
+    )
+    settings = dataclasses.replace(static_settings, credentials=creds)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(connect(settings)) for _ in range(8)]
+        accounts = await asyncio.gather(*(client.get_ad_account() for client in clients))
+    assert {account.id for account in accounts} == {SEED_AD_ACCOUNT_ID}
+    assert await admin.grants() == {"refresh_token": {"granted": 1, "refused": 0}}
+    refused = [r for r in await admin.requests() if r["status"] == 401]
+    assert len(refused) == 8
 
 
 async def test_worker_processes_refresh_once_and_none_fails(store_location: str, tmp_path: Path) -> None:

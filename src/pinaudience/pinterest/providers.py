@@ -245,7 +245,9 @@ class RefreshingTokenProvider:
         if stored is None or stored.refresh_token is None or stored.app_id not in (None, self._app_id):
             return False
         mine = self._tokens
-        newer = (stored.updated_at or 0.0) > (mine.updated_at or 0.0)
+        # A pair written in the same clock tick as ours (a coarse or frozen clock) is another worker's too: under
+        # the lock the store holds the lineage's latest pair; only one strictly older is left alone.
+        newer = (stored.updated_at or 0.0) >= (mine.updated_at or 0.0)
         # Without rotation (a refresh answer with no new refresh token) another run's refresh leaves the same
         # refresh token beside a new access token: that pair is worth taking too.
         same = stored.refresh_token == mine.refresh_token and stored.access_token == mine.access_token
