@@ -239,7 +239,7 @@ async def test_an_access_token_dying_mid_run_costs_one_refresh_for_all_clients(
     assert {account.id for account in accounts} == {SEED_AD_ACCOUNT_ID}
     assert await admin.grants() == {"refresh_token": {"granted": 1, "refused": 0}}
     refused = [r for r in await admin.requests() if r["status"] == 401]
-    assert len(refused) == 8
+    assert 1 <= len(refused) <= 8  # a client that read the store after the refresh never sent the dead token
 
 
 async def test_worker_processes_refresh_once_and_none_fails(store_location: str, tmp_path: Path) -> None:
