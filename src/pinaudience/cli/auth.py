@@ -2,7 +2,7 @@
 
 `login` runs the authorization-code flow: it prints (and, on a terminal, opens) Pinterest's authorize
 page, receives the browser's redirect on a loopback port, checks `state`, exchanges the code for a
-continuous refresh token and writes the pair to the token store (mode 0600). The token rules are in
+continuous refresh token and writes the pair to the token store (a 0600 file, or PostgreSQL). The token rules are in
 `pinaudience.pinterest` (`tokens`, `token_store`, `oauth`, `providers`); nothing here ever prints a token.
 """
 
@@ -290,7 +290,8 @@ def login(
 
     Prints the authorize URL (and opens it on a desktop), waits for Pinterest to send the browser back to
     http://localhost:PORT/, checks the state, exchanges the code for a continuous refresh token and saves
-    the pair (mode 0600). The app secret comes from PINTEREST_APP_SECRET, or is asked for.
+    the pair (a file of mode 0600, or the PostgreSQL token store). The app secret comes from
+    PINTEREST_APP_SECRET, or is asked for.
 
     Example:
 
@@ -338,7 +339,7 @@ def login(
                 resolution="Run `pinaudience auth login` again and use the newest authorize URL.",
             )
         status = asyncio.run(login_with_code(settings, code=answer["code"], redirect_uri=receiver.redirect_uri))
-    print("Logged in; tokens saved (mode 0600).")
+    print("Logged in; tokens saved to the token store.")
     for line in status_lines(status):
         print(line)
     print(
