@@ -23,16 +23,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from pinaudience.cli import run
-from pinaudience.cli.auth import refresh_now
+from pinaudience.cli.auth import login_with_code, read_token_status, refresh_now
 from pinaudience.clock import Clock, FakeClock, SystemClock
 from pinaudience.config import Credentials, PinterestSettings, Secret
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID, SEED_APP_ID, SEED_APP_SECRET, Emulator, serving
 from pinaudience.errors import StateError
+from pinaudience.pinterest.oauth import authorize_base_for, authorize_url
 from pinaudience.pinterest.providers import RefreshingTokenProvider
 from pinaudience.pinterest.token_store import TokenStore, open_token_store
 from pinaudience.pinterest.token_store_pg import PostgresTokenStore
@@ -403,6 +405,35 @@ async def test_a_failing_server_is_a_state_error_without_the_password(
         assert store.location in str(error)
         assert canary not in str(error)
         assert canary not in repr(error.to_dict())
+
+
+async def test_auth_login_writes_the_row_workers_start_from(
+    postgres_url: str, static_settings: PinterestSettings, emulator: Emulator, clock: FakeClock, admin: Admin
+) -> None:
+    """`auth login` into PostgreSQL: the login row, which `auth status` and every worker of the app start from."""
+    creds = Credentials(app_id=SEED_APP_ID, app_secret=Secret(SEED_APP_SECRET), token_store=postgres_url)
+    settings = dataclasses.replace(static_settings, credentials=creds)
+    assert read_token_status(settings, clock=clock) is None
+    redirect_uri = "http://127.0.0.1:8085/callback"
+    url = authorize_url(
+        app_id=SEED_APP_ID, redirect_uri=redirect_uri, state="s", authorize_base=authorize_base_for(API_BASE)
+    )
+    page = await admin.http.get(url)
+    code = parse_qs(urlsplit(page.headers["location"]).query)["code"][0]
+    status = await login_with_code(
+        settings, code=code, redirect_uri=redirect_uri, transport=emulator.transport(), clock=clock
+    )
+    redacted = postgres_url.replace(password_of(postgres_url)[0], "***")
+    assert status.store_path == redacted
+    logged_in = open_store(postgres_url, None).load()
+    assert logged_in is not None
+    assert logged_in.seed is None
+    assert logged_in.refresh_token is not None
+    assert open_store(postgres_url, "pinr_canary_other_seed").load() == logged_in  # as the file store: login wins
+    read = read_token_status(settings, clock=clock)
+    assert read is not None
+    assert read.store_path == redacted
+    assert logged_in.refresh_token.reveal() not in json.dumps(read.to_dict())
 
 
 def test_auth_status_on_an_unreachable_database_is_a_state_error_without_the_password(
