@@ -72,6 +72,9 @@ UPDATE {TABLE} SET format = %s, pair = %s, updated_at = now()
 WHERE api_base = %s AND app_id = %s AND lineage = %s
 """  # noqa: S608
 
+_SETTINGS = "SELECT set_config('lock_timeout', %s, true), set_config('synchronous_commit', 'on', true)"
+"""For this transaction: how long to wait for the row, and a commit that returns only once it is on disk."""
+
 _ROTATED = "; Pinterest has already rotated the refresh token, so the old one no longer works"
 _REAUTHORIZE = (
     "Make the database reachable and writable for this role, then run `pinaudience auth login` (or set "
@@ -132,6 +135,7 @@ class PostgresTokenStore:
         app_id, lineage = self._key(tokens)
         with self.errors("write", rotated=True), self._connect() as conn:
             self._ensure_table(conn)
+            conn.execute(_SETTINGS, (f"{max(1, round(self.lock_timeout_s * 1000))}ms",))
             conn.execute(_UPSERT, (self.api_base, app_id, lineage, STORE_VERSION, _jsonb(tokens)))
             conn.commit()
 
@@ -157,7 +161,7 @@ class PostgresTokenStore:
                     await self._aensure_table(conn)
                     async with conn.cursor() as cur:
                         timeout = f"{max(1, round(self.lock_timeout_s * 1000))}ms"
-                        await cur.execute("SELECT set_config('lock_timeout', %s, true)", (timeout,))
+                        await cur.execute(_SETTINGS, (timeout,))
                         await cur.execute(_PLACEHOLDER, (self.api_base, app_id, lineage, STORE_VERSION))
                         await cur.execute(_LOCK_ROW, (self.api_base, app_id, lineage))
             except asyncio.CancelledError:
