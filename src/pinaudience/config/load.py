@@ -63,7 +63,9 @@ def load_settings(
     """Build Settings from a TOML file, then command-line flags; the environment only fills secrets.
 
     Precedence: flags > file > environment (the environment, under Pinterest SDK names, fills only
-    credentials and the API base that neither the file nor the flags set).
+    credentials and the API base that neither the file nor the flags set). With no token store given, a
+    PostgreSQL state (`state`/`state_dir` in the file, the `--state` flag, or PINAUDIENCE_STATE) is the
+    token store too.
     """
     overrides = overrides or Overrides()
     env = os.environ if env is None else env
