@@ -343,6 +343,33 @@ async def test_each_lineage_has_a_row_of_its_own(postgres_url: str) -> None:
     assert open_store(postgres_url, "pinr_canary_lineage_b").load() == second
 
 
+async def test_workers_starting_together_create_the_table_once(postgres_url: str) -> None:
+    """Eight first uses at once on an empty database: one table, one row, no error (the advisory lock)."""
+    pair = pair_of("pinr_canary_first_use", "pina_canary_first_use")
+
+    async def first_use() -> None:
+        store = PostgresTokenStore(postgres_url, api_base=API_BASE, app_id=SEED_APP_ID, seed=pair.seed)
+        async with store.lock(pair) as locked:
+            if await locked.load() is None:
+                await locked.save(pair)
+
+    await asyncio.gather(*(first_use() for _ in range(8)))
+    assert open_store(postgres_url, "pinr_canary_first_use").load() == pair
+
+
+async def test_a_row_of_a_newer_format_is_refused(postgres_url: str) -> None:
+    """A row written by a newer pinaudience (a higher `format`) is a StateError, never misread."""
+    import psycopg
+
+    pair = pair_of("pinr_canary_format", "pina_canary_format")
+    store = open_store(postgres_url, "pinr_canary_format")
+    store.save(pair)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("UPDATE pinaudience_tokens SET format = format + 1")
+    with pytest.raises(StateError, match="written by a newer pinaudience"):
+        store.load()
+
+
 async def test_a_lock_held_too_long_is_a_state_error(postgres_url: str) -> None:
     """A worker waiting longer than `lock_timeout_s` for the row gives up with a StateError, not a hang."""
     pair = pair_of("pinr_canary_timeout", "pina_canary_timeout")
