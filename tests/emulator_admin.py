@@ -91,6 +91,11 @@ class EmulatorAdmin:
     async def user(self, name: str, ad_accounts: dict[str, str]) -> None:
         await self._send("POST", "/_emulator/users", {"name": name, "ad_accounts": ad_accounts})
 
+    async def grants(self) -> dict[str, dict[str, int]]:
+        """The token endpoint's answers per grant type: `{"refresh_token": {"granted": n, "refused": m}}`."""
+        result: dict[str, dict[str, int]] = (await self._send("GET", "/_emulator/grants"))["grants"]
+        return result
+
     async def refresh_grant(self, refresh_token: str) -> httpx.Response:
         """Pinterest's token endpoint, asked directly with the seed app: does this refresh token still work?"""
         return await self.http.post(

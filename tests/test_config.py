@@ -137,3 +137,23 @@ def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
     """A config path that does not exist is reported as such, not as a traceback."""
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", env={})
+
+
+PG_URL = "postgresql://worker:canary-pw@db.example:5432/pinaudience"
+
+
+def test_a_postgresql_state_holds_the_tokens_unless_a_token_store_is_given(tmp_path: Path) -> None:
+    """A PostgreSQL state (file key or PINAUDIENCE_STATE) is the token store too; an explicit token_store wins."""
+    in_file = CONFIG.replace('state_dir = "state"', f'state_dir = "{PG_URL}"')
+    assert load_settings(write(tmp_path, in_file), env={}).pinterest.credentials.token_store == PG_URL
+    from_env = load_settings(
+        write(tmp_path, CONFIG.replace('state_dir = "state"', "")), env={"PINAUDIENCE_STATE": PG_URL}
+    )
+    assert from_env.pinterest.credentials.token_store == PG_URL
+    given = in_file.replace('ads_write_limit = "200/60"', 'ads_write_limit = "200/60"\ntoken_store = "t.json"')
+    assert load_settings(write(tmp_path, given), env={}).pinterest.credentials.token_store == Path("t.json")
+    flag = load_settings(write(tmp_path, CONFIG), overrides=Overrides(token_store="postgres://other/db"), env={})
+    assert flag.pinterest.credentials.token_store == "postgres://other/db"
+    assert load_settings(write(tmp_path, CONFIG), env={}).pinterest.credentials.token_store != PG_URL
+    assert "canary-pw" not in repr(from_env)
+    assert "worker:***@db.example" in repr(from_env.pinterest.credentials)

@@ -28,6 +28,8 @@ from pinaudience.config import (
     load_settings,
     read_toml,
 )
+from pinaudience.config.load import ENV_STATE
+from pinaudience.support.redact import url_secrets
 
 NO_AD_ACCOUNT = "0"
 """Stands in for the ad account in commands that never name one (`auth`); never sent to Pinterest."""
@@ -63,10 +65,11 @@ ApiBaseOpt = Annotated[
     ),
 ]
 TokenStoreOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--token-store",
-        help="The file (mode 0600) holding the tokens of `auth login` and every rotated refresh token.",
+        help="Where the tokens of `auth login` and every rotated refresh token are kept: a file (mode 0600), or a "
+        "postgresql:// URL shared by every worker (default: the PostgreSQL state, else a file).",
         show_default=False,
         rich_help_panel="Connection",
     ),
@@ -145,13 +148,15 @@ LogFormatOpt = Annotated[
 def env_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     """The secrets the environment holds, so log lines can be scrubbed of them even before settings load."""
     env = os.environ if env is None else env
-    return [env[name] for name in (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_APP_SECRET) if env.get(name)]
+    secrets = [env[name] for name in (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_APP_SECRET) if env.get(name)]
+    return secrets + url_secrets(env.get(ENV_STATE, ""))
 
 
 def settings_secrets(settings: Settings | PinterestSettings) -> list[str]:
     pinterest = settings.pinterest if isinstance(settings, Settings) else settings
     creds = pinterest.credentials
-    return [s.reveal() for s in (creds.access_token, creds.refresh_token, creds.app_secret) if s]
+    secrets = [s.reveal() for s in (creds.access_token, creds.refresh_token, creds.app_secret) if s]
+    return secrets + (url_secrets(creds.token_store) if isinstance(creds.token_store, str) else [])
 
 
 def load(config: Path | None, overrides: Overrides) -> Settings:

@@ -30,8 +30,12 @@ from pinaudience.pinterest.settings import (
     Credentials,
     PinterestSettings,
     default_token_store,
+    is_postgres_url,
 )
 from pinaudience.plan.mode import SyncMode
+
+ENV_STATE = "PINAUDIENCE_STATE"
+"""The state (a directory or a `postgresql://` URL) from the environment; a PostgreSQL one holds the tokens too."""
 
 
 def read_toml(path: Path) -> dict[str, object]:
@@ -59,7 +63,9 @@ def load_settings(
     """Build Settings from a TOML file, then command-line flags; the environment only fills secrets.
 
     Precedence: flags > file > environment (the environment, under Pinterest SDK names, fills only
-    credentials and the API base that neither the file nor the flags set).
+    credentials and the API base that neither the file nor the flags set). With no token store given, a
+    PostgreSQL state (`state`/`state_dir` in the file, the `--state` flag, or PINAUDIENCE_STATE) is the
+    token store too.
     """
     overrides = overrides or Overrides()
     env = os.environ if env is None else env
@@ -70,6 +76,10 @@ def load_settings(
     pinterest_data = dict(_table(data, "pinterest", where))
     _reject_unknown(pinterest_data, PINTEREST_KEYS, f"{where} [pinterest]")
     pinterest_data.update(overrides.pinterest_values())
+    if not pinterest_data.get("token_store"):
+        state = overrides.state_dir or data.get("state") or data.get("state_dir") or env.get(ENV_STATE)
+        if is_postgres_url(state):
+            pinterest_data["token_store"] = state  # tokens live beside a PostgreSQL state
     pinterest = _pinterest_settings(pinterest_data, env, where)
 
     defaults = dict(_table(data, "defaults", where))
@@ -134,9 +144,7 @@ def _pinterest_settings(data: dict[str, object], env: Mapping[str, str], where: 
         refresh_token=as_secret(data.get("refresh_token") or env.get(ENV_REFRESH_TOKEN), "refresh_token", where),
         app_id=as_str(data.get("app_id") or env.get(ENV_APP_ID) or "", "app_id", where) or None,
         app_secret=as_secret(data.get("app_secret") or env.get(ENV_APP_SECRET), "app_secret", where),
-        token_store=as_path(data["token_store"], "token_store", where, None)
-        if data.get("token_store")
-        else default_token_store(),
+        token_store=_token_store(data.get("token_store"), where),
     )
     kwargs: dict[str, object] = {}
     if "ads_write_limit" in data:
@@ -158,6 +166,15 @@ def _pinterest_settings(data: dict[str, object], env: Mapping[str, str], where: 
         api_base=api_base,
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+def _token_store(value: object, where: str) -> Path | str:
+    """A `postgresql://` URL as given, else a path (from a flag or the file; `~` expanded), else the default file."""
+    if not value:
+        return default_token_store()
+    if isinstance(value, str) and is_postgres_url(value.strip()):
+        return value.strip()
+    return as_path(value, "token_store", where, None)
 
 
 def _audience_settings(data: dict[str, object], where: str, *, base_dir: Path | None) -> AudienceSettings:

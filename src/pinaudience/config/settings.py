@@ -99,7 +99,7 @@ class Overrides:
     ad_account_id: str | None = None
     api_base: str | None = None
     app_id: str | None = None
-    token_store: Path | None = None
+    token_store: Path | str | None = None
     ads_write_limit: str | None = None
     ads_read_limit: str | None = None
     state_dir: Path | None = None

@@ -253,6 +253,15 @@ async def clear_requests(emu: Emulator, request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def get_grants(emu: Emulator, request: Request) -> Response:
+    return JSONResponse({"grants": emu.grants})
+
+
+async def clear_grants(emu: Emulator, request: Request) -> Response:
+    emu.grants.clear()
+    return Response(status_code=204)
+
+
 async def list_sends(emu: Emulator, request: Request) -> Response:
     return JSONResponse({"sends": emu.store.send_histogram(_admin_list_id(emu, request))})
 
@@ -337,6 +346,8 @@ _ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/clock", get_clock),
     ("GET", "/requests", get_requests),
     ("DELETE", "/requests", clear_requests),
+    ("GET", "/grants", get_grants),
+    ("DELETE", "/grants", clear_grants),
 ]
 
 

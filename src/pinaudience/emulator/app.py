@@ -147,6 +147,8 @@ class Emulator:
         """Ad account id -> a state of `pinterest_api.ACCOUNT_STATES` (set through the admin API; in memory)."""
         self.windows = SlidingWindows()
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self.grants: dict[str, dict[str, int]] = {}
+        """Token endpoint answers per grant type (`refresh_token`, ...): `{"granted": n, "refused": m}` (in memory)."""
         self.app = Starlette(
             routes=self._routes(),
             middleware=[Middleware(RequestIdMiddleware)],
@@ -183,6 +185,7 @@ class Emulator:
         self.account_states.clear()
         self.windows.clear()
         self.requests.clear()
+        self.grants.clear()
         self.settings.update(self._initial_settings.to_dict())
 
     def transport(self) -> httpx.AsyncBaseTransport:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pinaudience.pinterest import limits
 from pinaudience.support.paths import default_token_store
+from pinaudience.support.redact import redact_url
 from pinaudience.support.secret import Secret
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "PinterestSettings",
     "Secret",
     "default_token_store",
+    "is_postgres_url",
 ]
 
 ENV_ACCESS_TOKEN = "PINTEREST_ACCESS_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -31,8 +33,16 @@ ENV_APP_ID = "PINTEREST_APP_ID"
 ENV_APP_SECRET = "PINTEREST_APP_SECRET"  # noqa: S105 - a variable name
 ENV_API_URI = "PINTEREST_API_URI"
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""A token store (or state) given as a URL with one of these schemes is a PostgreSQL database."""
 
-@dataclass(frozen=True)
+
+def is_postgres_url(value: object) -> bool:
+    """True for a `postgresql://` or `postgres://` URL (a token store or state in PostgreSQL)."""
+    return isinstance(value, str) and value.strip().lower().startswith(POSTGRES_SCHEMES)
+
+
+@dataclass(frozen=True, repr=False)
 class Credentials:
     """How to authenticate: a static access token, or a refresh token with the app's id and secret."""
 
@@ -44,12 +54,20 @@ class Credentials:
     """The Pinterest app id that issued the refresh token."""
     app_secret: Secret | None = None
     """The Pinterest app secret, needed to refresh."""
-    token_store: Path | None = None
-    """File (mode 0600) where rotated tokens are kept; when it holds a newer refresh token, that one wins."""
+    token_store: Path | str | None = None
+    """Where rotated tokens are kept: a file (mode 0600), or a `postgresql://` URL (the table `pinaudience_tokens`,
+    shared by every worker); when it holds a newer refresh token of the same lineage, that one wins."""
 
     @property
     def can_refresh(self) -> bool:
         return bool(self.refresh_token and self.app_id and self.app_secret)
+
+    def __repr__(self) -> str:
+        store = redact_url(self.token_store) if isinstance(self.token_store, str) else self.token_store
+        return (
+            f"Credentials(access_token={self.access_token!r}, refresh_token={self.refresh_token!r}, "
+            f"app_id={self.app_id!r}, app_secret={self.app_secret!r}, token_store={store!r})"
+        )
 
 
 @dataclass(frozen=True)

@@ -63,3 +63,12 @@ def redact_url(url: str) -> str:
     """
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + (SECRET_MASK if m.group("password") else ""), url)
     return re.sub(r"(?i)([?&]password=)[^&\s]*", rf"\g<1>{SECRET_MASK}", text)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password of a connection URL, as written and percent-decoded, for a redactor's list of secrets."""
+    from urllib.parse import unquote
+
+    match = _URL_PASSWORD.search(url)
+    password = match.group("password") if match else ""
+    return [text for text in dict.fromkeys((password, unquote(password))) if text]
