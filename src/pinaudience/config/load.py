@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,12 +27,14 @@ from pinaudience.pinterest.settings import (
     ENV_API_URI,
     ENV_APP_ID,
     ENV_APP_SECRET,
+    ENV_RATE_LIMIT_URL,
     ENV_REFRESH_TOKEN,
     Credentials,
     PinterestSettings,
     default_token_store,
 )
 from pinaudience.plan.mode import SyncMode
+from pinaudience.support.redact import redact_url
 
 
 def read_toml(path: Path) -> dict[str, object]:
@@ -146,6 +149,7 @@ def _pinterest_settings(data: dict[str, object], env: Mapping[str, str], where: 
     for key in ("per_second", "max_attempts", "writes_in_flight", "writes_in_flight_per_list"):
         if key in data:
             kwargs[key] = as_int(data[key], key, where)
+    kwargs.update(_rate_limit_settings(data, env, where))
     for key in ("timeout_s", "max_retry_s"):
         if key in data:
             number = as_float(data[key], key, where)
@@ -158,6 +162,31 @@ def _pinterest_settings(data: dict[str, object], env: Mapping[str, str], where: 
         api_base=api_base,
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+RATE_LIMIT_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+RATE_LIMIT_SCOPE = re.compile(r"^[A-Za-z0-9_.:@=-]{1,200}$")
+
+
+def _rate_limit_settings(data: Mapping[str, object], env: Mapping[str, str], where: str) -> dict[str, object]:
+    """`rate_limit_url` (file or flag, else PINAUDIENCE_RATE_LIMIT_URL) and `rate_limit_scope`, checked."""
+    out: dict[str, object] = {}
+    url = as_secret(data.get("rate_limit_url") or env.get(ENV_RATE_LIMIT_URL), "rate_limit_url", where)
+    if url is not None:
+        if not url.reveal().startswith(RATE_LIMIT_URL_SCHEMES):
+            raise ConfigError(
+                f"{where}: `rate_limit_url` must be a Redis URL, got {redact_url(url.reveal())!r}",
+                resolution="Give a URL such as redis://:PASSWORD@HOST:6379/0 (rediss:// for TLS).",
+            )
+        out["rate_limit_url"] = url
+    if data.get("rate_limit_scope") is not None:
+        scope = as_str(data["rate_limit_scope"], "rate_limit_scope", where)
+        if not RATE_LIMIT_SCOPE.match(scope):
+            raise ConfigError(
+                f"{where}: `rate_limit_scope` must be 1 to 200 letters, digits or the characters _ . : @ = -"
+            )
+        out["rate_limit_scope"] = scope
+    return out
 
 
 def _audience_settings(data: dict[str, object], where: str, *, base_dir: Path | None) -> AudienceSettings:

@@ -18,6 +18,7 @@ __all__ = [
     "ENV_API_URI",
     "ENV_APP_ID",
     "ENV_APP_SECRET",
+    "ENV_RATE_LIMIT_URL",
     "ENV_REFRESH_TOKEN",
     "Credentials",
     "PinterestSettings",
@@ -30,6 +31,8 @@ ENV_REFRESH_TOKEN = "PINTEREST_REFRESH_ACCESS_TOKEN"  # noqa: S105 - a variable 
 ENV_APP_ID = "PINTEREST_APP_ID"
 ENV_APP_SECRET = "PINTEREST_APP_SECRET"  # noqa: S105 - a variable name
 ENV_API_URI = "PINTEREST_API_URI"
+ENV_RATE_LIMIT_URL = "PINAUDIENCE_RATE_LIMIT_URL"
+"""The shared rate limiter's Redis URL, when neither the config file nor `--rate-limit-url` gives one."""
 
 
 @dataclass(frozen=True)
@@ -80,3 +83,11 @@ class PinterestSettings:
     """Updates of one customer list in flight at once (config key `writes_in_flight_per_list`). Pinterest may
     answer 429 to several writes on one object within a short window; the client then spaces that list's writes
     wider after each 429 on it. Set 1 if Pinterest throttles concurrent writes to one list."""
+    rate_limit_url: Secret | None = None
+    """A Redis URL (`redis://:PASSWORD@HOST:6379/0`, `rediss://` for TLS): every worker with the same
+    `rate_limit_scope` then draws from one budget kept there (`pinterest/redis_ratelimit.py`); None paces this
+    process alone. A secret: it may hold the password."""
+    rate_limit_scope: str | None = None
+    """Who shares the Redis budget: one name per Pinterest user and app. Default: derived from the credentials
+    (the app id and a fingerprint of the seed refresh token, or of the static access token), so workers started
+    with the same credentials share it; set the same value on workers that hold different seeds for one user."""
