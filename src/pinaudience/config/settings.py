@@ -106,6 +106,7 @@ class Overrides:
     ads_write_limit: str | None = None
     ads_read_limit: str | None = None
     rate_limit_url: Secret | None = None
+    rate_limit_scope: str | None = None
     state_dir: Path | None = None
     input: Path | None = None
     list_name: str | None = None
@@ -131,6 +132,7 @@ class Overrides:
             "ads_write_limit",
             "ads_read_limit",
             "rate_limit_url",
+            "rate_limit_scope",
         )
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 

@@ -44,7 +44,7 @@ from pinaudience.errors import ConfigError, RateLimiterUnavailable
 from pinaudience.pinterest.limits import Category, RateLimit
 from pinaudience.pinterest.ratelimit import DEFAULT_HEADROOM
 from pinaudience.pinterest.tokens import fingerprint
-from pinaudience.support.redact import redact, redact_url
+from pinaudience.support.redact import redact, redact_url, url_secrets
 from pinaudience.support.secret import Secret
 
 if TYPE_CHECKING:
@@ -318,13 +318,7 @@ class RedisRateLimiter:
         return [b for b in (self._buckets.get(category), self._overall) if b is not None]
 
     def _secrets(self) -> list[str]:
-        from urllib.parse import unquote, urlsplit
-
-        try:
-            password = urlsplit(self._url.reveal()).password
-        except ValueError:
-            password = None
-        return [p for p in (password, unquote(password or "")) if p]
+        return url_secrets(self._url.reveal())
 
     async def _guarded(self, command: Any) -> Any:
         """Await one Redis command; anything Redis or the network raises becomes `RateLimiterUnavailable`."""

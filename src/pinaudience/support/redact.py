@@ -55,6 +55,17 @@ _URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.\-]*://[^/\s:@]*:)(?P<pass
 """The password of a URL's user info (`scheme://user:password@host`), up to the last `@` before the host."""
 
 
+def url_secrets(url: str) -> list[str]:
+    """The password of a connection URL, as written and percent-decoded, for `redact`'s list of secrets."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []
+    return list(dict.fromkeys(p for p in (password, unquote(password or "")) if p))
+
+
 def redact_url(url: str) -> str:
     """A connection URL (`postgresql://user:password@host/db`, `redis://:password@host`) without its password.
 
