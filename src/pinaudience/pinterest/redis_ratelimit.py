@@ -167,7 +167,8 @@ class RedisRateLimiter:
 
     Use it as an async context manager (or call `open` and `close`): opening pings Redis, so a run that
     cannot reach it fails before it resolves or writes anything. `on_grant`, if given, is told each grant's
-    category and Redis time (Unix seconds), for measurements.
+    category and Redis time (Unix seconds), for measurements. Time is Redis's: the injected clock only sleeps
+    (and times `waited_s`), so a `FakeClock` makes the limiter poll Redis until real time has passed.
     """
 
     def __init__(
@@ -199,6 +200,7 @@ class RedisRateLimiter:
             _Bucket(f"{prefix}:second", RateLimit(per_second, 1.0), headroom) if per_second is not None else None
         )
         self._locks: dict[Category, asyncio.Lock] = {}
+        self._opening = asyncio.Lock()
         self._redis: Any = None
         self._acquire: Any = None
         self._pause: Any = None
@@ -238,6 +240,11 @@ class RedisRateLimiter:
         """Connect and PING; `RateLimiterUnavailable` when Redis cannot be reached or refuses the password."""
         if self._redis is not None:
             return
+        async with self._opening:  # callers racing to the first acquire open one connection pool, not several
+            if self._redis is None:
+                await self._connect()
+
+    async def _connect(self) -> None:
         import redis.asyncio
         from redis.asyncio.retry import Retry
         from redis.backoff import ExponentialBackoff
