@@ -26,10 +26,12 @@ from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator
 from pinaudience.engine.events import SyncEvent, UploadProgress
 from pinaudience.engine.sync import sync_async
 from pinaudience.errors import ConfigError, RateLimiterUnavailable
+from pinaudience.pinterest.client import open_client
 from pinaudience.pinterest.limits import Category, RateLimit
 from pinaudience.pinterest.ratelimit import LocalRateLimiter, TokenBucket, make_rate_limiter
 from pinaudience.pinterest.redis_ratelimit import KEY_PREFIX, RedisRateLimiter, default_scope
-from tests.helpers import API_BASE, emails, expected_members, write_csv
+from tests.emulator_admin import EmulatorAdmin
+from tests.helpers import API_BASE, emails, emulator_http, expected_members, hashed_emails, write_csv
 from tests.pinterest.test_client_ratelimit import most_in_any_window
 from tests.servers import RedisServer, free_port, start_redis
 from tests.sync.sync_helpers import settings_for
@@ -184,6 +186,40 @@ async def test_a_pause_from_one_instance_holds_back_the_others(redis_url: str) -
     assert write_at - paused_after >= 0.5
     assert read_at - paused_after < 0.3, "ads_read waited on the ads_write pause"
     assert stranger_times[0] - paused_after < 0.3, "another scope waited on this scope's pause"
+
+
+async def test_a_429_one_worker_receives_pauses_the_category_for_the_others(redis_url: str) -> None:
+    """Two workers (clients with limiters of one scope): Pinterest answers one worker's write 429 with
+    `Retry-After: 1`, and the other worker's next write waits that second too, through Redis."""
+    emulator = Emulator(profile="default", clock=SystemClock())
+    settings = seed_settings()
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = []
+            for _ in range(2):
+                limiter = await stack.enter_async_context(shared(redis_url, "workers"))
+                clients.append(
+                    await stack.enter_async_context(
+                        open_client(settings, transport=emulator.transport(), clock=SystemClock(), limiter=limiter)
+                    )
+                )
+            first, second = clients
+            lists = [await first.create_customer_list(f"w{n}", hashed_emails(1, start=n)) for n in range(2)]
+            admin = EmulatorAdmin(await stack.enter_async_context(emulator_http(emulator)))
+            await admin.settings(rate_limit_hints="retry_after")
+            await admin.faults({"operation": "customer_lists/update", "calls": [1], "status": 429, "retry_after": 1})
+            refused = asyncio.create_task(first.update_customer_list(lists[0].id, "ADD", hashed_emails(1, start=10)))
+            while not any(r["status"] == 429 for r in emulator.requests):
+                await asyncio.sleep(0.005)
+            await second.update_customer_list(lists[1].id, "ADD", hashed_emails(1, start=20))
+            await refused
+    finally:
+        emulator.close()
+    updates = [r for r in emulator.requests if r["operation"] == "customer_lists/update"]
+    refusal = next(r for r in updates if r["status"] == 429)
+    after = [float(r["at"]) for r in updates if r is not refusal]
+    assert len(after) == 2
+    assert min(after) - float(refusal["at"]) >= 0.95  # Retry-After: 1, less the clocks' rounding
 
 
 # --- failure --------------------------------------------------------------------------------------------
