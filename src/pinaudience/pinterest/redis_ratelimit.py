@@ -8,7 +8,7 @@ only the bookkeeping moves from one process's memory to Redis.
 
 One Lua script (`ACQUIRE_SCRIPT`) reads Redis's own clock (`TIME`: workers' clocks differ, Redis's is the
 one they share), checks the category's bucket and the overall per-second bucket, and either charges both
-and answers 0, or charges neither and answers how long to wait, in microseconds. Redis runs a script
+and answers a wait of 0, or charges neither and answers how long to wait, in microseconds. Redis runs a script
 atomically, so two workers can never both take one slot. The caller sleeps that long (through the injected
 clock) and asks again; within one process, callers of one category queue in order behind an asyncio lock,
 as with the local limiter. `pause` moves the category's TAT forward in Redis, so a 429 that one worker
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Self
 from pinaudience.clock import Clock
 from pinaudience.errors import ConfigError, RateLimiterUnavailable
 from pinaudience.pinterest.limits import Category, RateLimit
-from pinaudience.pinterest.ratelimit import DEFAULT_HEADROOM
+from pinaudience.pinterest.ratelimit import DEFAULT_HEADROOM, TokenBucket
 from pinaudience.pinterest.tokens import fingerprint
 from pinaudience.support.redact import redact, redact_url, url_secrets
 from pinaudience.support.secret import Secret
@@ -64,12 +64,16 @@ _KEY_MARGIN_MS = 1000
 
 ACQUIRE_SCRIPT = """
 -- KEYS: the buckets a call must fit in (its category, then the overall per-second one).
--- ARGV: for each key, its interval and its slack in microseconds; then the keys' margin in milliseconds.
--- Answers {wait, now}: wait 0 when the call was charged to every bucket at Redis's time `now` (microseconds),
+-- ARGV: for each key, its interval and its slack in microseconds; then the keys' margin in milliseconds; then
+-- -1 (the time is Redis's `TIME`) or, in tests on a fake clock, the time in microseconds.
+-- Answers {wait, now}: wait 0 when the call was charged to every bucket at the time `now` (microseconds),
 -- else the microseconds until it may start, nothing charged.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local margin = tonumber(ARGV[#ARGV])
+local now = tonumber(ARGV[#ARGV])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local margin = tonumber(ARGV[#ARGV - 1])
 local tats = {}
 local wait = 0
 for i = 1, #KEYS do
@@ -97,10 +101,14 @@ return {0, now}
 """
 
 PAUSE_SCRIPT = """
--- KEYS[1]: one bucket. ARGV: the pause and the bucket's slack in microseconds, the margin in milliseconds.
--- Lets no call of the bucket start before Redis's now + pause (a TAT already later stays).
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+-- KEYS[1]: one bucket. ARGV: the pause and the bucket's slack in microseconds, the margin in milliseconds,
+-- and the time as for ACQUIRE_SCRIPT (-1: Redis's). Lets no call of the bucket start before now + pause (a TAT
+-- already later stays).
+local now = tonumber(ARGV[4])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local until_us = now + tonumber(ARGV[1])
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if tat ~= nil and tat > until_us then
@@ -153,13 +161,11 @@ class _Bucket:
     rounding can only make the limiter stricter than `TokenBucket.for_limit`."""
 
     def __init__(self, key: str, limit: RateLimit, headroom: float) -> None:
-        if headroom < 0:
-            raise ValueError("headroom cannot be negative")
-        steps = max(limit.requests - 1, 1)
         self.key = key
-        self.interval_s = limit.window_s / steps * (1.0 + headroom)
-        self.interval_us = _micros_up(self.interval_s)
-        self.slack_us = _micros_down(limit.window_s * headroom / 2)
+        local = TokenBucket.for_limit(limit, headroom=headroom)
+        self.interval_s = local.interval_s
+        self.interval_us = _micros_up(local.interval_s)
+        self.slack_us = _micros_down(local.slack_s)
 
 
 class RedisRateLimiter:
@@ -168,7 +174,10 @@ class RedisRateLimiter:
     Use it as an async context manager (or call `open` and `close`): opening pings Redis, so a run that
     cannot reach it fails before it resolves or writes anything. `on_grant`, if given, is told each grant's
     category and Redis time (Unix seconds), for measurements. Time is Redis's: the injected clock only sleeps
-    (and times `waited_s`), so a `FakeClock` makes the limiter poll Redis until real time has passed.
+    (and times `waited_s`), so a `FakeClock` makes the limiter poll Redis until real time has passed, unless
+    `time_from_clock` is set: then the scripts take the injected clock's monotonic time instead of Redis's, which
+    lets tests run the local limiter's property tests on a `FakeClock` against the script. Never in production:
+    workers' clocks differ, and only Redis's is shared.
     """
 
     def __init__(
@@ -182,6 +191,7 @@ class RedisRateLimiter:
         headroom: float = DEFAULT_HEADROOM,
         timeout_s: float = TIMEOUT_S,
         on_grant: Callable[[Category, float], None] | None = None,
+        time_from_clock: bool = False,
     ) -> None:
         if not SCOPE_PATTERN.match(scope):
             raise ConfigError(f"rate-limit scope {scope!r} holds characters a Redis key should not")
@@ -192,6 +202,7 @@ class RedisRateLimiter:
         self._clock = clock
         self._timeout_s = timeout_s
         self._on_grant = on_grant
+        self._time_from_clock = time_from_clock
         prefix = f"{KEY_PREFIX}:{{{scope}}}"
         self._buckets = {
             category: _Bucket(f"{prefix}:{category.value}", limit, headroom) for category, limit in limits.items()
@@ -302,7 +313,7 @@ class RedisRateLimiter:
         async with lock:
             started = self._clock.monotonic()
             while True:
-                wait_us, now_us = await self._guarded(self._acquire(keys=keys, args=args))
+                wait_us, now_us = await self._guarded(self._acquire(keys=keys, args=[*args, self._now_arg()]))
                 if int(wait_us) <= 0:
                     break
                 await self._clock.sleep(int(wait_us) / 1_000_000)
@@ -317,9 +328,14 @@ class RedisRateLimiter:
         if bucket is None or seconds <= 0:
             return
         await self.open()
-        await self._guarded(self._pause(keys=[bucket.key], args=[_micros_up(seconds), bucket.slack_us, _KEY_MARGIN_MS]))
+        pause = [_micros_up(seconds), bucket.slack_us, _KEY_MARGIN_MS, self._now_arg()]
+        await self._guarded(self._pause(keys=[bucket.key], args=pause))
 
     # ------------------------------------------------------------------------------------------- internals
+
+    def _now_arg(self) -> int:
+        """-1: the scripts read Redis's clock; with `time_from_clock` (tests), the injected clock's time."""
+        return round(self._clock.monotonic() * 1_000_000) if self._time_from_clock else -1
 
     def _charged(self, category: Category) -> list[_Bucket]:
         return [b for b in (self._buckets.get(category), self._overall) if b is not None]
