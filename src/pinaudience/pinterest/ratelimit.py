@@ -26,8 +26,16 @@ documents none), for the retry policy's backoff: every caller of the category wa
 that was refused, so one 429 costs about one extra request instead of one per caller in flight.
 
 `RateLimiter` is the seam: the in-process `LocalRateLimiter` here, shared by every audience of one run,
-and `redis_ratelimit.RedisRateLimiter`, the same buckets kept in Redis and shared by every worker that uses
-one Pinterest user and app (`rate_limit_url`). `make_rate_limiter` picks one from the settings.
+and `redis_ratelimit.RedisRateLimiter`, shared by every worker that uses one Pinterest user and app
+(`rate_limit_url`). `make_rate_limiter` picks one from the settings.
+
+The Redis limiter runs these buckets' maths unchanged (its numbers come from `TokenBucket.for_limit`, in whole
+microseconds, rounded the strict way), with each TAT a Redis key, in one Lua script that checks and charges the
+category and per-second buckets at once on Redis's clock (`TIME`), the one clock the workers share. Its tests
+run this module's property tests against the script. What differs: the round trip to Redis adds to a caller's
+lateness (it counts against the slack, so with 1-second windows a busy machine loses a few percent of the rate;
+with Pinterest's 60-second windows the slack is 300 ms), and callers in different processes are not served in
+FIFO order (those of one process still are).
 """
 
 from __future__ import annotations
