@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -280,6 +281,26 @@ async def test_redis_stopped_mid_run_ends_the_run_and_no_write_goes_without_a_gr
     writes = emulator_writes(emulator)
     assert len(writes) == len(grants), "every write the emulator saw had exactly one grant from Redis"
     assert len(writes) < 400 // 20
+
+
+async def test_a_redis_that_stops_answering_fails_the_call_after_the_timeout(own_redis: RedisServer) -> None:
+    """A Redis that hangs (a network partition, a frozen server) fails the waiting call with the named error once
+    the timeout passes, instead of holding the run forever or letting the call go."""
+    limiter_quick = RedisRateLimiter(
+        own_redis.url(), SystemClock(), {Category.ADS_WRITE: LIMIT}, None, scope="hung", timeout_s=0.5
+    )
+    assert own_redis.process is not None
+    async with limiter_quick:
+        await limiter_quick.acquire(Category.ADS_WRITE)
+        own_redis.process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(RateLimiterUnavailable, match="Timeout"):
+                await limiter_quick.acquire(Category.ADS_WRITE)
+            assert time.monotonic() - started < 3.0
+        finally:
+            own_redis.process.send_signal(signal.SIGCONT)
+        assert limiter_quick.granted[Category.ADS_WRITE] == 1
 
 
 # --- the engine, end to end ---------------------------------------------------------------------------

@@ -257,6 +257,7 @@ class RedisRateLimiter:
 
     async def _connect(self) -> None:
         import redis.asyncio
+        from redis import exceptions as redis_errors
         from redis.asyncio.retry import Retry
         from redis.backoff import ExponentialBackoff
 
@@ -265,8 +266,11 @@ class RedisRateLimiter:
                 self._url.reveal(),
                 socket_timeout=self._timeout_s,
                 socket_connect_timeout=self._timeout_s,
-                # A dropped connection is retried twice, quickly; a server that stays away fails the run.
-                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+                # A dropped connection is retried twice, quickly; a server that stays away fails the run. A
+                # timeout is not retried: a Redis that does not answer within `timeout_s` fails the call at once.
+                retry=Retry(
+                    ExponentialBackoff(cap=0.5, base=0.05), 2, supported_errors=(redis_errors.ConnectionError,)
+                ),
                 health_check_interval=30,
             )
         except ValueError as exc:
