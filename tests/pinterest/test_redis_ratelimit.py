@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,16 +46,20 @@ LIMIT = RateLimit(150, 5.0)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def shared(url: str, scope: str = "fleet", *, times: list[float] | None = None, **kw: object) -> RedisRateLimiter:
-    """A limiter of `scope` at `LIMIT` for ads_write (100 a second overall), recording each grant's Redis time."""
-    limits = kw.pop("limits", {Category.ADS_WRITE: LIMIT, Category.ADS_READ: LIMIT})
-    per_second = kw.pop("per_second", 100)
-    assert not kw
+def shared(
+    url: str,
+    scope: str = "fleet",
+    *,
+    times: list[float] | None = None,
+    limits: Mapping[Category, RateLimit] | None = None,
+) -> RedisRateLimiter:
+    """A limiter of `scope` at `LIMIT` for both categories (or `limits`) and 100 calls a second overall, telling
+    `times` each grant's Redis time."""
     return RedisRateLimiter(
         url,
         SystemClock(),
-        limits,  # type: ignore[arg-type]
-        per_second,  # type: ignore[arg-type]
+        limits or {Category.ADS_WRITE: LIMIT, Category.ADS_READ: LIMIT},
+        100,
         scope=scope,
         on_grant=None if times is None else (lambda _category, at: times.append(at)),
     )
