@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from pinaudience.pinterest.settings import (
     ENV_APP_SECRET,
     ENV_RATE_LIMIT_URL,
     ENV_REFRESH_TOKEN,
+    RATE_LIMIT_SCOPE_PATTERN,
     Credentials,
     PinterestSettings,
     default_token_store,
@@ -165,7 +165,6 @@ def _pinterest_settings(data: dict[str, object], env: Mapping[str, str], where: 
 
 
 RATE_LIMIT_URL_SCHEMES = ("redis://", "rediss://", "unix://")
-RATE_LIMIT_SCOPE = re.compile(r"^[A-Za-z0-9_.:@=-]{1,200}$")
 
 
 def _rate_limit_settings(data: Mapping[str, object], env: Mapping[str, str], where: str) -> dict[str, object]:
@@ -181,7 +180,7 @@ def _rate_limit_settings(data: Mapping[str, object], env: Mapping[str, str], whe
         out["rate_limit_url"] = url
     if data.get("rate_limit_scope") is not None:
         scope = as_str(data["rate_limit_scope"], "rate_limit_scope", where)
-        if not RATE_LIMIT_SCOPE.match(scope):
+        if not RATE_LIMIT_SCOPE_PATTERN.match(scope):
             raise ConfigError(
                 f"{where}: `rate_limit_scope` must be 1 to 200 letters, digits or the characters _ . : @ = -"
             )

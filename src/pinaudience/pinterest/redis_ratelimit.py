@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -43,6 +42,7 @@ from pinaudience.clock import Clock
 from pinaudience.errors import ConfigError, RateLimiterUnavailable
 from pinaudience.pinterest.limits import Category, RateLimit
 from pinaudience.pinterest.ratelimit import DEFAULT_HEADROOM, TokenBucket
+from pinaudience.pinterest.settings import RATE_LIMIT_SCOPE_PATTERN
 from pinaudience.pinterest.tokens import fingerprint
 from pinaudience.support.redact import redact, redact_url, url_secrets
 from pinaudience.support.secret import Secret
@@ -52,9 +52,6 @@ if TYPE_CHECKING:
 
 KEY_PREFIX = "pinaudience:rl"
 """Every key the limiter writes starts with this."""
-
-SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9_.:@=-]{1,200}$")
-"""What a scope may hold: it becomes part of a Redis key and a Cluster hash tag (no braces, no spaces)."""
 
 TIMEOUT_S = 5.0
 """How long one exchange with Redis (connect, or one command) may take before the limiter gives up."""
@@ -140,7 +137,7 @@ def scope_for(settings: PinterestSettings) -> str:
     scope = settings.rate_limit_scope
     if scope is None:
         return default_scope(settings.credentials)
-    if not SCOPE_PATTERN.match(scope):
+    if not RATE_LIMIT_SCOPE_PATTERN.match(scope):
         raise ConfigError(
             "rate_limit_scope must be 1 to 200 letters, digits or the characters _ . : @ = -",
             resolution="Choose a plain name for the Pinterest user and app, such as its user id.",
@@ -193,7 +190,7 @@ class RedisRateLimiter:
         on_grant: Callable[[Category, float], None] | None = None,
         time_from_clock: bool = False,
     ) -> None:
-        if not SCOPE_PATTERN.match(scope):
+        if not RATE_LIMIT_SCOPE_PATTERN.match(scope):
             raise ConfigError(f"rate-limit scope {scope!r} holds characters a Redis key should not")
         self._url = url if isinstance(url, Secret) else Secret(url)
         self.url = redact_url(self._url.reveal())

@@ -6,6 +6,7 @@ environment and flags, and re-exports them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ __all__ = [
     "ENV_APP_SECRET",
     "ENV_RATE_LIMIT_URL",
     "ENV_REFRESH_TOKEN",
+    "RATE_LIMIT_SCOPE_PATTERN",
     "Credentials",
     "PinterestSettings",
     "Secret",
@@ -33,6 +35,9 @@ ENV_APP_SECRET = "PINTEREST_APP_SECRET"  # noqa: S105 - a variable name
 ENV_API_URI = "PINTEREST_API_URI"
 ENV_RATE_LIMIT_URL = "PINAUDIENCE_RATE_LIMIT_URL"
 """The shared rate limiter's Redis URL, when neither the config file nor `--rate-limit-url` gives one."""
+
+RATE_LIMIT_SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9_.:@=-]{1,200}$")
+"""What `rate_limit_scope` may hold: it becomes part of Redis keys and a Cluster hash tag (no braces, no spaces)."""
 
 
 @dataclass(frozen=True)
