@@ -279,6 +279,7 @@ async def test_redis_stopped_mid_run_ends_the_run_and_no_write_goes_without_a_gr
     (report,) = run.audiences
     assert report.error is not None
     assert report.error.kind == "rate_limiter_unavailable"
+    assert report.retries == 0, "a call whose limiter failed was retried"
     assert own_redis.password not in json.dumps(report.to_dict())
     assert stopped_with, "the upload ended before its second batch"
     assert len(grants) == stopped_with[0], "a write was granted after Redis stopped"
