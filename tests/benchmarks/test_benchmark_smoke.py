@@ -56,3 +56,16 @@ def test_e2e_benchmark_runs_and_matches_the_files() -> None:
         assert out.count(f"  {phase} ") == 2
     assert "list created True, audience created True" in out
     assert "list created False, audience created False" in out
+
+
+def test_ratelimit_benchmark_runs_both_variants() -> None:
+    """The shared-limiter benchmark starts its own Redis, runs the local and the Redis variant, and prints the
+    rate over the ceiling and the fullest window of each."""
+    from tests.servers import redis_server_binary, require
+
+    if redis_server_binary() is None:
+        require("redis-server is not installed")
+    out = run_benchmark("ratelimit.py", "--processes", "2", "--seconds", "1", "--limit", "30/1")
+    for variant in ("local", "redis"):
+        assert f"{variant:6} 2 processes:" in out
+    assert out.count("rate/ceiling") == 2

@@ -21,6 +21,7 @@ from pinaudience.cli.logs import LogFormat, logging_to
 from pinaudience.config import (
     ENV_ACCESS_TOKEN,
     ENV_APP_SECRET,
+    ENV_RATE_LIMIT_URL,
     ENV_REFRESH_TOKEN,
     Overrides,
     PinterestSettings,
@@ -51,6 +52,17 @@ AdAccountOpt = Annotated[
     typer.Option(
         "--ad-account-id",
         help="The ad account owning the lists (digits, from the Ads Manager URL).",
+        show_default=False,
+        rich_help_panel="Connection",
+    ),
+]
+RateLimitUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rate-limit-url",
+        metavar="REDIS_URL",
+        help="Share Pinterest's rate limits with every worker using the same user and app through this Redis "
+        "(redis://:PASSWORD@HOST:6379/0); prefer PINAUDIENCE_RATE_LIMIT_URL, which no process listing shows.",
         show_default=False,
         rich_help_panel="Connection",
     ),
@@ -148,15 +160,17 @@ LogFormatOpt = Annotated[
 def env_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     """The secrets the environment holds, so log lines can be scrubbed of them even before settings load."""
     env = os.environ if env is None else env
-    secrets = [env[name] for name in (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_APP_SECRET) if env.get(name)]
-    return secrets + url_secrets(env.get(ENV_STATE, ""))
+    found = [env[name] for name in (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_APP_SECRET) if env.get(name)]
+    return found + url_secrets(env.get(ENV_STATE, "")) + url_secrets(env.get(ENV_RATE_LIMIT_URL, ""))
 
 
 def settings_secrets(settings: Settings | PinterestSettings) -> list[str]:
     pinterest = settings.pinterest if isinstance(settings, Settings) else settings
     creds = pinterest.credentials
-    secrets = [s.reveal() for s in (creds.access_token, creds.refresh_token, creds.app_secret) if s]
-    return secrets + (url_secrets(creds.token_store) if isinstance(creds.token_store, str) else [])
+    found = [s.reveal() for s in (creds.access_token, creds.refresh_token, creds.app_secret) if s]
+    if isinstance(creds.token_store, str):
+        found += url_secrets(creds.token_store)
+    return found + (url_secrets(pinterest.rate_limit_url.reveal()) if pinterest.rate_limit_url else [])
 
 
 def load(config: Path | None, overrides: Overrides) -> Settings:

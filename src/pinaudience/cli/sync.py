@@ -26,6 +26,7 @@ from pinaudience.cli.options import (
     ListNameOpt,
     LogFormatOpt,
     QuietOpt,
+    RateLimitUrlOpt,
     StateOpt,
     TokenStoreOpt,
     env_secrets,
@@ -34,7 +35,7 @@ from pinaudience.cli.options import (
     settings_secrets,
 )
 from pinaudience.cli.output import print_json, render_error_parts, stderr_console, stdout_console
-from pinaudience.config import Overrides, Settings, SyncMode
+from pinaudience.config import Overrides, Secret, Settings, SyncMode
 from pinaudience.errors import ConfigError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm, IdType
 from pinaudience.support.files import write_atomic
@@ -249,6 +250,7 @@ def sync_command(
             rich_help_panel="Connection",
         ),
     ] = None,
+    rate_limit_url: RateLimitUrlOpt = None,
     report: Annotated[
         Path | None,
         typer.Option(
@@ -282,6 +284,7 @@ def sync_command(
         token_store=token_store,
         ads_write_limit=ads_write_limit,
         ads_read_limit=ads_read_limit,
+        rate_limit_url=Secret(rate_limit_url) if rate_limit_url else None,
         state_dir=state,
         input=input_file,
         list_name=list_name,

@@ -26,13 +26,16 @@ from pinaudience.pinterest.settings import (
     ENV_API_URI,
     ENV_APP_ID,
     ENV_APP_SECRET,
+    ENV_RATE_LIMIT_URL,
     ENV_REFRESH_TOKEN,
+    RATE_LIMIT_SCOPE_PATTERN,
     Credentials,
     PinterestSettings,
     default_token_store,
     is_postgres_url,
 )
 from pinaudience.plan.mode import SyncMode
+from pinaudience.support.redact import redact_url
 
 ENV_STATE = "PINAUDIENCE_STATE"
 """The state (a directory or a `postgresql://` URL) from the environment; a PostgreSQL one holds the tokens too."""
@@ -154,6 +157,7 @@ def _pinterest_settings(data: dict[str, object], env: Mapping[str, str], where: 
     for key in ("per_second", "max_attempts", "writes_in_flight", "writes_in_flight_per_list"):
         if key in data:
             kwargs[key] = as_int(data[key], key, where)
+    kwargs.update(_rate_limit_settings(data, env, where))
     for key in ("timeout_s", "max_retry_s"):
         if key in data:
             number = as_float(data[key], key, where)
@@ -175,6 +179,30 @@ def _token_store(value: object, where: str) -> Path | str:
     if isinstance(value, str) and is_postgres_url(value.strip()):
         return value.strip()
     return as_path(value, "token_store", where, None)
+
+
+RATE_LIMIT_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _rate_limit_settings(data: Mapping[str, object], env: Mapping[str, str], where: str) -> dict[str, object]:
+    """`rate_limit_url` (file or flag, else PINAUDIENCE_RATE_LIMIT_URL) and `rate_limit_scope`, checked."""
+    out: dict[str, object] = {}
+    url = as_secret(data.get("rate_limit_url") or env.get(ENV_RATE_LIMIT_URL), "rate_limit_url", where)
+    if url is not None:
+        if not url.reveal().startswith(RATE_LIMIT_URL_SCHEMES):
+            raise ConfigError(
+                f"{where}: `rate_limit_url` must be a Redis URL, got {redact_url(url.reveal())!r}",
+                resolution="Give a URL such as redis://:PASSWORD@HOST:6379/0 (rediss:// for TLS).",
+            )
+        out["rate_limit_url"] = url
+    if data.get("rate_limit_scope") is not None:
+        scope = as_str(data["rate_limit_scope"], "rate_limit_scope", where)
+        if not RATE_LIMIT_SCOPE_PATTERN.match(scope):
+            raise ConfigError(
+                f"{where}: `rate_limit_scope` must be 1 to 200 letters, digits or the characters _ . : @ = -"
+            )
+        out["rate_limit_scope"] = scope
+    return out
 
 
 def _audience_settings(data: dict[str, object], where: str, *, base_dir: Path | None) -> AudienceSettings:

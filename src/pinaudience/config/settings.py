@@ -9,6 +9,7 @@ from pinaudience.identifiers.types import HashAlgorithm, IdType
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.settings import PinterestSettings
 from pinaudience.plan.mode import SyncMode
+from pinaudience.support.secret import Secret
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ PINTEREST_KEYS = {
     "max_retry_s",
     "writes_in_flight",
     "writes_in_flight_per_list",
+    "rate_limit_url",
+    "rate_limit_scope",
 }
 AUDIENCE_KEYS = {
     "input",
@@ -102,6 +105,8 @@ class Overrides:
     token_store: Path | str | None = None
     ads_write_limit: str | None = None
     ads_read_limit: str | None = None
+    rate_limit_url: Secret | None = None
+    rate_limit_scope: str | None = None
     state_dir: Path | None = None
     input: Path | None = None
     list_name: str | None = None
@@ -119,7 +124,16 @@ class Overrides:
     max_remove_fraction: float | None = None
 
     def pinterest_values(self) -> dict[str, object]:
-        keys = ("ad_account_id", "api_base", "app_id", "token_store", "ads_write_limit", "ads_read_limit")
+        keys = (
+            "ad_account_id",
+            "api_base",
+            "app_id",
+            "token_store",
+            "ads_write_limit",
+            "ads_read_limit",
+            "rate_limit_url",
+            "rate_limit_scope",
+        )
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
     def destination_values(self) -> dict[str, object]:

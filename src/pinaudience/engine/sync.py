@@ -59,7 +59,7 @@ from pinaudience.errors import ConfigError, NotEnoughRecords, NotFound, Pinaudie
 from pinaudience.input.prepare import Prepared, PrepareProgress, prepare
 from pinaudience.pinterest.client import PinterestClient, open_client
 from pinaudience.pinterest.models import Audience, CustomerList
-from pinaudience.pinterest.ratelimit import LocalRateLimiter, RateLimiter
+from pinaudience.pinterest.ratelimit import RateLimiter
 from pinaudience.pinterest.retry import RetryPolicy
 from pinaudience.state import ListRef, ListState, StateStore
 from pinaudience.state.store import list_target, lock_key
@@ -146,7 +146,8 @@ async def sync_async(
     own_store = store is None
     store = store or StateStore(settings.state_dir or default_state_dir(), clock=clock)
     try:
-        limiter = limiter or LocalRateLimiter.from_settings(pinterest, clock)
+        # Without `limiter`, the client makes one (`make_rate_limiter`: local, or Redis when `rate_limit_url`
+        # is set, pinged before the first audience) and shares it between the audiences.
         async with open_client(
             pinterest, transport=transport, clock=clock, observer=notify, limiter=limiter, retry=retry
         ) as client:

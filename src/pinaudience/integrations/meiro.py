@@ -19,6 +19,9 @@ Parameters (Meiro's Pinterest loader names first, then ours):
 | `column` | the identifier column, detected when absent |
 | `hash_algorithm` | `sha256` (default), `sha1`, `md5` when hashing is on |
 | `batch_size`, `max_remove_fraction`, `dry_run`, `api_base`, `state_dir` | as the CLI flags |
+| `rate_limit_url` | a Redis URL (`redis://HOST:6379/0`): one rate-limit budget for every worker of the user and app |
+| `#rate_limit_password` | that Redis's password, merged into the URL (keep it out of `rate_limit_url` itself) |
+| `rate_limit_scope` | who shares that budget (default: from the app id and the refresh or access token) |
 
 A run (`run_component`; the `pinaudience component` command, the Docker image's entry point): read and
 check the parameters, sync, then write the report as one row to
@@ -37,6 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pinaudience.clock import Clock
 from pinaudience.config import (
@@ -55,6 +59,8 @@ from pinaudience.engine.sync import sync
 from pinaudience.errors import ConfigError, InputError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm
 from pinaudience.support.files import write_atomic
+from pinaudience.support.redact import url_secrets
+from pinaudience.support.secret import Secret
 
 if TYPE_CHECKING:
     import httpx
@@ -85,6 +91,9 @@ KNOWN_PARAMETERS = {
     "api_base",
     "dry_run",
     "max_remove_fraction",
+    "rate_limit_url",
+    "#rate_limit_password",
+    "rate_limit_scope",
 }
 
 
@@ -210,6 +219,8 @@ def settings_from_parameters(parameters: Mapping[str, object], paths: ComponentP
         batch_size=int(batch_size) if batch_size is not None else None,
         max_remove_fraction=fraction,
         dry_run=flag("dry_run"),
+        rate_limit_url=_rate_limit_url(text("rate_limit_url"), text("#rate_limit_password")),
+        rate_limit_scope=text("rate_limit_scope"),
     )
     env: dict[str, str] = {}
     for param, env_name in (
@@ -228,6 +239,25 @@ def settings_from_parameters(parameters: Mapping[str, object], paths: ComponentP
             "no Pinterest credentials: give `#access_token`, or `#refresh_token` with `app_id` and `#app_secret`"
         )
     return settings
+
+
+def _rate_limit_url(url: str | None, password: str | None) -> Secret | None:
+    """`rate_limit_url` with the `#rate_limit_password` secret as its password (`redis://:PASSWORD@HOST...`)."""
+    if url is None:
+        if password is not None:
+            raise ConfigError("parameter `#rate_limit_password` is given without `rate_limit_url`")
+        return None
+    if password is None:
+        return Secret(url)
+    parts = urlsplit(url)
+    if "@" in parts.netloc and parts.password is not None:
+        raise ConfigError(
+            "parameter `rate_limit_url` already holds a password, and `#rate_limit_password` gives another",
+            resolution="Keep the password in `#rate_limit_password` only, and the URL without it.",
+        )
+    user, _, host = parts.netloc.rpartition("@")
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return Secret(urlunsplit(parts._replace(netloc=netloc)))
 
 
 def load_component_settings(data_dir: Path) -> Settings:
@@ -263,7 +293,9 @@ def secret_parameters(data_dir: Path) -> list[str]:
         parameters = read_parameters(ComponentPaths(data_dir))
     except ConfigError:
         return []
-    return [str(v) for k, v in parameters.items() if k.startswith("#") and isinstance(v, str) and v]
+    found = [str(v) for k, v in parameters.items() if k.startswith("#") and isinstance(v, str) and v]
+    url = parameters.get("rate_limit_url")
+    return found + (url_secrets(url) if isinstance(url, str) else [])
 
 
 def report_row(report: AudienceReport) -> dict[str, Any]:
