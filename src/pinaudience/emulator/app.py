@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.emulator import admin, oauth, pinterest_api, web
 from pinaudience.emulator import records as rec
+from pinaudience.emulator.counters import Counters
 from pinaudience.emulator.faults import Fault, FaultPlan
 from pinaudience.emulator.http import (
     AUTH_FAILED,
@@ -144,6 +145,8 @@ class Emulator:
         self.account_states: dict[str, str] = {}
         """Ad account id -> a state of `pinterest_api.ACCOUNT_STATES` (set through the admin API; in memory)."""
         self.windows = SlidingWindows()
+        self.counters = Counters()
+        """Token grants, admissions (with their times) and 429s by cause, for `GET /_emulator/counters`."""
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.app = Starlette(
             routes=self._routes(),
@@ -180,6 +183,7 @@ class Emulator:
         self.faults = FaultPlan()
         self.account_states.clear()
         self.windows.clear()
+        self.counters.clear()
         self.requests.clear()
         self.settings.update(self._initial_settings.to_dict())
 
@@ -270,6 +274,7 @@ class Emulator:
                 self.store.revoke_token(token)
             raise ApiError(401, 2, AUTH_FAILED)
         if fault.status == 429:
+            self.counters.refuse(("fault",))
             headers = retry_headers(self.settings.rate_limit_hints, fault.retry_after_s, self.now())
             raise ApiError(429, 8, RATE_LIMITED, headers)
         if fault.status is not None:
@@ -320,17 +325,22 @@ class Emulator:
         assert caller is not None
         s = self.settings
         per_window = {Category.ADS_READ: s.ads_read_per_window, Category.ADS_WRITE: s.ads_write_per_window}
-        checks = [Limit(("second", caller.user, caller.app_id), s.per_second, 1.0)]
+        checks = [Limit(("second", caller.user, caller.app_id), s.per_second, 1.0, "per_second")]
         category = call.operation.category
         if category in per_window:
-            checks.append(Limit(("category", caller.user, caller.app_id, category), per_window[category], s.window_s))
+            window = ("category", caller.user, caller.app_id, category)
+            checks.append(Limit(window, per_window[category], s.window_s, category.value))
         target = _WRITE_TARGET.get(call.operation.operation_id)
         if target is not None and s.list_writes_per_window is not None:
             key = ("object", call.operation.operation_id, call.request.path_params.get(target))
-            checks.append(Limit(key, s.list_writes_per_window, s.list_write_window_s))
-        wait = self.windows.acquire(checks, self.monotonic())
-        if wait > 0:
-            raise ApiError(429, 8, RATE_LIMITED, retry_headers(s.rate_limit_hints, wait, self.now()))
+            checks.append(Limit(key, s.list_writes_per_window, s.list_write_window_s, "object"))
+        now = self.monotonic()
+        wait, full = self.windows.admit(checks, now)
+        if wait <= 0:
+            self.counters.admit(category.value, now)
+            return
+        self.counters.refuse(tuple(limit.cause for limit in full))
+        raise ApiError(429, 8, RATE_LIMITED, retry_headers(s.rate_limit_hints, wait, self.now()))
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes

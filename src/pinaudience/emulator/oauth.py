@@ -132,10 +132,13 @@ async def token(emu: Emulator, call: Call) -> Response:
         raise invalid(f"grant_type must be one of {', '.join(GRANT_TYPES)}.")
     now = emu.now()
     if grant == "authorization_code":
-        return _from_code(emu, app_id, form, now)
-    if grant == "refresh_token":
-        return _from_refresh(emu, app_id, form, now)
-    return _client_credentials(emu, app_id, form, now)
+        response = _from_code(emu, app_id, form, now)
+    elif grant == "refresh_token":
+        response = _from_refresh(emu, app_id, form, now)
+    else:
+        response = _client_credentials(emu, app_id, form, now)
+    emu.counters.grant(str(grant))  # a refused grant raised ApiError above
+    return response
 
 
 def _pair_json(access_ttl: float, refresh_ttl: float, now: float, **fields: Any) -> dict[str, Any]:
