@@ -4,10 +4,10 @@ Pinterest ceiling it uses, beside the naive fleet whose workers each pace themse
     python benchmarks/fleet.py                                   # cases redis,naive: the shared Redis limiter
     python benchmarks/fleet.py --cases share,naive               # before the Redis limiter: local shares
     python benchmarks/fleet.py --postgres --cases redis,naive    # state and tokens in PostgreSQL too
-    python benchmarks/fleet.py --audiences 60 --workers 6 --records 800 --kills 2
+    python benchmarks/fleet.py --audiences 60 --workers 6 --records 500 --kills 2
 
 The harness is the fleet test's (tests/fleet/fleet_harness.py; docs/fleet.md): a served emulator with
-Pinterest's limits and time running faster (`--window-s`, 20 by default: 400 writes in any 20 s), audiences
+Pinterest's limits and time running faster (`--window-s`, 40 by default: 400 writes in any 40 s), audiences
 spread over three ad accounts of one user, one token pair for one app, `--workers` processes at a time. Each
 case runs on a fresh emulator, in this one run:
 
@@ -108,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audiences", type=int, default=60)
     parser.add_argument("--ad-accounts", type=int, default=3)
     parser.add_argument("--workers", type=int, default=6)
-    parser.add_argument("--records", type=int, default=800, help="records per audience")
+    parser.add_argument("--records", type=int, default=500, help="records per audience")
     parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--window-s", type=float, default=20.0, help="the emulator's window (Pinterest: 60)")
+    parser.add_argument("--window-s", type=float, default=40.0, help="the emulator's window (Pinterest: 60)")
     parser.add_argument("--kills", type=int, default=0, help="workers to SIGKILL at seeded moments (then rerun)")
     parser.add_argument("--postgres", action="store_true", help="state and tokens in a PostgreSQL started for the run")
     parser.add_argument("--deadline-s", type=float, default=1800.0)
