@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -379,8 +379,8 @@ class Fleet:
         *,
         kill: dict[str, float] | None = None,
         expire_after_writes: int | None = None,
-        on_tick: Any = None,
-        deadline_s: float = 600.0,
+        on_tick: Callable[[float], None] | None = None,
+        deadline_s: float = 480.0,
     ) -> FleetRun:
         """Every job once, at most `workers` at a time; `kill` maps job names to seconds after their `uploading`
         line at which their first attempt gets SIGKILL (then the job is queued again); `expire_after_writes`
@@ -396,36 +396,38 @@ class Fleet:
         emulator_before = self.emulator.cpu_s()
         started = time.monotonic()
         last_poll = 0.0
-        while pending or running:
-            while pending and len(running) < self.workers:
-                job = pending.popleft()
-                numbers[job.name] = numbers.get(job.name, 0) + 1
-                attempt = self._start(job, numbers[job.name], kill.pop(job.name, None))
-                running.append(attempt)
-                attempts.append(attempt)
-            time.sleep(0.05)
-            now = time.monotonic()
-            if now - started > deadline_s:
-                for attempt in running:
-                    attempt.process.kill()
-                raise AssertionError(f"the fleet did not finish in {deadline_s} s")
-            if on_tick is not None:
-                on_tick(now - started)
-            if expire_after_writes is not None and expired_at is None and now - last_poll > 0.25:
-                last_poll = now
-                admitted = int(self.emulator.counters()["admitted"].get("ads_write", 0))
-                if admitted >= expire_after_writes:
-                    self.emulator.expire(self.tokens["access_token"])
-                    expired_at = admitted
-            for attempt in list(running):
-                code = attempt.process.poll()
-                if code is None:
-                    continue
-                attempt.returncode = code
-                attempt.ended = now
-                running.remove(attempt)
-                if attempt.killed:
-                    pending.appendleft(attempt.job)  # the orchestrator's retry, before the jobs not yet started
+        try:
+            while pending or running:
+                while pending and len(running) < self.workers:
+                    job = pending.popleft()
+                    numbers[job.name] = numbers.get(job.name, 0) + 1
+                    attempt = self._start(job, numbers[job.name], kill.pop(job.name, None))
+                    running.append(attempt)
+                    attempts.append(attempt)
+                time.sleep(0.05)
+                now = time.monotonic()
+                if now - started > deadline_s:
+                    raise AssertionError(f"the fleet did not finish in {deadline_s} s")
+                if on_tick is not None:
+                    on_tick(now - started)
+                if expire_after_writes is not None and expired_at is None and now - last_poll > 0.25:
+                    last_poll = now
+                    admitted = int(self.emulator.counters()["admitted"].get("ads_write", 0))
+                    if admitted >= expire_after_writes:
+                        self.emulator.expire(self.tokens["access_token"])
+                        expired_at = admitted
+                for attempt in list(running):
+                    code = attempt.process.poll()
+                    if code is None:
+                        continue
+                    attempt.returncode = code
+                    attempt.ended = now
+                    running.remove(attempt)
+                    if attempt.killed:
+                        pending.appendleft(attempt.job)  # the orchestrator's retry, before the jobs not yet started
+        finally:
+            for attempt in running:  # only when the loop failed: no worker outlives the harness
+                attempt.process.kill()
         for attempt in attempts:
             attempt.process.wait(timeout=10)
         return FleetRun(
@@ -584,11 +586,3 @@ def summary(fleet: Fleet, run: FleetRun, counters: dict[str, Any]) -> str:
         f"  429s by cause: {counters['rate_limited']} (per user and app: {per_user_429s(counters)})\n"
         f"  token refreshes seen by Pinterest: {refreshes} (access token expired after {run.expired_at_writes} writes)"
     )
-
-
-def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)

@@ -40,7 +40,7 @@ from tests.fleet.fleet_harness import (
 )
 from tests.servers import start_postgres, start_redis
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
 
 SEED = 20261206
 AUDIENCES, AD_ACCOUNTS, WORKERS = 30, 3, 6
