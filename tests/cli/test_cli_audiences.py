@@ -178,3 +178,24 @@ def test_sync_audience_syncs_only_that_audience(served: Served, tmp_path: Path, 
     other = json.loads(second.stdout)
     assert other["list_name"] == "A"
     assert served.records(other["customer_list_id"]) == expected_members(emails(220))
+
+
+@pytest.mark.parametrize("command", ["check", "status"])
+def test_check_and_status_take_audience_too(command: str, three: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`check` and `status` select by name as `sync` does, so a job can check its own audience first."""
+    assert run([command, "--config", str(three), "--audience", "nope"]) == 1
+    assert "no audience named 'nope'; the file defines 3 audiences" in capsys.readouterr().err
+
+
+def test_check_audience_checks_only_that_audience(served: Served, tmp_path: Path, env: dict[str, str]) -> None:
+    """`check --config FILE --audience NAME --json` checks the one audience named."""
+    write_csv(tmp_path / "a.csv", emails(5))
+    body = (
+        '[[audience]]\nname = "a"\ninput = "a.csv"\nlist_name = "A"\n\n[[audience]]\ninput = "b.csv"\nlist_name = "B"\n'
+    )
+    config = config_file(tmp_path / "pinaudience.toml", served, body)
+    result = run_cli("check", "--config", config, "--audience", "a", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    (only,) = json.loads(result.stdout)["checks"]
+    assert only["steps"][0]["name"] == "input"
+    assert only["steps"][0]["ok"] is True
