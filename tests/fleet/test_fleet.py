@@ -20,6 +20,7 @@ of the shared pieces: PostgreSQL stopped abruptly mid-upload, and Redis stopped 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,7 +64,10 @@ def emulator(tmp_path: Path) -> Iterator[ServedEmulator]:
         yield served
 
 
-SCALE = Scale()
+SCALE = Scale(window_s=float(os.environ.get("FLEET_WINDOW_S", "40")))
+"""400 writes in any 40 s: ten a second, below what six workers send on an idle 2-core machine. On a machine
+loaded by other work the workers may send less than the ceiling, and then the machine, not the limiter, bounds
+the ratio (the summary prints the CPU and the load average): `FLEET_WINDOW_S=80` halves the ceiling."""
 
 
 def fleet_of(
@@ -81,7 +85,8 @@ def run_the_fleet(fleet: Fleet, *, min_ratio: float) -> None:
     kills = seeded_kills([job.name for job in fleet.jobs], fleet.workers, SEED)
     run = fleet.run(kill=kills, expire_after_writes=int(fleet.expected_writes * EXPIRE_AT))
     counters = fleet.emulator.counters()
-    print(summary(fleet, run, counters))
+    figures = summary(fleet, run, counters)
+    print(figures)
     assert not run.failures(), "\n".join(a.describe() for a in run.failures())
     assert {a.job.name for a in run.killed()} == set(kills), "a worker to kill finished before its moment"
     assert run.expired_at_writes is not None, "the access token never expired"
@@ -94,7 +99,7 @@ def run_the_fleet(fleet: Fleet, *, min_ratio: float) -> None:
     scale = fleet.scale
     ratio = ceiling_ratio(counters["admitted_at"]["ads_write"], scale.ads_write_per_window, scale.window_s)
     assert ratio.busiest_window <= scale.ads_write_per_window
-    assert ratio.ratio >= min_ratio, ratio.text()
+    assert ratio.ratio >= min_ratio, figures
 
 
 def test_fleet_with_a_shared_state_directory_and_local_limiter_shares(tmp_path: Path, emulator: ServedEmulator) -> None:
