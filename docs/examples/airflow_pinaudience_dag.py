@@ -22,9 +22,8 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
-import pendulum
 from airflow.decorators import dag, task
 from airflow.operators.bash import BashOperator
 
@@ -49,7 +48,7 @@ SECRETS_ENV = {
 @dag(
     dag_id="pinaudience_fleet",
     schedule="30 2 * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
     tags=["pinterest", "pinaudience"],

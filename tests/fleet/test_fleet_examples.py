@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
@@ -120,3 +123,83 @@ def test_the_cronjob_pod_picks_the_audience_of_its_index(tmp_path: Path) -> None
         ["/bin/sh", "-c", script], capture_output=True, text=True, env={**env, "JOB_COMPLETION_INDEX": "2"}, timeout=60
     )
     assert past_the_end.returncode != 0  # an index past the file's audiences fails, it does not sync nothing
+
+
+class _Recorder:
+    """Stands in for Airflow's decorators and operator, recording what the DAG file builds."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, Any] = {}
+        self.dag_kwargs: dict[str, Any] = {}
+        self.partial_kwargs: dict[str, Any] = {}
+        self.expanded: dict[str, Any] = {}
+
+    def module(self) -> dict[str, types.ModuleType]:
+        recorder = self
+        airflow = types.ModuleType("airflow")
+        decorators = types.ModuleType("airflow.decorators")
+        operators = types.ModuleType("airflow.operators")
+        bash = types.ModuleType("airflow.operators.bash")
+
+        def dag(**kwargs: Any) -> Any:
+            recorder.dag_kwargs = kwargs
+            return lambda function: function
+
+        class _Task:
+            def __init__(self, function: Any) -> None:
+                self.function = function
+                recorder.tasks[function.__name__] = self
+
+            def __call__(self, *args: Any) -> Any:
+                return ("called", self.function.__name__, args)
+
+            def expand(self, **kwargs: Any) -> Any:
+                recorder.expanded[self.function.__name__] = kwargs
+                return ("expanded", self.function.__name__)
+
+        class BashOperator:
+            @staticmethod
+            def partial(**kwargs: Any) -> Any:
+                recorder.partial_kwargs = kwargs
+                return BashOperator()
+
+            def expand(self, **kwargs: Any) -> None:
+                recorder.expanded["BashOperator"] = kwargs
+
+        decorators.dag = dag  # type: ignore[attr-defined]
+        decorators.task = _Task  # type: ignore[attr-defined]
+        bash.BashOperator = BashOperator  # type: ignore[attr-defined]
+        return {"airflow": airflow, "airflow.decorators": decorators, "airflow.operators": operators,
+                "airflow.operators.bash": bash}  # fmt: skip
+
+
+def test_the_dag_builds_one_quoted_sync_command_per_audience(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Executed with stand-ins for Airflow, the DAG maps over its configs and, run for real on a config, its
+    first task turns `pinaudience audiences --json` into one `sync --audience` command per name, each quoted
+    so that a shell hands the name over whole (spaces included)."""
+    recorder = _Recorder()
+    for name, module in recorder.module().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    namespace: dict[str, Any] = {"__name__": "pinaudience_dag_under_test"}
+    exec(compile(DAG.read_text(), str(DAG), "exec"), namespace)  # noqa: S102 - the repository's own example
+    assert recorder.dag_kwargs["dag_id"] == "pinaudience_fleet"
+    assert recorder.expanded["audiences"] == {"config": namespace["CONFIGS"]}
+    assert recorder.expanded["BashOperator"] == {"bash_command": ("called", "flatten", (("expanded", "audiences"),))}
+    assert recorder.partial_kwargs["env"] == namespace["SECRETS_ENV"]
+
+    config = tmp_path / "pinaudience.toml"
+    config.write_text(TOML)
+    wrapper = tmp_path / "pinaudience-cli"
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -m pinaudience "$@"\n')
+    wrapper.chmod(0o755)
+    namespace["PINAUDIENCE"] = str(wrapper)
+    commands = recorder.tasks["audiences"].function(str(config))
+    assert len(commands) == 2
+    assert recorder.tasks["flatten"].function([commands, ["x"]]) == [*commands, "x"]
+    echo = tmp_path / "echo-args"
+    echo.write_text(f'#!/bin/sh\nexec {sys.executable} -c "import json, sys; print(json.dumps(sys.argv[1:]))" "$@"\n')
+    echo.chmod(0o755)
+    argv = [json.loads(subprocess.run(["/bin/sh", "-c", c.replace(str(wrapper), str(echo))], capture_output=True,
+                                      text=True, check=True).stdout) for c in commands]  # fmt: skip
+    assert argv[1] == ["sync", "--config", str(config), "--audience", "app users", "--log-format", "json", "--quiet"]
+    assert argv[0][4] == "VIP customers"
