@@ -69,3 +69,16 @@ def test_ratelimit_benchmark_runs_both_variants() -> None:
     for variant in ("local", "redis"):
         assert f"{variant:6} 2 processes:" in out
     assert out.count("rate/ceiling") == 2
+
+
+def test_fleet_benchmark_runs_both_fleets_and_finds_them_exact() -> None:
+    """A tiny fleet with local shares and a naive one (each worker at the full limit): both complete, every
+    audience exact, and the ratio, 429s and refreshes printed for each."""
+    out = run_benchmark(
+        "fleet.py", "--cases", "share,naive", "--audiences", "4", "--workers", "2", "--records", "100",
+        "--window-s", "10",
+    )  # fmt: skip
+    assert out.count("exact membership for every audience: yes") == 2
+    assert out.count("shared ceiling: ") == 2
+    assert "case    ratio  busiest window  429s (per user)  refreshes  failed  exact  wall" in out
+    assert "NO" not in out

@@ -237,6 +237,47 @@ def test_a_version_1_store_is_migrated_and_keeps_its_lists(make_store: MakeStore
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
+def test_a_store_upgraded_by_another_process_while_this_one_waited_is_not_upgraded_twice(
+    make_store: MakeStore, tmp_path: Path
+) -> None:
+    """Workers of a fleet open one new state directory at once: one that read the schema version before another
+    upgraded it re-reads it under the write lock, instead of creating the tables again (found by tests/fleet:
+    `cannot upgrade the state schema to version 3: duplicate column name`).
+
+    Another connection holds the write lock while the store opens (so the store reads version 0, then waits),
+    upgrades the schema, and lets go. If the opening thread is too slow to read before the upgrade, it reads the
+    new version and the test proves less, but cannot fail wrongly."""
+    import threading
+
+    from pinaudience.state.schema import MIGRATIONS
+
+    directory = tmp_path / "state"
+    directory.mkdir()
+    other = sqlite3.connect(directory / "state.sqlite3", isolation_level=None)
+    other.execute("PRAGMA journal_mode = WAL")
+    other.execute("BEGIN IMMEDIATE")
+    opened: list[StateStore | BaseException] = []
+
+    def open_store() -> None:
+        try:
+            opened.append(make_store())
+        except BaseException as error:  # noqa: BLE001 - handed to the test thread
+            opened.append(error)
+
+    opener = threading.Thread(target=open_store)
+    opener.start()
+    opener.join(timeout=0.5)  # the opener reads version 0, then waits for the write lock
+    for version in range(1, SCHEMA_VERSION + 1):
+        MIGRATIONS[version](other)
+    other.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+    other.execute("COMMIT")
+    other.close()
+    opener.join(timeout=30)
+    (store,) = opened
+    assert isinstance(store, StateStore), store
+    assert store.find_list(REF) is None
+
+
 def test_a_pending_audience_is_recorded_and_cleared(make_store: MakeStore) -> None:
     """The time an audience started waiting for Pinterest's matching is kept until a run records the audience."""
     store = make_store()

@@ -135,6 +135,18 @@ CustomerListIdOpt = Annotated[
     ),
 ]
 
+AudienceSelectOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--audience",
+        metavar="NAME",
+        help="Only the config file's audience of this name (repeatable): one job per audience "
+        "(`pinaudience audiences --config FILE` lists the names).",
+        show_default=False,
+        rich_help_panel="Destination",
+    ),
+]
+
 # --- output -------------------------------------------------------------------------------------------
 
 JsonOpt = Annotated[

@@ -14,6 +14,7 @@ from pinaudience.cli.options import (
     AdAccountOpt,
     ApiBaseOpt,
     AudienceIdOpt,
+    AudienceSelectOpt,
     ConfigOpt,
     CustomerListIdOpt,
     JsonOpt,
@@ -107,6 +108,7 @@ def render_status(report: StatusReport, console: Console) -> None:
 @app.command("status")
 def status_command(
     config: ConfigOpt = None,
+    only: AudienceSelectOpt = None,
     ad_account_id: AdAccountOpt = None,
     api_base: ApiBaseOpt = None,
     token_store: TokenStoreOpt = None,
@@ -138,6 +140,7 @@ def status_command(
         list_name=list_name,
         audience_id=audience_id,
         customer_list_id=customer_list_id,
+        audiences=tuple(only or ()),
     )
     with logged_settings(config, overrides, log_format) as settings:
         from pinaudience.engine.status import status

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from pinaudience.config.settings import AUDIENCE_KEYS, PINTEREST_KEYS, TOP_KEYS, AudienceSettings, Overrides, Settings
+from pinaudience.config.settings import (
+    AUDIENCE_KEYS,
+    PINTEREST_KEYS,
+    TABLE_ONLY_KEYS,
+    TOP_KEYS,
+    AudienceSettings,
+    Overrides,
+    Settings,
+    audience_label,
+)
 from pinaudience.config.values import (
     as_bool,
     as_enum,
@@ -91,6 +101,13 @@ def load_settings(
     if not isinstance(raw_audiences, list) or not all(isinstance(a, dict) for a in raw_audiences):
         raise ConfigError(f"{where}: `audience` must be an array of tables ([[audience]])")
     audience_tables: list[dict[str, object]] = [dict(a) for a in raw_audiences]
+    if overrides.audiences:
+        if config_file is None:
+            raise ConfigError(
+                "--audience selects audiences of a config file, and no --config was given",
+                resolution="Give --config FILE with [[audience]] tables, or leave --audience out.",
+            )
+        audience_tables = select_audiences(audience_tables, defaults, overrides.audiences, where)
     destination = overrides.destination_values()
     if destination:
         if len(audience_tables) > 1:
@@ -105,7 +122,7 @@ def load_settings(
     audiences: list[AudienceSettings] = []
     for index, table in enumerate(audience_tables, start=1):
         label = f"{where} audience {index}" if config_file is not None else "settings"
-        _reject_unknown(table, AUDIENCE_KEYS, label)
+        _reject_unknown(table, AUDIENCE_KEYS | TABLE_ONLY_KEYS, label)
         merged = {**defaults, **table, **overrides.run_values()}
         audiences.append(_audience_settings(merged, label, base_dir=config_file.parent if config_file else None))
 
@@ -113,6 +130,53 @@ def load_settings(
     if state_dir is None and "state_dir" in data:
         state_dir = as_path(data["state_dir"], "state_dir", where, config_file.parent if config_file else None)
     return Settings(pinterest=pinterest, audiences=tuple(audiences), state_dir=state_dir)
+
+
+MAX_NAMES_SHOWN = 20
+"""An error about audience names lists at most this many of the file's names (and says how many there are)."""
+
+
+def table_label(table: Mapping[str, object], defaults: Mapping[str, object]) -> str:
+    """An `[[audience]]` table's name, as `AudienceSettings.label` will read it once loaded."""
+    merged = {**defaults, **table}
+    keys = ("name", "audience_name", "list_name", "audience_id", "customer_list_id")
+    return audience_label(*(table.get(k) if k == "name" else merged.get(k) for k in keys))
+
+
+def names_text(names: list[str]) -> str:
+    """`N audiences: a, b, c` (at most MAX_NAMES_SHOWN names, then how many more)."""
+    shown = ", ".join(repr(n) for n in names[:MAX_NAMES_SHOWN])
+    more = f" and {len(names) - MAX_NAMES_SHOWN} more" if len(names) > MAX_NAMES_SHOWN else ""
+    return f"{len(names)} audience{'' if len(names) == 1 else 's'}: {shown}{more}" if names else "no audiences"
+
+
+def check_unique_names(names: list[str], where: str) -> None:
+    """Names that select audiences must tell them apart; ConfigError naming the ones given twice."""
+    twice = [name for name, count in Counter(names).items() if count > 1]
+    if twice:
+        repeated = ", ".join(repr(n) for n in twice)
+        raise ConfigError(
+            f"{where}: several audiences are named {repeated}, so a name cannot select one",
+            resolution="Give each [[audience]] table a distinct `name` key (it overrides the list and audience names "
+            "as the audience's name in the file).",
+        )
+
+
+def select_audiences(
+    tables: list[dict[str, object]], defaults: Mapping[str, object], wanted: tuple[str, ...], where: str
+) -> list[dict[str, object]]:
+    """The `[[audience]]` tables named in `wanted` (`sync --audience NAME`), in the file's order."""
+    names = [table_label(t, defaults) for t in tables]
+    check_unique_names(names, where)
+    missing = [w for w in dict.fromkeys(wanted) if w not in names]
+    if missing:
+        listed = ", ".join(repr(m) for m in missing)
+        raise ConfigError(
+            f"{where}: no audience named {listed}; the file defines {names_text(names)}",
+            resolution="Name an audience of the file (`pinaudience audiences --config FILE` lists them): its `name`, "
+            "else its `audience_name`, else its `list_name`, else its audience or customer list id.",
+        )
+    return [t for t, n in zip(tables, names, strict=True) if n in wanted]
 
 
 def _table(data: Mapping[str, object], name: str, where: str) -> Mapping[str, object]:
@@ -209,7 +273,7 @@ def _audience_settings(data: dict[str, object], where: str, *, base_dir: Path | 
     kwargs: dict[str, object] = {}
     if data.get("input") is not None:
         kwargs["input"] = as_path(data["input"], "input", where, base_dir)
-    for key in ("list_name", "audience_name", "column"):
+    for key in ("name", "list_name", "audience_name", "column"):
         if data.get(key) is not None:
             text = as_str(data[key], key, where)
             if not text:

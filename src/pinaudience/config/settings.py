@@ -18,6 +18,9 @@ class AudienceSettings:
 
     input: Path | None = None
     """The customers file (CSV, TSV, Parquet, optionally gzip-compressed)."""
+    name: str | None = None
+    """What `sync --audience NAME` and `pinaudience audiences` call this audience (config key `name`, in an
+    `[[audience]]` table only); `label` falls back on the audience's other names."""
     list_name: str | None = None
     """Find the most recent customer list with this name, or create it."""
     audience_name: str | None = None
@@ -45,6 +48,19 @@ class AudienceSettings:
     @property
     def effective_audience_name(self) -> str | None:
         return self.audience_name or self.list_name
+
+    @property
+    def label(self) -> str:
+        """The audience's name in a config file: `name`, else `audience_name`, else `list_name`, else its id."""
+        return audience_label(self.name, self.audience_name, self.list_name, self.audience_id, self.customer_list_id)
+
+
+def audience_label(*candidates: object) -> str:
+    """The first non-empty of `name`, `audience_name`, `list_name`, `audience_id`, `customer_list_id`."""
+    for value in candidates:
+        if value is not None and str(value).strip():
+            return str(value)
+    return ""
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,8 @@ AUDIENCE_KEYS = {
     "full",
     "max_remove_fraction",
 }
+TABLE_ONLY_KEYS = {"name"}
+"""Keys of an `[[audience]]` table that `[defaults]` and flags cannot set: they tell the audiences apart."""
 TOP_KEYS = {"pinterest", "defaults", "audience", "state_dir"}
 
 
@@ -122,6 +140,8 @@ class Overrides:
     sample: int | None = None
     full: bool | None = None
     max_remove_fraction: float | None = None
+    audiences: tuple[str, ...] = ()
+    """`sync --audience NAME` (repeatable): sync only the config file's audiences of these names."""
 
     def pinterest_values(self) -> dict[str, object]:
         keys = (

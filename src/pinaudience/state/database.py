@@ -102,6 +102,10 @@ class StateDatabase:
             )
         for target in range(version + 1, schema.SCHEMA_VERSION + 1):
             with self.write(f"upgrade the state schema to version {target}"):
+                # Several processes may open one new state at once (a fleet's workers sharing a directory): the
+                # version read above may be stale by now, so it is read again under the write lock.
+                if int(self._db.execute("PRAGMA user_version").fetchone()[0]) >= target:
+                    continue
                 schema.MIGRATIONS[target](self._db)
                 self._db.execute(f"PRAGMA user_version = {target:d}")
             log.info("state schema upgraded to version %d", target)
