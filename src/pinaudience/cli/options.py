@@ -72,10 +72,13 @@ TokenStoreOpt = Annotated[
     ),
 ]
 StateOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--state",
-        help="The state directory: what Pinterest confirmed each list holds. Keep it between runs.",
+        "--state-dir",
+        metavar="DIR|URL",
+        help="Where pinaudience keeps what Pinterest confirmed each list holds: a directory, or a "
+        "postgresql://user@host/db URL shared by every worker (or PINAUDIENCE_STATE). Keep it between runs.",
         show_default=False,
         rich_help_panel="Connection",
     ),

@@ -282,7 +282,7 @@ def sync_command(
         token_store=token_store,
         ads_write_limit=ads_write_limit,
         ads_read_limit=ads_read_limit,
-        state_dir=state,
+        state=state,
         input=input_file,
         list_name=list_name,
         audience_name=audience_name,

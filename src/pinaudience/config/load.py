@@ -32,6 +32,7 @@ from pinaudience.pinterest.settings import (
     default_token_store,
 )
 from pinaudience.plan.mode import SyncMode
+from pinaudience.support.paths import ENV_STATE, is_postgres_url
 
 
 def read_toml(path: Path) -> dict[str, object]:
@@ -59,7 +60,8 @@ def load_settings(
     """Build Settings from a TOML file, then command-line flags; the environment only fills secrets.
 
     Precedence: flags > file > environment (the environment, under Pinterest SDK names, fills only
-    credentials and the API base that neither the file nor the flags set).
+    credentials and the API base that neither the file nor the flags set; `PINAUDIENCE_STATE` fills the
+    state the same way).
     """
     overrides = overrides or Overrides()
     env = os.environ if env is None else env
@@ -96,10 +98,23 @@ def load_settings(
         merged = {**defaults, **table, **overrides.run_values()}
         audiences.append(_audience_settings(merged, label, base_dir=config_file.parent if config_file else None))
 
-    state_dir = overrides.state_dir
-    if state_dir is None and "state_dir" in data:
-        state_dir = as_path(data["state_dir"], "state_dir", where, config_file.parent if config_file else None)
-    return Settings(pinterest=pinterest, audiences=tuple(audiences), state_dir=state_dir)
+    state = overrides.state if overrides.state is not None else _file_state(data, where, config_file)
+    if state is None and env.get(ENV_STATE, "").strip():
+        state = env[ENV_STATE].strip()
+    return Settings(pinterest=pinterest, audiences=tuple(audiences), state=state)
+
+
+def _file_state(data: Mapping[str, object], where: str, config_file: Path | None) -> str | None:
+    """The file's `state` (a directory, relative to the file, or a PostgreSQL URL); `state_dir` is its older name."""
+    if "state" in data and "state_dir" in data:
+        raise ConfigError(f"{where} sets both `state` and `state_dir`", resolution="Keep `state` only.")
+    name = "state" if "state" in data else "state_dir" if "state_dir" in data else None
+    if name is None:
+        return None
+    text = as_str(data[name], name, where)
+    if is_postgres_url(text):
+        return text.strip()
+    return str(as_path(text, name, where, config_file.parent if config_file else None))
 
 
 def _table(data: Mapping[str, object], name: str, where: str) -> Mapping[str, object]:

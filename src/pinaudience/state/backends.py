@@ -8,13 +8,9 @@ from typing import Any
 
 from pinaudience.clock import Clock
 from pinaudience.state.store import StateBackend, StateStore
+from pinaudience.support.paths import is_postgres_url
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_postgres_url(location: object) -> bool:
-    """True for a `postgresql://` or `postgres://` URL (the PostgreSQL backend), False for a directory."""
-    return isinstance(location, str) and location.lower().startswith(POSTGRES_SCHEMES)
+__all__ = ["is_postgres_url", "open_state"]
 
 
 def open_state(location: str | os.PathLike[str] | None, *, clock: Clock | None = None, **options: Any) -> StateBackend:
@@ -25,5 +21,5 @@ def open_state(location: str | os.PathLike[str] | None, *, clock: Clock | None =
     if is_postgres_url(location):
         from pinaudience.state.postgres import PostgresStateStore  # psycopg only when PostgreSQL is used
 
-        return PostgresStateStore(str(location), clock=clock, **options)
+        return PostgresStateStore(str(location).strip(), clock=clock, **options)
     return StateStore(None if location is None else Path(location), clock=clock, **options)

@@ -166,7 +166,8 @@ class PostgresDatabase:
         assert isinstance(error, psycopg.Error)
         sqlstate = getattr(error, "sqlstate", None) or ""
         primary = error.diag.message_primary if isinstance(error, psycopg.Error) and error.sqlstate else None
-        detail = primary or (str(error).strip().splitlines() or [type(error).__name__])[-1]
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = primary or (lines[0] if lines else type(error).__name__)
         detail = redact(detail, [self._password] if self._password else [])
         resolution: str | None = None
         if sqlstate.startswith("53") or sqlstate == "58030":
