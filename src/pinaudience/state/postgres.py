@@ -117,7 +117,11 @@ class _Transaction:
 
 
 class PostgresDatabase:
-    """The state database in PostgreSQL: one connection, its schema and its transactions."""
+    """The state database in PostgreSQL: one connection, its schema and its transactions.
+
+    A connection lost mid-run is not reopened: the run's locks were sessions of the same server and may have
+    gone with it, so the run must stop (a `StateError`) rather than go on without them; the next run resumes.
+    """
 
     def __init__(self, url: str, *, clock: Clock, faults: FaultHook) -> None:
         self._url = url
@@ -152,8 +156,14 @@ class PostgresDatabase:
         except psycopg.Error as error:
             raise self.error(action, error) from None
         try:
-            # A PENDING batch must be on the server's disk before it is sent, whatever the database's default.
-            conn.execute("SET synchronous_commit = on")
+            # A PENDING batch must be on the server's disk before it is sent, whatever the database's default;
+            # keepalives let the server notice within about a minute that a worker's host vanished (and free
+            # its locks), where the operating system's default would take two hours.
+            conn.execute(
+                "SELECT set_config('synchronous_commit', 'on', false), "
+                "set_config('tcp_keepalives_idle', '30', false), set_config('tcp_keepalives_interval', '10', false), "
+                "set_config('tcp_keepalives_count', '3', false)"
+            )
         except psycopg.Error as error:
             conn.close()
             raise self.error(action, error) from None
