@@ -89,7 +89,7 @@ class _Transaction:
     """A connection inside one transaction, as `ListState` uses it (`pinaudience.state.database.Connection`).
 
     A SELECT runs through a server-side cursor, so a journal of gigabytes streams batch by batch instead
-    of arriving whole.
+    of arriving whole (psycopg's ordinary cursor would hold the whole result, twice: libpq's and Python's).
     """
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
@@ -100,7 +100,9 @@ class _Transaction:
         text = translate(sql)
         if text.lstrip()[:6].upper() == "SELECT":
             cursor = self._conn.cursor(name=f"pinaudience_{next(_cursor_names)}", binary=True)
-            cursor.itersize = 16
+            # A journal batch's `records` may be tens of megabytes: fetch those one at a time, as SQLite steps
+            # row by row (16 at once held 300 MB more at 5 million records); small rows in thousands.
+            cursor.itersize = 1 if "records" in text else 1000
             self._cursors.append(cursor)
             return cursor.execute(text, parameters)
         return self._conn.execute(text, parameters, binary=True)
