@@ -28,7 +28,9 @@ locks/<sha256 of the key>.lock      advisory locks (`StateStore.lock`)
 
 Records are stored, never logged: errors and logs carry counts, batch ids and list ids only.
 
-This module opens the directory, its locks and its lists; `database` holds the SQLite connection and its
+This module holds the `StateBackend` protocol (what the engine and the CLI use of either backend), the
+`StoreBase` both backends share (lists, metadata, forgetting), and the embedded store: the directory, its
+locks and its lists; `postgres` is the PostgreSQL store; `database` holds the SQLite connection and its
 transactions, `list_state` what one list does (metadata, journal, membership, compaction) through the
 database's public methods, `snapshot` the Parquet snapshots, `compaction` what a compaction writes (apart
 from where it writes it), `types` the values they exchange.
