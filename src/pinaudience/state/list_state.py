@@ -179,13 +179,14 @@ class ListState:
                     )
                 )
                 journal = Journal(entries, spill_rows=self._spill_rows, workdir=self._workdir)
+                try:
+                    # In the same transaction: a database's list of snapshot files belongs to the row read above.
+                    snapshot = self._storage.snapshot(name or None, bits, count, delta_rows)
+                except StateError as error:
+                    journal.close()
+                    raise StateError(f"the snapshot of {self.ref} cannot be read: {error.message}") from None
         except pl.exceptions.PolarsError:
             raise StateError(f"the journal of {self.ref} is damaged") from None
-        try:
-            snapshot = self._storage.snapshot(name or None, bits, count, delta_rows)
-        except StateError as error:
-            journal.close()
-            raise StateError(f"the snapshot of {self.ref} cannot be read: {error.message}") from None
         return snapshot, journal, statuses
 
     def membership(self) -> Membership:

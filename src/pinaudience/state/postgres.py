@@ -295,7 +295,7 @@ class PostgresFiles:
         self.blobs = blobs
         """File name -> (blob, rows)."""
 
-    def open(self, name: str) -> io.BytesIO:
+    def open(self, name: str) -> bytes:
         blob = self.blobs.get(name)
         rows = (
             []
@@ -306,7 +306,7 @@ class PostgresFiles:
         )
         if not rows:
             raise StateError(f"the snapshot file {self.label(name)} is missing")
-        return io.BytesIO(rows[0][0])
+        return bytes(rows[0][0])
 
     def rows(self, name: str) -> int:
         blob = self.blobs.get(name)

@@ -101,8 +101,8 @@ DELTA_SCHEMA = {**encoding.ENCODED_SCHEMA, ADD: pl.Boolean}
 class SnapshotFiles(Protocol):
     """Where one snapshot's files are read from: a folder (`FolderFiles`), or rows of a database."""
 
-    def open(self, name: str) -> Path | IO[bytes]:
-        """The Parquet file `name` (`part-NNNNN.parquet`, `delta-NNNNN.parquet`), to read."""
+    def open(self, name: str) -> Path | bytes:
+        """The Parquet file `name` (`part-NNNNN.parquet`, `delta-NNNNN.parquet`): its path, or its bytes."""
         ...
 
     def rows(self, name: str) -> int:
@@ -200,8 +200,7 @@ def _read_file(
                 f"the snapshot file {files.label(name)} is not in a format this pinaudience knows",
                 resolution="Upgrade pinaudience, or forget this list's state with `pinaudience state forget`.",
             )
-        if not isinstance(source, Path):
-            source.seek(0)
+        # Bytes are handed to Polars as they are: a BytesIO around them peaked 18 MB higher on a 2 M-row file.
         scan = pl.scan_parquet(source)
         if where is not None:
             scan = scan.filter(where)
