@@ -82,3 +82,23 @@ def test_fleet_benchmark_runs_both_fleets_and_finds_them_exact() -> None:
     assert out.count("shared ceiling: ") == 2
     assert "case    ratio  busiest window  429s (per user)  refreshes  failed  exact  wall" in out
     assert "NO" not in out
+
+
+def test_state_backends_benchmark_runs_both_backends() -> None:
+    """The state backends benchmark starts its own PostgreSQL, runs every phase against both backends at a tiny
+    size, and prints the ratios (each phase checks its own counts)."""
+    from tests.servers import postgres_bin_dir, require
+
+    if postgres_bin_dir() is None:
+        require("PostgreSQL's server binaries (pg_ctl, initdb) are not installed")
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "state_backends.py"), "--rows", "20000"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    for phase in ("load", "compact", "plan", "journal", "recompact"):
+        assert f"  embedded   {phase} " in done.stdout
+        assert f"  postgresql {phase} " in done.stdout
+    assert "planning and compaction (compact + plan + recompact)" in done.stdout

@@ -99,7 +99,7 @@ def destination_table(destination: DestinationStatus, state_dir: str) -> Table:
 
 def render_status(report: StatusReport, console: Console) -> None:
     for destination in report.destinations:
-        console.print(destination_table(destination, str(report.state_dir) if report.state_found else "none found"))
+        console.print(destination_table(destination, report.state if report.state_found else "none found"))
         for note in destination.notes:
             console.print(Text(f"note: {note}", style="yellow"))
         console.print()
@@ -136,7 +136,7 @@ def status_command(
         ad_account_id=ad_account_id,
         api_base=api_base,
         token_store=token_store,
-        state_dir=state,
+        state=state,
         list_name=list_name,
         audience_id=audience_id,
         customer_list_id=customer_list_id,

@@ -289,7 +289,7 @@ def sync_command(
         ads_write_limit=ads_write_limit,
         ads_read_limit=ads_read_limit,
         rate_limit_url=Secret(rate_limit_url) if rate_limit_url else None,
-        state_dir=state,
+        state=state,
         input=input_file,
         list_name=list_name,
         audience_name=audience_name,

@@ -42,13 +42,10 @@ from pinaudience.pinterest.settings import (
     Credentials,
     PinterestSettings,
     default_token_store,
-    is_postgres_url,
 )
 from pinaudience.plan.mode import SyncMode
+from pinaudience.support.paths import ENV_STATE, is_postgres_url
 from pinaudience.support.redact import redact_url
-
-ENV_STATE = "PINAUDIENCE_STATE"
-"""The state (a directory or a `postgresql://` URL) from the environment; a PostgreSQL one holds the tokens too."""
 
 
 def read_toml(path: Path) -> dict[str, object]:
@@ -76,9 +73,8 @@ def load_settings(
     """Build Settings from a TOML file, then command-line flags; the environment only fills secrets.
 
     Precedence: flags > file > environment (the environment, under Pinterest SDK names, fills only
-    credentials and the API base that neither the file nor the flags set). With no token store given, a
-    PostgreSQL state (`state`/`state_dir` in the file, the `--state` flag, or PINAUDIENCE_STATE) is the
-    token store too.
+    credentials and the API base that neither the file nor the flags set; `PINAUDIENCE_STATE` fills the
+    state the same way). With no token store given, a PostgreSQL state is the token store too.
     """
     overrides = overrides or Overrides()
     env = os.environ if env is None else env
@@ -90,7 +86,7 @@ def load_settings(
     _reject_unknown(pinterest_data, PINTEREST_KEYS, f"{where} [pinterest]")
     pinterest_data.update(overrides.pinterest_values())
     if not pinterest_data.get("token_store"):
-        state = overrides.state_dir or data.get("state") or data.get("state_dir") or env.get(ENV_STATE)
+        state = overrides.state or data.get("state") or data.get("state_dir") or env.get(ENV_STATE)
         if is_postgres_url(state):
             pinterest_data["token_store"] = state  # tokens live beside a PostgreSQL state
     pinterest = _pinterest_settings(pinterest_data, env, where)
@@ -126,10 +122,23 @@ def load_settings(
         merged = {**defaults, **table, **overrides.run_values()}
         audiences.append(_audience_settings(merged, label, base_dir=config_file.parent if config_file else None))
 
-    state_dir = overrides.state_dir
-    if state_dir is None and "state_dir" in data:
-        state_dir = as_path(data["state_dir"], "state_dir", where, config_file.parent if config_file else None)
-    return Settings(pinterest=pinterest, audiences=tuple(audiences), state_dir=state_dir)
+    state = overrides.state if overrides.state is not None else _file_state(data, where, config_file)
+    if state is None and env.get(ENV_STATE, "").strip():
+        state = env[ENV_STATE].strip()
+    return Settings(pinterest=pinterest, audiences=tuple(audiences), state=state)
+
+
+def _file_state(data: Mapping[str, object], where: str, config_file: Path | None) -> str | None:
+    """The file's `state` (a directory, relative to the file, or a PostgreSQL URL); `state_dir` is its older name."""
+    if "state" in data and "state_dir" in data:
+        raise ConfigError(f"{where} sets both `state` and `state_dir`", resolution="Keep `state` only.")
+    name = "state" if "state" in data else "state_dir" if "state_dir" in data else None
+    if name is None:
+        return None
+    text = as_str(data[name], name, where)
+    if is_postgres_url(text):
+        return text.strip()
+    return str(as_path(text, name, where, config_file.parent if config_file else None))
 
 
 MAX_NAMES_SHOWN = 20

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinaudience.identifiers.types import HashAlgorithm, IdType
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.settings import PinterestSettings
 from pinaudience.plan.mode import SyncMode
+from pinaudience.support.paths import is_postgres_url
+from pinaudience.support.redact import redact_url
 from pinaudience.support.secret import Secret
 
 
@@ -63,14 +66,43 @@ def audience_label(*candidates: object) -> str:
     return ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Settings:
     """Everything one run needs."""
 
     pinterest: PinterestSettings
     audiences: tuple[AudienceSettings, ...] = ()
-    state_dir: Path | None = None
-    """Where confirmed membership is kept; None means the user's state directory."""
+    state: str | None = field(default=None, repr=False)
+    """Where confirmed membership is kept: a directory, or a `postgresql://` URL (which may hold a
+    password, so it is left out of the repr: `state_location` is what to show); None means the user's
+    state directory."""
+
+    def __init__(
+        self,
+        pinterest: PinterestSettings,
+        audiences: tuple[AudienceSettings, ...] = (),
+        state: str | os.PathLike[str] | None = None,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """`state_dir` is the older name of `state` (a directory); when given, it is the state."""
+        location = state_dir if state_dir is not None else state
+        object.__setattr__(self, "pinterest", pinterest)
+        object.__setattr__(self, "audiences", audiences)
+        object.__setattr__(self, "state", None if location is None else os.fspath(location))
+
+    @property
+    def state_dir(self) -> Path | None:
+        """The state directory; None when the state is the default directory or a PostgreSQL database."""
+        return None if self.state is None or is_postgres_url(self.state) else Path(self.state)
+
+    @property
+    def state_location(self) -> str | None:
+        """The state as logs, reports and errors show it: a directory, or a URL without its password."""
+        return None if self.state is None else redact_url(self.state)
+
+    def __repr__(self) -> str:
+        return f"Settings(pinterest={self.pinterest!r}, audiences={self.audiences!r}, state={self.state_location!r})"
 
 
 PINTEREST_KEYS = {
@@ -110,7 +142,7 @@ AUDIENCE_KEYS = {
 }
 TABLE_ONLY_KEYS = {"name"}
 """Keys of an `[[audience]]` table that `[defaults]` and flags cannot set: they tell the audiences apart."""
-TOP_KEYS = {"pinterest", "defaults", "audience", "state_dir"}
+TOP_KEYS = {"pinterest", "defaults", "audience", "state", "state_dir"}
 
 
 @dataclass(frozen=True)
@@ -125,7 +157,8 @@ class Overrides:
     ads_read_limit: str | None = None
     rate_limit_url: Secret | None = None
     rate_limit_scope: str | None = None
-    state_dir: Path | None = None
+    state: str | None = field(default=None, repr=False)
+    """`--state`: a directory or a `postgresql://` URL (`--state-dir` is its older name)."""
     input: Path | None = None
     list_name: str | None = None
     audience_name: str | None = None
