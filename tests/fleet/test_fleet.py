@@ -13,14 +13,15 @@ all with one token pair of one user for one app (tests/fleet/fleet_harness.py, d
   freed without anyone's help (a lock left behind would fail the rerun with `state_locked`).
 
 Two variants of that test: the embedded state (a directory every worker shares) with local limiters at a
-sixth of the limits each, which runs today; and PostgreSQL state (tokens there too) with the Redis limiter,
-the fleet issue 13 asks for, which needs the PostgreSQL state backend and `--rate-limit-url`. Then two faults
-of the shared pieces: PostgreSQL stopped abruptly mid-upload, and Redis stopped mid-run.
+sixth of the limits each; and PostgreSQL state (tokens there too) with the Redis limiter, the fleet issue 13
+asks for. Then two faults of the shared pieces: PostgreSQL stopped abruptly mid-upload, and Redis stopped
+mid-run. Each prints its figures (`-s`); docs/fleet.md and docs/reliability.md record measured ones.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,13 +129,21 @@ def test_postgres_stopped_mid_upload_stops_the_run_and_loses_nothing(tmp_path: P
         fleet = fleet_of(tmp_path, emulator, backends, audiences=WORKERS)
         stop_at = fleet.expected_writes // 3
 
+        at_stop: list[int] = []
+
         def stop_when_uploading(elapsed_s: float) -> None:
-            if server.running() and int(emulator.counters()["admitted"].get("ads_write", 0)) >= stop_at:
+            admitted = int(emulator.counters()["admitted"].get("ads_write", 0))
+            if server.running() and admitted >= stop_at:
                 server.stop("immediate")
+                at_stop.append(admitted)
 
         crashed = fleet.run(on_tick=stop_when_uploading)
         assert not server.running(), "the workers finished before PostgreSQL was stopped"
         kinds = [a.error_kind for a in crashed.attempts if a.returncode != 0]
+        print(
+            f"PostgreSQL stopped (immediate) after {at_stop[0]} of {fleet.expected_writes} writes; "
+            f"exits {dict(Counter(kinds))} of {len(crashed.attempts)} workers in {crashed.wall_s:.1f} s"
+        )
         assert kinds, "every worker finished although PostgreSQL stopped mid-upload"
         assert set(kinds) == {"state_error"}, "\n".join(a.describe() for a in crashed.attempts)
 
@@ -172,11 +181,16 @@ def test_redis_stopped_mid_run_sends_no_write_without_the_limiter(tmp_path: Path
         after = int(emulator.counters()["admitted"].get("ads_write", 0)) - at_stop[0]
         assert after <= WORKERS * WRITES_IN_FLIGHT, f"{after} writes were admitted after Redis stopped"
         kinds = [a.error_kind for a in crashed.attempts if a.returncode != 0]
+        print(
+            f"Redis killed after {at_stop[0]} of {fleet.expected_writes} writes; {after} admitted after it (at most "
+            f"{WORKERS * WRITES_IN_FLIGHT}); exits {dict(Counter(kinds))} of {len(crashed.attempts)} workers"
+        )
         assert kinds, "every worker finished although Redis stopped mid-run"
         assert set(kinds) == {REDIS_DOWN_KIND}, "\n".join(a.describe() for a in crashed.attempts)
 
         redis.start()
         converged = fleet.run()
+        print(summary(fleet, converged, emulator.counters()))
         assert not converged.failures(), "\n".join(a.describe() for a in converged.failures())
         assert membership_errors(fleet, converged) == []
     finally:

@@ -33,6 +33,7 @@ from tests.helpers import emails, expected_members
 pytestmark = pytest.mark.reliability
 
 CYCLES = {"default": 24, "realistic": 4}
+POSTGRES_CYCLES = 8
 PHASES = ("reading", "planning", "uploading", "finishing")
 SEED = 20261122
 PHASE_LINE = re.compile(r"\b(reading|resolving|planning|uploading|finishing)\b")
@@ -80,7 +81,8 @@ def served(tmp_path: Path, emulator_profile: str) -> Iterator[str]:
         process.stdout.close()
 
 
-def sync_command(base_url: str, source: Path, tmp_path: Path) -> list[str]:
+def sync_command(base_url: str, source: Path, tmp_path: Path, state: str | None = None) -> list[str]:
+    """The sync of each cycle; its state a directory in `tmp_path`, or `state` (a `postgresql://` URL)."""
     return cli(
         "sync",
         str(source),
@@ -91,7 +93,7 @@ def sync_command(base_url: str, source: Path, tmp_path: Path) -> list[str]:
         "--api-base",
         f"{base_url}/v5",
         "--state",
-        str(tmp_path / "state"),
+        state or str(tmp_path / "state"),
         "--token-store",
         str(tmp_path / "tokens.json"),
         "--batch-size",
@@ -136,7 +138,18 @@ def test_kill_nine_at_random_moments_never_loses_or_repeats(served: str, tmp_pat
         run_cycles(admin, served, tmp_path, rng, CYCLES[emulator_profile])
 
 
-def run_cycles(admin: httpx.Client, served: str, tmp_path: Path, rng: random.Random, cycles: int) -> None:
+@pytest.mark.parametrize("emulator_profile", ["default"])
+def test_kill_nine_with_a_postgresql_state(served: str, tmp_path: Path, postgres_url: str) -> None:
+    """The same cycles with the state in PostgreSQL (two per phase): a killed run's session, and its lock, go with
+    its process; the rerun resends what was pending and ends exact, no record sent more than twice."""
+    rng = random.Random(SEED)
+    with httpx.Client(base_url=served, timeout=30) as admin:
+        run_cycles(admin, served, tmp_path, rng, POSTGRES_CYCLES, state=postgres_url)
+
+
+def run_cycles(
+    admin: httpx.Client, served: str, tmp_path: Path, rng: random.Random, cycles: int, state: str | None = None
+) -> None:
     admin.put(
         "/_emulator/settings", json={"track_sends": True, "latency_ms": 15, "latency_per_record_us": 20}
     ).raise_for_status()
@@ -145,7 +158,7 @@ def run_cycles(admin: httpx.Client, served: str, tmp_path: Path, rng: random.Ran
     source.write_text("email\n" + "".join(f"  {e}\n" for e in emails(3000, local="Member.", domain="Example.com")))
     report = tmp_path / "first.json"
     first = subprocess.run(
-        [*sync_command(served, source, tmp_path), "--report", str(report)],
+        [*sync_command(served, source, tmp_path, state), "--report", str(report)],
         env=environment(),
         capture_output=True,
         text=True,
@@ -166,11 +179,11 @@ def run_cycles(admin: httpx.Client, served: str, tmp_path: Path, rng: random.Ran
         admin.delete("/_emulator/sends").raise_for_status()
         phase = PHASES[cycle % len(PHASES)]
         delay = rng.uniform(0.0, 0.25 if phase == "uploading" else 0.02)
-        killed, seen = kill_during(sync_command(served, source, tmp_path), phase, delay)
+        killed, seen = kill_during(sync_command(served, source, tmp_path, state), phase, delay)
         if killed:
             kills[phase] += 1
         resumed = subprocess.run(
-            sync_command(served, source, tmp_path), env=environment(), capture_output=True, text=True
+            sync_command(served, source, tmp_path, state), env=environment(), capture_output=True, text=True
         )
         assert resumed.returncode == 0, f"cycle {cycle} ({phase}, {seen}): {resumed.stderr[-2000:]}"
         held = admin.get(f"/_emulator/customer_lists/{list_id}/records").json()["records"]
