@@ -88,6 +88,13 @@ def test_prepare_loads_no_http_or_web_stack(tiny: Path) -> None:
     assert not {"httpx", "starlette", "uvicorn"} & set(loaded)
 
 
+@pytest.mark.parametrize("out", [[], ["--out", "records.csv"]], ids=["counts", "records"])
+def test_prepare_reads_its_file_before_loading_polars(tiny: Path, tmp_path: Path, out: list[str]) -> None:
+    """`prepare` opens its input (and checks its head) before it loads Polars or anything else heavy."""
+    args = [a if a != "records.csv" else str(tmp_path / a) for a in out]
+    assert loaded_by("prepare", str(tiny), "--json", *args, first_read=tiny) == []
+
+
 def test_sync_reads_its_file_without_the_emulator(tiny: Path, tmp_path: Path) -> None:
     """By the time `sync` opens its input it has loaded the client (httpx), but not the emulator's web stack."""
     loaded = loaded_by(

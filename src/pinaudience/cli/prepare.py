@@ -75,14 +75,19 @@ def prepare_command(
             f"--out must name a .csv or .parquet file, got {out.name!r}",
             resolution="Give --out a file name ending in .csv or .parquet.",
         )
+    from pinaudience.input.source import open_source
+
+    # The file's head is read and checked (format, delimiter, header, column) before Polars loads: a file that
+    # cannot be read says so at once, and the read starts without waiting for the imports.
+    source = open_source(input_file, id_type=id_type, column=column)
     from pinaudience.input.prepare import prepare, prepare_counts
 
     prepared: Prepared | Counted
     if out is None:
         # Only the counts are shown: they are counted exactly without building the record set.
-        prepared = prepare_counts(input_file, id_type=id_type, column=column, hash=hash_algorithm, rejects=rejects)
+        prepared = prepare_counts(source, id_type=id_type, column=column, hash=hash_algorithm, rejects=rejects)
     else:
-        prepared = prepare(input_file, id_type=id_type, column=column, hash=hash_algorithm, rejects=rejects)
+        prepared = prepare(source, id_type=id_type, column=column, hash=hash_algorithm, rejects=rejects)
         try:
             _write(prepared, out)
         finally:

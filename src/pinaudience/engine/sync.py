@@ -56,7 +56,8 @@ from pinaudience.engine.resolve import (
 )
 from pinaudience.engine.upload import Upload
 from pinaudience.errors import ConfigError, NotEnoughRecords, NotFound, PinaudienceError
-from pinaudience.input.prepare import Prepared, PrepareProgress, prepare
+from pinaudience.input.prepare import Prepared, prepare
+from pinaudience.input.report import PrepareProgress
 from pinaudience.pinterest.client import PinterestClient, open_client
 from pinaudience.pinterest.models import Audience, CustomerList
 from pinaudience.pinterest.ratelimit import LocalRateLimiter, RateLimiter
