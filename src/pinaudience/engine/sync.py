@@ -3,7 +3,9 @@
 This is the only module that knows the order of the steps. For each audience of the settings:
 
 1. lock the configured destination in the state store (a second run on it fails at once);
-2. read: prepare the file (`pinaudience.input.prepare`) into the desired records, with counts;
+2. read: prepare the file (`pinaudience.input.prepare`) into the desired records, with counts (the first
+   audience's file may have been opened already, its head read, before the engine loaded:
+   `pinaudience.engine.inputs`);
 3. resolve the destination with reads only (`pinaudience.engine.resolve`): by audience id (its rule
    names the list), by customer list id, or by name (the most recent list with that name); find the
    CUSTOMER_LIST audience on it;
@@ -69,6 +71,9 @@ from pinaudience.support.paths import default_state_dir
 if TYPE_CHECKING:
     import httpx
 
+    from pinaudience.engine.inputs import OpenedInput
+    from pinaudience.input.source import Source
+
 log = logging.getLogger("pinaudience.sync")
 
 FIRST_MIRROR_WARNING = (
@@ -110,11 +115,19 @@ def sync(
     store: StateStore | None = None,
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
+    opened: OpenedInput | None = None,
 ) -> RunReport:
     """Sync every audience of `settings`; blocking. See `sync_async`."""
     return asyncio.run(
         sync_async(
-            settings, transport=transport, clock=clock, observer=observer, store=store, limiter=limiter, retry=retry
+            settings,
+            transport=transport,
+            clock=clock,
+            observer=observer,
+            store=store,
+            limiter=limiter,
+            retry=retry,
+            opened=opened,
         )
     )
 
@@ -128,13 +141,15 @@ async def sync_async(
     store: StateStore | None = None,
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
+    opened: OpenedInput | None = None,
 ) -> RunReport:
     """Sync every audience of `settings` in turn, sharing one client and one rate limiter.
 
     Errors of one audience end that audience (its report says which, with the resolution) and the run
     goes on with the next; the run's status is `error` if any audience failed. Errors that concern the
     whole run (the state directory, the configuration) are raised before anything is sent.
-    `retry` replaces the policy built from `settings.pinterest` (tests seed its jitter).
+    `retry` replaces the policy built from `settings.pinterest` (tests seed its jitter). `opened` is the first
+    audience's input as `pinaudience.engine.inputs.open_first_input` opened it before the engine loaded.
     """
     if not settings.audiences:
         raise ConfigError(
@@ -152,7 +167,7 @@ async def sync_async(
             pinterest, transport=transport, clock=clock, observer=notify, limiter=limiter, retry=retry
         ) as client:
             for audience in settings.audiences:
-                job = _Job(client, store, pinterest, audience, clock, notify)
+                job = _Job(client, store, pinterest, audience, clock, notify, opened)
                 report = await sync_audience(job)
                 run.audiences.append(report)
                 notify(AudienceDone(job.label, report))
@@ -176,6 +191,8 @@ class _Job:
     audience: AudienceSettings
     clock: Clock
     notify: SyncObserver
+    opened: OpenedInput | None = None
+    """The first audience's input, opened before the engine loaded; used by that audience's read step."""
 
     @property
     def label(self) -> str:
@@ -292,12 +309,13 @@ async def _steps(job: _Job, report: AudienceReport, stack: contextlib.AsyncExitS
 
 async def _read(job: _Job, path: Path) -> Prepared:
     a = job.audience
+    source: Source | Path = job.opened.source_for(a, path) if job.opened is not None else path
 
     def progress(p: PrepareProgress) -> None:
         job.notify(ReadProgress(job.label, p))
 
     return await asyncio.to_thread(
-        prepare, path, id_type=a.id_type, column=a.column, hash=a.hash, sample=a.sample, progress=progress
+        prepare, source, id_type=a.id_type, column=a.column, hash=a.hash, sample=a.sample, progress=progress
     )
 
 
