@@ -78,7 +78,7 @@ def prepare_command(
     from pinaudience.input.source import open_source
 
     # The file's head is read and checked (format, delimiter, header, column) before Polars loads: a file that
-    # cannot be read says so at once, and the read starts without waiting for the imports.
+    # cannot be read says so without waiting for it.
     source = open_source(input_file, id_type=id_type, column=column)
     from pinaudience.input.prepare import prepare, prepare_counts
 
