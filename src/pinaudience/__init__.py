@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         PinterestError,
         PinterestUnavailable,
         RateLimited,
+        RateLimiterUnavailable,
         StateError,
         StateLocked,
     )
@@ -74,6 +75,7 @@ __all__ = [
     "PrepareReport",
     "Prepared",
     "RateLimited",
+    "RateLimiterUnavailable",
     "RunReport",
     "Secret",
     "Settings",
@@ -101,6 +103,7 @@ _ERRORS = (
     "PinterestError",
     "PinterestUnavailable",
     "RateLimited",
+    "RateLimiterUnavailable",
     "StateError",
     "StateLocked",
 )
