@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinaudience.records.distinct import DistinctCounter, count_distinct
+from pinaudience.records.distinct import DistinctCounter, count_distinct, partition_bits_for
 
 texts = st.lists(st.one_of(st.none(), st.text(max_size=6), st.sampled_from(["a", "b", "ab", "é", ""])), max_size=60)
 
@@ -77,3 +77,12 @@ def test_empty_counter_counts_zero() -> None:
     counter = DistinctCounter()
     counter.add(pl.Series([None, None], dtype=pl.String))
     assert counter.finish() == 0
+
+
+def test_expected_rows_choose_fewer_partitions(tmp_path: Path) -> None:
+    """The partitions are as few as keep each near spill_rows, and the count is the same with them."""
+    assert [partition_bits_for(rows, 100) for rows in (1, 100, 101, 400, 401, 6_400)] == [1, 1, 1, 2, 3, 6]
+    counter = DistinctCounter(tmp_path, spill_rows=100, expected_rows=150)
+    for start in range(0, 1_000, 70):
+        counter.add(pl.Series([str(i % 300) for i in range(start, start + 70)]))
+    assert counter.finish() == 300

@@ -155,7 +155,7 @@ def prepare_counts(
     """
     opened = open_source(path, id_type=id_type, column=column)
     run = _Run(opened, id_type=id_type, algorithm=hash, sample=None, progress=progress)
-    counter = DistinctCounter(workdir, spill_rows=COUNT_SPILL_ROWS)
+    counter = DistinctCounter(workdir, spill_rows=COUNT_SPILL_ROWS, expected_rows=_expected_rows(opened, None))
     with _rejects_file(rejects) as rejects_out:
         # The count does not depend on the order of the batches; the rejects file is in file order.
         ordered = rejects_out is not None

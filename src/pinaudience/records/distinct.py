@@ -48,13 +48,18 @@ class DistinctCounter:
         *,
         spill_rows: int = 3_000_000,
         partition_bits: int = PARTITION_BITS,
+        expected_rows: int | None = None,
     ) -> None:
         """`spill_rows`: strings held in memory before they are written under `workdir` (default: the system's
-        temporary directory), one file per partition."""
+        temporary directory), one file per partition. `expected_rows`, when the caller knows about how many
+        strings are coming, lowers the number of partitions to what keeps each near `spill_rows` for twice
+        that many: fewer, larger files cost less to write and read back (see `partitions_for`)."""
         if spill_rows < 1:
             raise ValueError("spill_rows must be at least 1")
         if not 0 <= partition_bits <= 12:
             raise ValueError("partition_bits must be between 0 and 12")
+        if expected_rows is not None:
+            partition_bits = min(partition_bits, partition_bits_for(2 * expected_rows, spill_rows))
         self._workdir = workdir
         self._spill_rows = spill_rows
         self._bits = partition_bits
@@ -131,6 +136,11 @@ class DistinctCounter:
         finally:
             self._buffer = []
             self.discard()
+
+
+def partition_bits_for(rows: int, spill_rows: int) -> int:
+    """The fewest partition bits that split `rows` strings into partitions of at most `spill_rows` (at least 1)."""
+    return max(1, (max(1, -(-rows // spill_rows)) - 1).bit_length())
 
 
 def _count_partition(files: list[Path]) -> int:
