@@ -9,9 +9,10 @@ a time) and adds the counts up.
 
 Counting (`count_distinct`) sorts 64-bit integers rather than hashing strings: each string's hash, its
 low bits replaced by the string's position, sorted. Equal strings have equal hashes, so they end up side by
-side; each string is then compared, whole, with its neighbour of the same hash only, and a hash shared by
-different strings (a collision, or a crafted file) sends its strings to an exact `n_unique`. Sorting
-3 million integers measured a few times less CPU than a hash table of 3 million 64-character strings.
+side; each string is then compared, whole, with its neighbour of the same top bits only, and top bits
+shared by different strings (a collision, or a crafted file) send those strings to an exact `n_unique`.
+For 3 million hex records this measured about 0.2 s of CPU, against about 1.1 s for splitting them into 64
+partitions and building a hash table of strings in each.
 
 The hashes only choose a partition and an order, within one run; the count does not depend on them.
 """
