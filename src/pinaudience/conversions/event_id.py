@@ -1,0 +1,63 @@
+"""The `event_id` of an event whose file gives none: a digest of what is sent, so a file sent twice is counted once.
+
+Pinterest deduplicates events by `event_id`. A file's own id (trimmed) always wins. Without one, the id is
+`EVENT_ID_PREFIX` followed by the first 32 hex digits (128 bits) of the SHA-256 of a canonical text of the
+event's fields after normalisation and hashing, in the order of `ID_FIELDS`: each as `name=LENGTH:VALUE;`
+(LENGTH in characters, so no value can run into the next) or `name=-;` when absent. A list of digests is
+written sorted and joined by commas; `event_time` as decimal Unix seconds. The raw values never enter it, only
+the normalised and hashed ones, so the same customer written `John@Example.com` or `john@example.com` gives
+the same id. Fields outside `ID_FIELDS` (other custom data, device data) do not count.
+
+Two rows equal in every counted field get the same id, and Pinterest counts them once: a file holding two
+genuinely distinct but identical-looking events (same person, second, value and no order id) must give them
+ids of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import polars as pl
+
+from pinaudience.conversions.fields import FIELDS, sha256
+
+EVENT_ID_PREFIX: Final[str] = "pa1-"
+"""`pa` for pinaudience, `1` for this rule's version: a derived id cannot collide with an id of the file's own
+unless that file uses this very shape, and a future rule would be `pa2-`."""
+
+EVENT_ID_HEX: Final[int] = 32
+"""Hex digits of the digest kept: 128 bits, a UUID's length with the prefix."""
+
+ID_FIELDS: Final[tuple[str, ...]] = (
+    "event_name",
+    "action_source",
+    "event_time",
+    *(rule.name for rule in FIELDS),
+    "order_id",
+    "value",
+    "currency",
+)
+"""The fields that make a derived event id, in the order of its canonical text."""
+
+
+def canonical_text(columns: dict[str, pl.Expr]) -> pl.Expr:
+    """The canonical text of `ID_FIELDS`, from one String, Int64 or List(String) expression per field."""
+    pieces: list[pl.Expr] = []
+    for name in ID_FIELDS:
+        value = columns[name]
+        text = value.cast(pl.String) if name == "event_time" else value
+        if name in {rule.name for rule in FIELDS if rule.hashed}:
+            text = value.list.sort().list.join(",")
+        pieces.append(
+            pl.when(text.is_null())
+            .then(pl.lit(f"{name}=-;"))
+            .otherwise(
+                pl.concat_str(pl.lit(f"{name}="), text.str.len_chars().cast(pl.String), pl.lit(":"), text, pl.lit(";"))
+            )
+        )
+    return pl.concat_str(pieces)
+
+
+def derived_event_id(columns: dict[str, pl.Expr]) -> pl.Expr:
+    """`pa1-` and 32 hex digits of the SHA-256 of the canonical text."""
+    return pl.concat_str(pl.lit(EVENT_ID_PREFIX), sha256(canonical_text(columns)).str.slice(0, EVENT_ID_HEX))

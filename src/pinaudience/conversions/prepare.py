@@ -1,0 +1,414 @@
+"""A frame of raw event columns in, payload-ready events out, with counts of everything dropped.
+
+`prepare_events` is the whole of it: it finds each field's columns (`resolve_columns`), applies the field
+table (`fields`) to every value at once in Polars, parses `event_time` (`times`), checks that every event keeps
+an identifier Pinterest can match on, gives each event its id (`event_id`), and counts. Nothing here reads a
+file, a clock or the terminal: the caller gives the frame and `now`, and writes the rejects where it wants them.
+
+Neither the counts nor the rejects ever hold a value from the frame: field names, reasons and row numbers only.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+import polars as pl
+
+from pinaudience.conversions.event_id import derived_event_id
+from pinaudience.conversions.fields import (
+    FIELD_BY_NAME,
+    FIELDS,
+    OTHER_DIGEST_RE,
+    SHA256_RE,
+    VALUE_SEPARATOR,
+    FieldRule,
+    sha256,
+    trim,
+)
+from pinaudience.conversions.times import (
+    DEFAULT_MAX_AGE_S,
+    DEFAULT_MAX_AHEAD_S,
+    TimeReason,
+    parse_event_time,
+    window_reason,
+)
+from pinaudience.errors import InputError
+
+ROW: Final[str] = "row"
+"""Data rows numbered from 1 in frame order, unless the caller names a column that already holds them."""
+
+EVENT_NAMES: Final[frozenset[str]] = frozenset(
+    {
+        "add_payment_info",
+        "add_to_cart",
+        "add_to_wishlist",
+        "app_install",
+        "checkout",
+        "custom",
+        "initiate_checkout",
+        "lead",
+        "page_visit",
+        "search",
+        "signup",
+        "subscribe",
+        "view_category",
+        "view_content",
+        "watch_video",
+    }
+)
+"""Pinterest's `event_name` values (spec 5.23.0, ConversionEvents)."""
+
+ACTION_SOURCES: Final[frozenset[str]] = frozenset({"app_android", "app_ios", "web", "offline"})
+"""Pinterest's `action_source` values."""
+
+EVENT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "event_id": ("event_id",),
+    "event_name": ("event_name",),
+    "action_source": ("action_source",),
+    "event_time": ("event_time", "timestamp"),
+    "order_id": ("order_id",),
+    "value": ("value",),
+    "currency": ("currency",),
+}
+"""The event's own columns (not user data) and the names a CDP export uses for them."""
+
+USER_DATA: Final[tuple[str, ...]] = tuple(rule.name for rule in FIELDS)
+HASHED: Final[tuple[str, ...]] = tuple(rule.name for rule in FIELDS if rule.hashed)
+PLAIN: Final[tuple[str, ...]] = tuple(rule.name for rule in FIELDS if not rule.hashed)
+
+EVENTS_COLUMNS: Final[tuple[str, ...]] = (
+    ROW,
+    "event_id",
+    "event_name",
+    "action_source",
+    "event_time",
+    *USER_DATA,
+    "order_id",
+    "value",
+    "currency",
+)
+"""The columns of `PreparedEvents.events`, in order."""
+
+
+class EventReason(enum.StrEnum):
+    """Why a whole event was rejected (besides the `TimeReason` values); keys of `rejected_by_reason`."""
+
+    NO_EVENT_NAME = "no_event_name"
+    BAD_EVENT_NAME = "bad_event_name"
+    NO_ACTION_SOURCE = "no_action_source"
+    BAD_ACTION_SOURCE = "bad_action_source"
+    NO_IDENTIFIER = "no_identifier"
+
+
+@dataclass(frozen=True, slots=True)
+class EventOptions:
+    """How `prepare_events` fills gaps and which times it accepts."""
+
+    event_name: str | None = None
+    """The `event_name` of rows without one (a file of checkouts need not repeat it); the column wins."""
+    action_source: str | None = None
+    """The `action_source` of rows without one."""
+    max_age_s: int | None = DEFAULT_MAX_AGE_S
+    """Events older than this before `now` are `too_old`; None accepts any age (for `?test=true` runs)."""
+    max_ahead_s: int | None = DEFAULT_MAX_AHEAD_S
+    """Events later than this after `now` are `in_future`; None accepts any."""
+    row_column: str | None = None
+    """A column that already numbers the rows (the file reader's); else rows are numbered from 1."""
+
+
+@dataclass(slots=True)
+class EventsReport:
+    """The counts of one `prepare_events`: JSON-serialisable, and free of any value from the frame."""
+
+    rows_read: int = 0
+    events_ready: int = 0
+    events_rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    """Rejected events per reason (each under its first reason, in the order `docs/events.md` lists them)."""
+    invalid_by_field: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Values dropped from events, per field and reason (the event itself may still be sent)."""
+    hashed_by_field: dict[str, int] = field(default_factory=dict)
+    """Valid values hashed here, per field."""
+    prehashed_by_field: dict[str, int] = field(default_factory=dict)
+    """Values that already were SHA-256 digests, passed through lower-cased, per field."""
+    event_ids_derived: int = 0
+    """Sent events whose id was derived (the file gave none)."""
+    duplicate_event_ids: int = 0
+    """Sent events whose id repeats an earlier sent event's: Pinterest counts them once."""
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    """The columns each field was read from (column names only)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as plain JSON types."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvents:
+    """What `prepare_events` made of a frame."""
+
+    events: pl.DataFrame
+    """One row per event to send, in row order, with `EVENTS_COLUMNS`: hashed fields as List(String) of lowercase
+    hex SHA-256 digests (sorted, distinct; null when none), plain fields and custom data as String (null when
+    absent), `event_time` as Int64 Unix seconds. Null means "leave the key out of the payload"."""
+    rejects: pl.DataFrame
+    """One row per rejected event, in row order: `row` (Int64) and `reason` (String). Never a value."""
+    report: EventsReport
+
+
+def resolve_columns(
+    columns: Sequence[str], mapping: Mapping[str, str | Sequence[str]] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Each field's source columns: the mapping's for the fields it names, else the columns whose name (ignoring
+    case and surrounding spaces) is one of the field's usual names. Fields without a column are left out."""
+    by_key = {name.strip().lower(): name for name in columns}
+    known = {**{rule.name: rule.columns for rule in FIELDS}, **EVENT_COLUMNS}
+    resolved: dict[str, tuple[str, ...]] = {}
+    for key, names in known.items():
+        found = tuple(by_key[name] for name in names if name in by_key)
+        if found:
+            resolved[key] = found
+    for key, given in (mapping or {}).items():
+        if key not in known:
+            raise InputError(
+                f"unknown event field {key!r} in the column mapping",
+                resolution="name one of: " + ", ".join(known),
+            )
+        wanted = (given,) if isinstance(given, str) else tuple(given)
+        missing = [name for name in wanted if name not in columns]
+        if missing:
+            raise InputError(
+                f"the column mapping names columns the file does not have: {', '.join(missing)}",
+                resolution="the file's columns are: " + ", ".join(columns),
+            )
+        resolved[key] = wanted
+    # A column mapped explicitly to one field is no longer read for another by its usual name.
+    taken = {name: key for key, given in (mapping or {}).items() for name in resolved[key]}
+    return {
+        key: tuple(name for name in names if taken.get(name, key) == key)
+        for key, names in resolved.items()
+        if any(taken.get(name, key) == key for name in names)
+    }
+
+
+def _as_text(column: str, dtype: pl.DataType) -> pl.Expr:
+    """One text value per row: a list column gives its first element."""
+    value = pl.col(column)
+    if isinstance(dtype, pl.List):
+        value = value.list.first()
+    return trim(value.cast(pl.String))
+
+
+def _first_text(names: tuple[str, ...], schema: pl.Schema) -> pl.Expr:
+    """The first non-empty trimmed text among the columns, else null."""
+    values = [_as_text(name, schema[name]) for name in names]
+    return pl.coalesce([pl.when(value != "").then(value) for value in values])
+
+
+def _values(frame: pl.LazyFrame, names: tuple[str, ...], schema: pl.Schema, *, split: bool = True) -> pl.LazyFrame:
+    """(row, value) for every value of a multi-valued field, from text cells (split) or list columns."""
+    parts = []
+    for name in names:
+        dtype = schema[name]
+        if not split:
+            parts.append(frame.select(ROW, pl.col(name).cast(pl.String).alias("value")))
+            continue
+        if isinstance(dtype, pl.List):
+            values = pl.col(name).cast(pl.List(pl.String))
+        else:
+            values = pl.col(name).cast(pl.String).str.split(VALUE_SEPARATOR)
+        parts.append(frame.select(ROW, values.alias("value")).explode("value"))
+    return pl.concat(parts) if len(parts) > 1 else parts[0]
+
+
+def _hashed_field(
+    frame: pl.LazyFrame, rule: FieldRule, names: tuple[str, ...], schema: pl.Schema, *, split: bool = True
+) -> pl.DataFrame:
+    """(row, out, reason, prehashed) for every non-empty value of a hashed field."""
+    trimmed = trim(pl.col("value"))
+    lowered = pl.col("lowered")
+    folded = lowered if rule.lower else pl.col("trimmed")
+    prehashed = lowered.str.contains(SHA256_RE)
+    normalised = rule.normalise(folded)
+    reason = rule.invalid_reason(normalised)
+    if rule.fast_valid is not None:
+        reason = pl.when(rule.fast_valid(folded)).then(pl.lit(None, dtype=pl.String)).otherwise(reason)
+    if rule.refuses_other_digests:
+        reason = pl.when(lowered.str.contains(OTHER_DIGEST_RE)).then(pl.lit("not_sha256")).otherwise(reason)
+    reason = pl.when(prehashed).then(pl.lit(None, dtype=pl.String)).otherwise(reason)
+    return (
+        _values(frame, names, schema, split=split)
+        .select(ROW, trimmed.alias("trimmed"))
+        .filter(pl.col("trimmed").is_not_null() & (pl.col("trimmed") != ""))
+        .with_columns(pl.col("trimmed").str.to_lowercase().alias("lowered"))
+        .with_columns(prehashed.alias("prehashed"), normalised.alias("normalised"), reason.alias("reason"))
+        .select(
+            ROW,
+            pl.when(pl.col("prehashed"))
+            .then(lowered)
+            .when(pl.col("reason").is_null())
+            .then(sha256(pl.col("normalised")))
+            .alias("out"),
+            "reason",
+            "prehashed",
+        )
+        .collect()
+    )
+
+
+def _count(series: pl.Series) -> dict[str, int]:
+    counts = series.drop_nulls().value_counts()
+    return {str(key): int(count) for key, count in sorted(counts.iter_rows())}
+
+
+def prepare_events(
+    frame: pl.DataFrame | pl.LazyFrame,
+    mapping: Mapping[str, str | Sequence[str]] | None = None,
+    *,
+    now: int,
+    options: EventOptions | None = None,
+) -> PreparedEvents:
+    """Normalise, validate and hash every event of `frame`; `now` is Unix seconds, for the time window.
+
+    `mapping` names the column(s) of any field (a user_data field such as `em`, or `event_id`, `event_name`,
+    `action_source`, `event_time`, `order_id`, `value`, `currency`); the rest are found by their usual names.
+    """
+    options = options or EventOptions()
+    lazy = frame.lazy()
+    schema = lazy.collect_schema()
+    if options.row_column is None:
+        lazy = lazy.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    else:
+        lazy = lazy.with_columns(pl.col(options.row_column).cast(pl.Int64).alias(ROW))
+    columns = resolve_columns([name for name in schema.names() if name != options.row_column], mapping)
+    report = EventsReport(columns={key: list(names) for key, names in columns.items()})
+
+    def text(key: str) -> pl.Expr:
+        names = columns.get(key)
+        return _first_text(names, schema) if names else pl.lit(None, dtype=pl.String)
+
+    def enum_value(key: str, default: str | None, allowed: frozenset[str], missing: str, bad: str) -> list[pl.Expr]:
+        value = text(key).str.to_lowercase()
+        if default is not None:
+            value = value.fill_null(pl.lit(default.strip().lower()))
+        reason = (
+            pl.when(value.is_null())
+            .then(pl.lit(missing))
+            .when(~value.is_in(list(allowed)))
+            .then(pl.lit(bad))
+            .otherwise(pl.lit(None, dtype=pl.String))
+        )
+        return [value.alias(key), reason.alias(f"__{key}_reason")]
+
+    if "event_time" in columns:
+        seconds, time_reason = parse_event_time(columns["event_time"][0], schema[columns["event_time"][0]])
+    else:
+        seconds, time_reason = pl.lit(None, dtype=pl.Int64), pl.lit(TimeReason.NO_EVENT_TIME.value)
+    time_reason = pl.coalesce(time_reason, window_reason(seconds, now, options.max_age_s, options.max_ahead_s))
+
+    plain = []
+    for name in PLAIN:
+        value = text(name)
+        plain_reason = FIELD_BY_NAME[name].invalid_reason(value)
+        plain += [pl.when(plain_reason.is_null()).then(value).alias(name), plain_reason.alias(f"__{name}_reason")]
+
+    base = lazy.select(
+        ROW,
+        text("event_id").alias("__file_event_id"),
+        *enum_value("event_name", options.event_name, EVENT_NAMES, "no_event_name", "bad_event_name"),
+        *enum_value("action_source", options.action_source, ACTION_SOURCES, "no_action_source", "bad_action_source"),
+        pl.when(time_reason.is_null()).then(seconds).alias("event_time"),
+        time_reason.alias("__time_reason"),
+        *plain,
+        *(text(key).alias(key) for key in ("order_id", "value", "currency")),
+    ).collect()
+    report.rows_read = base.height
+
+    for name in PLAIN:
+        counts = _count(base.get_column(f"__{name}_reason"))
+        if counts:
+            report.invalid_by_field[name] = counts
+
+    lists: dict[str, pl.DataFrame] = {}
+    for rule in FIELDS:
+        if not rule.hashed or rule.name not in columns:
+            continue
+        values = _hashed_field(lazy, rule, columns[rule.name], schema)
+        invalid = _count(values.get_column("reason"))
+        if invalid:
+            report.invalid_by_field[rule.name] = invalid
+        prehashed = int(values.get_column("prehashed").sum())
+        valid = values.filter(pl.col("out").is_not_null())
+        if prehashed:
+            report.prehashed_by_field[rule.name] = prehashed
+        if valid.height - prehashed:
+            report.hashed_by_field[rule.name] = valid.height - prehashed
+        lists[rule.name] = valid.group_by(ROW).agg(pl.col("out").unique().sort().alias(rule.name))
+
+    events = base
+    for column in lists.values():
+        events = events.join(column, on=ROW, how="left")
+    events = events.with_columns(
+        pl.lit(None, dtype=pl.List(pl.String)).alias(name) for name in HASHED if name not in lists
+    )
+
+    has_identifier = (
+        pl.col("em").is_not_null()
+        | pl.col("hashed_maids").is_not_null()
+        | (pl.col("client_ip_address").is_not_null() & pl.col("client_user_agent").is_not_null())
+    )
+    event_reason = pl.coalesce(
+        pl.col("__event_name_reason"),
+        pl.col("__action_source_reason"),
+        pl.col("__time_reason"),
+        pl.when(~has_identifier).then(pl.lit(EventReason.NO_IDENTIFIER.value)),
+    )
+    derived = derived_event_id(
+        {
+            name: pl.col(name)
+            for name in ("event_name", "action_source", "event_time", *USER_DATA, "order_id", "value", "currency")
+        }
+    )
+    events = events.with_columns(event_reason.alias("__reason")).sort(ROW)
+    rejects = events.filter(pl.col("__reason").is_not_null()).select(ROW, pl.col("__reason").alias("reason"))
+    sent = events.filter(pl.col("__reason").is_null()).with_columns(
+        pl.coalesce(pl.col("__file_event_id"), derived).alias("event_id")
+    )
+
+    report.events_rejected = rejects.height
+    report.rejected_by_reason = _count(rejects.get_column("reason"))
+    report.events_ready = sent.height
+    report.event_ids_derived = int(sent.get_column("__file_event_id").is_null().sum())
+    report.duplicate_event_ids = sent.height - sent.get_column("event_id").n_unique()
+    return PreparedEvents(events=sent.select(EVENTS_COLUMNS), rejects=rejects, report=report)
+
+
+def evaluate_values(name: str, values: pl.Series) -> pl.DataFrame:
+    """One field's rule over single values, in memory: `out`, `reason` and `prehashed` per input value.
+
+    For tests and the documentation's examples; a value that is empty after trimming gives all nulls.
+    """
+    rule = FIELD_BY_NAME[name]
+    frame = pl.DataFrame({"value": values.cast(pl.String)}).with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+    if not rule.hashed:
+        value = trim(pl.col("value"))
+        value = pl.when(value != "").then(value)
+        reason = rule.invalid_reason(value)
+        return frame.select(
+            pl.when(reason.is_null()).then(value).alias("out"), reason.alias("reason"), pl.lit(False).alias("prehashed")
+        ).with_columns(pl.when(pl.col("out").is_not_null() | pl.col("reason").is_not_null()).then(pl.col("prehashed")))
+    settled = _hashed_field(frame.lazy(), rule, ("value",), frame.schema, split=False)
+    return frame.select(ROW).join(settled, on=ROW, how="left").sort(ROW).select("out", "reason", "prehashed")
+
+
+def evaluate_times(values: pl.Series, now: int | None = None) -> pl.DataFrame:
+    """`event_time` over a series, in memory: `seconds` and `reason` per value; the window is checked when `now` is
+    given (with the default limits). For tests and the documentation's examples."""
+    frame = values.alias("event_time").to_frame()
+    seconds, reason = parse_event_time("event_time", values.dtype)
+    if now is not None:
+        reason = pl.coalesce(reason, window_reason(seconds, now, DEFAULT_MAX_AGE_S, DEFAULT_MAX_AHEAD_S))
+    return frame.select(pl.when(reason.is_null()).then(seconds).alias("seconds"), reason.alias("reason"))
