@@ -56,3 +56,14 @@ def test_e2e_benchmark_runs_and_matches_the_files() -> None:
         assert out.count(f"  {phase} ") == 2
     assert "list created True, audience created True" in out
     assert "list created False, audience created False" in out
+
+
+def test_events_prepare_benchmark_runs_and_both_modes_agree() -> None:
+    """The conversion events benchmark generates a small file, runs the vectorised preparation and the per-row
+    loop as whole processes, finds every count and event id equal, and prints the ratio."""
+    out = run_benchmark("events_prepare.py", "--rows", "2000")
+    assert (
+        "the same work: rows, events sent, rejects by reason, invalid values by field and every event id agree" in out
+    )
+    assert "vectorised vs loop: " in out
+    assert out.count(" rows/s ") == 2

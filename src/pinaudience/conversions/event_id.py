@@ -3,7 +3,7 @@
 Pinterest deduplicates events by `event_id`. A file's own id (trimmed) always wins. Without one, the id is
 `EVENT_ID_PREFIX` followed by the first 32 hex digits (128 bits) of the SHA-256 of a canonical text of the
 event's fields after normalisation and hashing, in the order of `ID_FIELDS`: each as `name=LENGTH:VALUE;`
-(LENGTH in characters, so no value can run into the next) or `name=-;` when absent. A list of digests is
+(LENGTH in characters, so no value can run into the next) or `name=-:;` when absent. A list of digests is
 written sorted and joined by commas; `event_time` as decimal Unix seconds. The raw values never enter it, only
 the normalised and hashed ones, so the same customer written `John@Example.com` or `john@example.com` gives
 the same id. Fields outside `ID_FIELDS` (other custom data, device data) do not count.
@@ -41,20 +41,29 @@ ID_FIELDS: Final[tuple[str, ...]] = (
 
 
 def canonical_text(columns: dict[str, pl.Expr]) -> pl.Expr:
-    """The canonical text of `ID_FIELDS`, from one String, Int64 or List(String) expression per field."""
+    """The canonical text of `ID_FIELDS`, from one String or Int64 expression per field.
+
+    A hashed field's expression is its digests sorted and joined by commas (as `prepare_events` builds them:
+    cheaper than joining lists here). A field missing from `columns` is
+    absent from every event: its piece is a constant, which keeps files with few fields cheap. One flat
+    `concat_str`: an absent value's length is written `-` and its value empty, which reads `name=-:;`.
+    """
+    hashed = {rule.name for rule in FIELDS if rule.hashed}
     pieces: list[pl.Expr] = []
     for name in ID_FIELDS:
-        value = columns[name]
-        text = value.cast(pl.String) if name == "event_time" else value
-        if name in {rule.name for rule in FIELDS if rule.hashed}:
-            text = value.list.sort().list.join(",")
-        pieces.append(
-            pl.when(text.is_null())
-            .then(pl.lit(f"{name}=-;"))
-            .otherwise(
-                pl.concat_str(pl.lit(f"{name}="), text.str.len_chars().cast(pl.String), pl.lit(":"), text, pl.lit(";"))
-            )
-        )
+        if name not in columns:
+            pieces.append(pl.lit(f"{name}=-:;"))
+            continue
+        text = columns[name].cast(pl.String)
+        # Digests are ASCII, so their length in bytes is their length in characters, and cheaper to read.
+        length = text.str.len_bytes() if name in hashed else text.str.len_chars()
+        pieces += [
+            pl.lit(f"{name}="),
+            length.cast(pl.String).fill_null("-"),
+            pl.lit(":"),
+            text.fill_null(""),
+            pl.lit(";"),
+        ]
     return pl.concat_str(pieces)
 
 

@@ -24,6 +24,7 @@ from pinaudience.conversions.fields import (
     OTHER_DIGEST_RE,
     SHA256_RE,
     VALUE_SEPARATOR,
+    FieldReason,
     FieldRule,
     sha256,
     trim,
@@ -151,11 +152,11 @@ class PreparedEvents:
     """What `prepare_events` made of a frame."""
 
     events: pl.DataFrame
-    """One row per event to send, in row order, with `EVENTS_COLUMNS`: hashed fields as List(String) of lowercase
-    hex SHA-256 digests (sorted, distinct; null when none), plain fields and custom data as String (null when
-    absent), `event_time` as Int64 Unix seconds. Null means "leave the key out of the payload"."""
+    """One row per event to send, in the frame's order, with `EVENTS_COLUMNS`: hashed fields as List(String) of
+    lowercase hex SHA-256 digests (sorted, distinct; null when none), plain fields and custom data as String (null
+    when absent), `event_time` as Int64 Unix seconds. Null means "leave the key out of the payload"."""
     rejects: pl.DataFrame
-    """One row per rejected event, in row order: `row` (Int64) and `reason` (String). Never a value."""
+    """One row per rejected event, in the frame's order: `row` (Int64) and `reason` (String). Never a value."""
     report: EventsReport
 
 
@@ -209,54 +210,101 @@ def _first_text(names: tuple[str, ...], schema: pl.Schema) -> pl.Expr:
 
 
 def _values(frame: pl.LazyFrame, names: tuple[str, ...], schema: pl.Schema, *, split: bool = True) -> pl.LazyFrame:
-    """(row, value) for every value of a multi-valued field, from text cells (split) or list columns."""
+    """(row, value, multi) for every value of a field, from text cells or list columns.
+
+    `multi` marks values that came from a cell of several (a list, or text holding the separator), or from one
+    of several columns: only those rows need grouping back into a list. A cell without the separator is one
+    value as it is, which spares most rows the split and the grouping.
+    """
     parts = []
+    several = len(names) > 1
     for name in names:
         dtype = schema[name]
-        if not split:
-            parts.append(frame.select(ROW, pl.col(name).cast(pl.String).alias("value")))
+        if isinstance(dtype, pl.List) and split:
+            lists = frame.select(ROW, pl.col(name).cast(pl.List(pl.String)).alias("value")).explode("value")
+            parts.append(lists.with_columns(pl.lit(True).alias("multi")))
             continue
-        if isinstance(dtype, pl.List):
-            values = pl.col(name).cast(pl.List(pl.String))
-        else:
-            values = pl.col(name).cast(pl.String).str.split(VALUE_SEPARATOR)
-        parts.append(frame.select(ROW, values.alias("value")).explode("value"))
-    return pl.concat(parts) if len(parts) > 1 else parts[0]
+        text = pl.col(name).cast(pl.String)
+        if not split:
+            parts.append(frame.select(ROW, text.alias("value"), pl.lit(several).alias("multi")))
+            continue
+        has_separator = text.str.contains(VALUE_SEPARATOR, literal=True).fill_null(False)
+        single = frame.filter(~has_separator).select(ROW, text.alias("value"), pl.lit(several).alias("multi"))
+        split_up = frame.filter(has_separator).select(ROW, text.str.split(VALUE_SEPARATOR).alias("value"))
+        parts += [single, split_up.explode("value").with_columns(pl.lit(True).alias("multi"))]
+    return pl.concat(parts)
 
 
 def _hashed_field(
     frame: pl.LazyFrame, rule: FieldRule, names: tuple[str, ...], schema: pl.Schema, *, split: bool = True
 ) -> pl.DataFrame:
-    """(row, out, reason, prehashed) for every non-empty value of a hashed field."""
-    trimmed = trim(pl.col("value"))
+    """(row, out, reason, prehashed, multi) for every non-empty value of a hashed field.
+
+    Where the rule has a fast check (emails), the whole rule runs only on the values the fast check and the
+    pre-hashed test left open, as in `pinaudience.identifiers.pipeline`, and its reasons are scattered back.
+    """
     lowered = pl.col("lowered")
     folded = lowered if rule.lower else pl.col("trimmed")
-    prehashed = lowered.str.contains(SHA256_RE)
-    normalised = rule.normalise(folded)
-    reason = rule.invalid_reason(normalised)
-    if rule.fast_valid is not None:
-        reason = pl.when(rule.fast_valid(folded)).then(pl.lit(None, dtype=pl.String)).otherwise(reason)
-    if rule.refuses_other_digests:
-        reason = pl.when(lowered.str.contains(OTHER_DIGEST_RE)).then(pl.lit("not_sha256")).otherwise(reason)
-    reason = pl.when(prehashed).then(pl.lit(None, dtype=pl.String)).otherwise(reason)
-    return (
+    other = lowered.str.contains(OTHER_DIGEST_RE) if rule.refuses_other_digests else pl.lit(False)
+    query = (
         _values(frame, names, schema, split=split)
-        .select(ROW, trimmed.alias("trimmed"))
+        .select(ROW, "multi", trim(pl.col("value")).alias("trimmed"))
         .filter(pl.col("trimmed").is_not_null() & (pl.col("trimmed") != ""))
         .with_columns(pl.col("trimmed").str.to_lowercase().alias("lowered"))
-        .with_columns(prehashed.alias("prehashed"), normalised.alias("normalised"), reason.alias("reason"))
         .select(
             ROW,
-            pl.when(pl.col("prehashed"))
-            .then(lowered)
-            .when(pl.col("reason").is_null())
-            .then(sha256(pl.col("normalised")))
-            .alias("out"),
-            "reason",
-            "prehashed",
+            "multi",
+            "lowered",
+            lowered.str.contains(SHA256_RE).alias("prehashed"),
+            other.alias("other"),
+            rule.normalise(folded).alias("normalised"),
         )
-        .collect()
     )
+    normalised = pl.col("normalised")
+    if rule.fast_valid is None:
+        values = query.with_columns(rule.invalid_reason(normalised).alias("reason")).collect()
+    else:
+        values = query.with_columns(rule.fast_valid(normalised).alias("fast")).collect()
+        open_ = ~(pl.col("prehashed") | pl.col("other") | pl.col("fast"))
+        found = (
+            values.with_row_index("index")
+            .filter(open_)
+            .select("index", rule.invalid_reason(normalised).alias("reason"))
+        )
+        scattered = pl.repeat(None, values.height, dtype=pl.String, eager=True).scatter(
+            found.get_column("index"), found.get_column("reason")
+        )
+        values = values.with_columns(scattered.alias("reason"))
+    reason = (
+        pl.when(pl.col("prehashed"))
+        .then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("other"))
+        .then(pl.lit(FieldReason.NOT_SHA256.value))
+        .otherwise(pl.col("reason"))
+    )
+    return values.with_columns(reason.alias("reason")).select(
+        ROW,
+        pl.when(pl.col("prehashed"))
+        .then(lowered)
+        .otherwise(sha256(pl.when(pl.col("reason").is_null()).then(normalised)))
+        .alias("out"),
+        "reason",
+        "prehashed",
+        "multi",
+    )
+
+
+def _lists(valid: pl.DataFrame, name: str) -> pl.DataFrame:
+    """Per row with a valid value: the field's digests as a sorted distinct list, and joined by commas (for the
+    derived event id). Rows of one value need no grouping."""
+    single = valid.filter(~pl.col("multi")).select(
+        ROW, pl.concat_list(pl.col("out")).alias(name), pl.col("out").alias(f"__{name}_joined")
+    )
+    multi = valid.filter(pl.col("multi")).select(ROW, "out").unique().sort(ROW, "out")
+    grouped = multi.group_by(ROW, maintain_order=True).agg(
+        pl.col("out").alias(name), pl.col("out").str.join(",").alias(f"__{name}_joined")
+    )
+    return pl.concat([single, grouped])
 
 
 def _count(series: pl.Series) -> dict[str, int]:
@@ -307,7 +355,6 @@ def prepare_events(
         seconds, time_reason = parse_event_time(columns["event_time"][0], schema[columns["event_time"][0]])
     else:
         seconds, time_reason = pl.lit(None, dtype=pl.Int64), pl.lit(TimeReason.NO_EVENT_TIME.value)
-    time_reason = pl.coalesce(time_reason, window_reason(seconds, now, options.max_age_s, options.max_ahead_s))
 
     plain = []
     for name in PLAIN:
@@ -315,16 +362,23 @@ def prepare_events(
         plain_reason = FIELD_BY_NAME[name].invalid_reason(value)
         plain += [pl.when(plain_reason.is_null()).then(value).alias(name), plain_reason.alias(f"__{name}_reason")]
 
-    base = lazy.select(
+    parsed = lazy.select(
         ROW,
         text("event_id").alias("__file_event_id"),
         *enum_value("event_name", options.event_name, EVENT_NAMES, "no_event_name", "bad_event_name"),
         *enum_value("action_source", options.action_source, ACTION_SOURCES, "no_action_source", "bad_action_source"),
-        pl.when(time_reason.is_null()).then(seconds).alias("event_time"),
+        seconds.alias("event_time"),
         time_reason.alias("__time_reason"),
         *plain,
         *(text(key).alias(key) for key in ("order_id", "value", "currency")),
-    ).collect()
+    )
+    # In steps, so that the parsed seconds are computed once, not once per expression that reads them.
+    window = window_reason(pl.col("event_time"), now, options.max_age_s, options.max_ahead_s)
+    base = (
+        parsed.with_columns(pl.coalesce(pl.col("__time_reason"), window).alias("__time_reason"))
+        .with_columns(pl.when(pl.col("__time_reason").is_null()).then(pl.col("event_time")).alias("event_time"))
+        .collect()
+    )
     report.rows_read = base.height
 
     for name in PLAIN:
@@ -346,11 +400,11 @@ def prepare_events(
             report.prehashed_by_field[rule.name] = prehashed
         if valid.height - prehashed:
             report.hashed_by_field[rule.name] = valid.height - prehashed
-        lists[rule.name] = valid.group_by(ROW).agg(pl.col("out").unique().sort().alias(rule.name))
+        lists[rule.name] = _lists(valid, rule.name)
 
     events = base
     for column in lists.values():
-        events = events.join(column, on=ROW, how="left")
+        events = events.join(column, on=ROW, how="left", maintain_order="left")
     events = events.with_columns(
         pl.lit(None, dtype=pl.List(pl.String)).alias(name) for name in HASHED if name not in lists
     )
@@ -366,13 +420,10 @@ def prepare_events(
         pl.col("__time_reason"),
         pl.when(~has_identifier).then(pl.lit(EventReason.NO_IDENTIFIER.value)),
     )
-    derived = derived_event_id(
-        {
-            name: pl.col(name)
-            for name in ("event_name", "action_source", "event_time", *USER_DATA, "order_id", "value", "currency")
-        }
-    )
-    events = events.with_columns(event_reason.alias("__reason")).sort(ROW)
+    present = {"event_name", "action_source", "event_time", *lists, *(name for name in PLAIN if name in columns)}
+    present |= {name for name in ("order_id", "value", "currency") if name in columns}
+    derived = derived_event_id({name: pl.col(f"__{name}_joined" if name in lists else name) for name in present})
+    events = events.with_columns(event_reason.alias("__reason"))
     rejects = events.filter(pl.col("__reason").is_not_null()).select(ROW, pl.col("__reason").alias("reason"))
     sent = events.filter(pl.col("__reason").is_null()).with_columns(
         pl.coalesce(pl.col("__file_event_id"), derived).alias("event_id")

@@ -235,7 +235,7 @@ def derived_event_id(event: Mapping[str, Any]) -> str:
     for name in ID_ORDER:
         value = event.get(name)
         if value is None:
-            text.append(f"{name}=-;")
+            text.append(f"{name}=-:;")
             continue
         written = ",".join(sorted(value)) if isinstance(value, list) else str(value)
         text.append(f"{name}={len(written)}:{written};")

@@ -93,7 +93,7 @@ def _from_text(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     number_seconds, number_reason = _from_number(
         pl.when(is_number).then(trimmed.str.strip_suffix(".")).cast(pl.Float64, strict=False)
     )
-    parts = trimmed.str.extract_groups(ISO_RE)
+    parts = pl.when(~is_number).then(trimmed).str.extract_groups(ISO_RE)
 
     def part(name: str) -> pl.Expr:
         return parts.struct.field(name).cast(pl.Int64, strict=False)
