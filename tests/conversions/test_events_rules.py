@@ -257,3 +257,12 @@ def test_plain_fields_are_sent_as_they_are() -> None:
     rows = prepared.events.select("client_ip_address", "client_user_agent", "click_id").rows()
     assert rows == [("2001:DB8::1", "Mozilla/5.0 (X11; Linux)", "dj0yJnU9"), (None, "UA", None)]
     assert prepared.report.invalid_by_field == {"client_ip_address": {"bad_ip": 1}}
+
+
+def test_a_file_column_named_row_and_an_empty_frame() -> None:
+    """A column of the file called `row` does not clash with the row numbers; no rows give empty results."""
+    frame = pl.DataFrame({"row": ["x"], "email": ["a@example.com"], "event_time": [NOW]})
+    assert prepare_events(frame, now=NOW, options=WEB).events.get_column("row").to_list() == [1]
+    empty = pl.DataFrame({"email": [], "event_time": []}, schema={"email": pl.String, "event_time": pl.Int64})
+    prepared = prepare_events(empty, now=NOW, options=WEB)
+    assert (prepared.events.height, prepared.rejects.height, prepared.report.rows_read) == (0, 0, 0)

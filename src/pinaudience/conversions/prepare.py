@@ -40,6 +40,8 @@ from pinaudience.errors import InputError
 
 ROW: Final[str] = "row"
 """Data rows numbered from 1 in frame order, unless the caller names a column that already holds them."""
+_ROW: Final[str] = "__row"
+"""The row number while the work is done: a name no file's column is likely to have."""
 
 EVENT_NAMES: Final[frozenset[str]] = frozenset(
     {
@@ -221,16 +223,16 @@ def _values(frame: pl.LazyFrame, names: tuple[str, ...], schema: pl.Schema, *, s
     for name in names:
         dtype = schema[name]
         if isinstance(dtype, pl.List) and split:
-            lists = frame.select(ROW, pl.col(name).cast(pl.List(pl.String)).alias("value")).explode("value")
+            lists = frame.select(_ROW, pl.col(name).cast(pl.List(pl.String)).alias("value")).explode("value")
             parts.append(lists.with_columns(pl.lit(True).alias("multi")))
             continue
         text = pl.col(name).cast(pl.String)
         if not split:
-            parts.append(frame.select(ROW, text.alias("value"), pl.lit(several).alias("multi")))
+            parts.append(frame.select(_ROW, text.alias("value"), pl.lit(several).alias("multi")))
             continue
         has_separator = text.str.contains(VALUE_SEPARATOR, literal=True).fill_null(False)
-        single = frame.filter(~has_separator).select(ROW, text.alias("value"), pl.lit(several).alias("multi"))
-        split_up = frame.filter(has_separator).select(ROW, text.str.split(VALUE_SEPARATOR).alias("value"))
+        single = frame.filter(~has_separator).select(_ROW, text.alias("value"), pl.lit(several).alias("multi"))
+        split_up = frame.filter(has_separator).select(_ROW, text.str.split(VALUE_SEPARATOR).alias("value"))
         parts += [single, split_up.explode("value").with_columns(pl.lit(True).alias("multi"))]
     return pl.concat(parts)
 
@@ -248,11 +250,11 @@ def _hashed_field(
     other = lowered.str.contains(OTHER_DIGEST_RE) if rule.refuses_other_digests else pl.lit(False)
     query = (
         _values(frame, names, schema, split=split)
-        .select(ROW, "multi", trim(pl.col("value")).alias("trimmed"))
+        .select(_ROW, "multi", trim(pl.col("value")).alias("trimmed"))
         .filter(pl.col("trimmed").is_not_null() & (pl.col("trimmed") != ""))
         .with_columns(pl.col("trimmed").str.to_lowercase().alias("lowered"))
         .select(
-            ROW,
+            _ROW,
             "multi",
             "lowered",
             lowered.str.contains(SHA256_RE).alias("prehashed"),
@@ -283,7 +285,7 @@ def _hashed_field(
         .otherwise(pl.col("reason"))
     )
     return values.with_columns(reason.alias("reason")).select(
-        ROW,
+        _ROW,
         pl.when(pl.col("prehashed"))
         .then(lowered)
         .otherwise(sha256(pl.when(pl.col("reason").is_null()).then(normalised)))
@@ -298,10 +300,10 @@ def _lists(valid: pl.DataFrame, name: str) -> pl.DataFrame:
     """Per row with a valid value: the field's digests as a sorted distinct list, and joined by commas (for the
     derived event id). Rows of one value need no grouping."""
     single = valid.filter(~pl.col("multi")).select(
-        ROW, pl.concat_list(pl.col("out")).alias(name), pl.col("out").alias(f"__{name}_joined")
+        _ROW, pl.concat_list(pl.col("out")).alias(name), pl.col("out").alias(f"__{name}_joined")
     )
-    multi = valid.filter(pl.col("multi")).select(ROW, "out").unique().sort(ROW, "out")
-    grouped = multi.group_by(ROW, maintain_order=True).agg(
+    multi = valid.filter(pl.col("multi")).select(_ROW, "out").unique().sort(_ROW, "out")
+    grouped = multi.group_by(_ROW, maintain_order=True).agg(
         pl.col("out").alias(name), pl.col("out").str.join(",").alias(f"__{name}_joined")
     )
     return pl.concat([single, grouped])
@@ -328,9 +330,9 @@ def prepare_events(
     lazy = frame.lazy()
     schema = lazy.collect_schema()
     if options.row_column is None:
-        lazy = lazy.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+        lazy = lazy.with_row_index(_ROW, offset=1).with_columns(pl.col(_ROW).cast(pl.Int64))
     else:
-        lazy = lazy.with_columns(pl.col(options.row_column).cast(pl.Int64).alias(ROW))
+        lazy = lazy.with_columns(pl.col(options.row_column).cast(pl.Int64).alias(_ROW))
     columns = resolve_columns([name for name in schema.names() if name != options.row_column], mapping)
     report = EventsReport(columns={key: list(names) for key, names in columns.items()})
 
@@ -363,7 +365,7 @@ def prepare_events(
         plain += [pl.when(plain_reason.is_null()).then(value).alias(name), plain_reason.alias(f"__{name}_reason")]
 
     parsed = lazy.select(
-        ROW,
+        _ROW,
         text("event_id").alias("__file_event_id"),
         *enum_value("event_name", options.event_name, EVENT_NAMES, "no_event_name", "bad_event_name"),
         *enum_value("action_source", options.action_source, ACTION_SOURCES, "no_action_source", "bad_action_source"),
@@ -404,7 +406,7 @@ def prepare_events(
 
     events = base
     for column in lists.values():
-        events = events.join(column, on=ROW, how="left", maintain_order="left")
+        events = events.join(column, on=_ROW, how="left", maintain_order="left")
     events = events.with_columns(
         pl.lit(None, dtype=pl.List(pl.String)).alias(name) for name in HASHED if name not in lists
     )
@@ -424,7 +426,9 @@ def prepare_events(
     present |= {name for name in ("order_id", "value", "currency") if name in columns}
     derived = derived_event_id({name: pl.col(f"__{name}_joined" if name in lists else name) for name in present})
     events = events.with_columns(event_reason.alias("__reason"))
-    rejects = events.filter(pl.col("__reason").is_not_null()).select(ROW, pl.col("__reason").alias("reason"))
+    rejects = events.filter(pl.col("__reason").is_not_null()).select(
+        pl.col(_ROW).alias(ROW), pl.col("__reason").alias("reason")
+    )
     sent = events.filter(pl.col("__reason").is_null()).with_columns(
         pl.coalesce(pl.col("__file_event_id"), derived).alias("event_id")
     )
@@ -434,7 +438,7 @@ def prepare_events(
     report.events_ready = sent.height
     report.event_ids_derived = int(sent.get_column("__file_event_id").is_null().sum())
     report.duplicate_event_ids = sent.height - sent.get_column("event_id").n_unique()
-    return PreparedEvents(events=sent.select(EVENTS_COLUMNS), rejects=rejects, report=report)
+    return PreparedEvents(events=sent.rename({_ROW: ROW}).select(EVENTS_COLUMNS), rejects=rejects, report=report)
 
 
 def evaluate_values(name: str, values: pl.Series) -> pl.DataFrame:
@@ -443,7 +447,9 @@ def evaluate_values(name: str, values: pl.Series) -> pl.DataFrame:
     For tests and the documentation's examples; a value that is empty after trimming gives all nulls.
     """
     rule = FIELD_BY_NAME[name]
-    frame = pl.DataFrame({"value": values.cast(pl.String)}).with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+    frame = (
+        pl.DataFrame({"value": values.cast(pl.String)}).with_row_index(_ROW).with_columns(pl.col(_ROW).cast(pl.Int64))
+    )
     if not rule.hashed:
         value = trim(pl.col("value"))
         value = pl.when(value != "").then(value)
@@ -452,7 +458,7 @@ def evaluate_values(name: str, values: pl.Series) -> pl.DataFrame:
             pl.when(reason.is_null()).then(value).alias("out"), reason.alias("reason"), pl.lit(False).alias("prehashed")
         ).with_columns(pl.when(pl.col("out").is_not_null() | pl.col("reason").is_not_null()).then(pl.col("prehashed")))
     settled = _hashed_field(frame.lazy(), rule, ("value",), frame.schema, split=False)
-    return frame.select(ROW).join(settled, on=ROW, how="left").sort(ROW).select("out", "reason", "prehashed")
+    return frame.select(_ROW).join(settled, on=_ROW, how="left").sort(_ROW).select("out", "reason", "prehashed")
 
 
 def evaluate_times(values: pl.Series, now: int | None = None) -> pl.DataFrame:
