@@ -2,11 +2,17 @@
 
 Pinterest deduplicates events by `event_id`. A file's own id (trimmed) always wins. Without one, the id is
 `EVENT_ID_PREFIX` followed by the first 32 hex digits (128 bits) of the SHA-256 of a canonical text of the
-event's fields after normalisation and hashing, in the order of `ID_FIELDS`: each as `name=LENGTH:VALUE;`
-(LENGTH in characters, so no value can run into the next) or `name=-:;` when absent. A list of digests is
-written sorted and joined by commas; `event_time` as decimal Unix seconds. The raw values never enter it, only
-the normalised and hashed ones, so the same customer written `John@Example.com` or `john@example.com` gives
-the same id. Fields outside `ID_FIELDS` (other custom data, device data) do not count.
+event's fields after normalisation and hashing, in the order of `ID_FIELDS`, each field the event has as
+`name=VALUE;` (a field it does not have is left out):
+
+- a hashed field: the first `DIGEST_HEX` hex digits of each of its digests, sorted, joined by commas;
+- `event_name`, `action_source`: as sent; `event_time`: decimal Unix seconds;
+- a free-text field (`FREE_TEXT`: the plain user_data fields and the custom data): `LENGTH:VALUE`, LENGTH in
+  characters, so that a `;` inside the value cannot run into the next field.
+
+The names, in a fixed order, and the lengths make the text decodable, so two events differ in their text
+whenever they differ in a counted field. The raw values never enter it, only the normalised and hashed ones, so
+`John@Example.com` and `john@example.com` give the same id. Fields outside `ID_FIELDS` do not count.
 
 Two rows equal in every counted field get the same id, and Pinterest counts them once: a file holding two
 genuinely distinct but identical-looking events (same person, second, value and no order id) must give them
@@ -39,32 +45,35 @@ ID_FIELDS: Final[tuple[str, ...]] = (
 )
 """The fields that make a derived event id, in the order of its canonical text."""
 
+FREE_TEXT: Final[frozenset[str]] = frozenset(
+    {*(rule.name for rule in FIELDS if not rule.hashed), "order_id", "value", "currency"}
+)
+"""Fields whose value may hold any character: written with their length."""
+
+DIGEST_HEX: Final[int] = 32
+"""Hex digits of each user_data digest the canonical text keeps (128 bits): half the text to hash."""
+
+
+def digest_key(digest: pl.Expr) -> pl.Expr:
+    """What the canonical text keeps of one user_data digest."""
+    return digest.str.slice(0, DIGEST_HEX)
+
 
 def canonical_text(columns: dict[str, pl.Expr]) -> pl.Expr:
-    """The canonical text of `ID_FIELDS`, from one String or Int64 expression per field.
-
-    A hashed field's expression is its digests sorted and joined by commas (as `prepare_events` builds them:
-    cheaper than joining lists here). A field missing from `columns` is
-    absent from every event: its piece is a constant, which keeps files with few fields cheap. One flat
-    `concat_str`: an absent value's length is written `-` and its value empty, which reads `name=-:;`.
+    """The canonical text from one expression per field the frame has: String or Int64, and for a hashed field
+    its `digest_key`s, sorted and joined by commas (as `prepare_events` builds them). Null is "not this event's".
     """
-    hashed = {rule.name for rule in FIELDS if rule.hashed}
     pieces: list[pl.Expr] = []
     for name in ID_FIELDS:
         if name not in columns:
-            pieces.append(pl.lit(f"{name}=-:;"))
             continue
         text = columns[name].cast(pl.String)
-        # Digests are ASCII, so their length in bytes is their length in characters, and cheaper to read.
-        length = text.str.len_bytes() if name in hashed else text.str.len_chars()
-        pieces += [
-            pl.lit(f"{name}="),
-            length.cast(pl.String).fill_null("-"),
-            pl.lit(":"),
-            text.fill_null(""),
-            pl.lit(";"),
-        ]
-    return pl.concat_str(pieces)
+        if name in FREE_TEXT:
+            parts = [pl.lit(f"{name}="), text.str.len_chars().cast(pl.String), pl.lit(":"), text, pl.lit(";")]
+        else:
+            parts = [pl.lit(f"{name}="), text, pl.lit(";")]
+        pieces.append(pl.concat_str(parts))
+    return pl.concat_str(pieces, ignore_nulls=True)
 
 
 def derived_event_id(columns: dict[str, pl.Expr]) -> pl.Expr:

@@ -101,7 +101,7 @@ def _identity(value: pl.Expr) -> pl.Expr:
 # Phone: a national trunk prefix written `(0)` after the country code goes (`+44 (0)20...`), then every
 # character but an ASCII digit (+, spaces, brackets, dashes, letters), then leading zeros (`00` dialling prefix).
 def _phone(value: pl.Expr) -> pl.Expr:
-    return value.str.replace_all("(0)", "", literal=True).str.replace_all(r"[^0-9]", "").str.strip_chars_start("0")
+    return value.str.replace_all("(0)", "", literal=True).str.replace_all(r"[^0-9]+", "").str.strip_chars_start("0")
 
 
 def _phone_reason(value: pl.Expr) -> pl.Expr:

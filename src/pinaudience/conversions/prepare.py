@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from pinaudience.conversions.event_id import derived_event_id
+from pinaudience.conversions.event_id import derived_event_id, digest_key
 from pinaudience.conversions.fields import (
     FIELD_BY_NAME,
     FIELDS,
@@ -34,6 +34,7 @@ from pinaudience.conversions.times import (
     DEFAULT_MAX_AHEAD_S,
     TimeReason,
     parse_event_time,
+    settle_times,
     window_reason,
 )
 from pinaudience.errors import InputError
@@ -211,7 +212,7 @@ def _first_text(names: tuple[str, ...], schema: pl.Schema) -> pl.Expr:
     return pl.coalesce([pl.when(value != "").then(value) for value in values])
 
 
-def _values(frame: pl.LazyFrame, names: tuple[str, ...], schema: pl.Schema, *, split: bool = True) -> pl.LazyFrame:
+def _values(frame: pl.LazyFrame, names: tuple[str, ...], schema: pl.Schema) -> pl.LazyFrame:
     """(row, value, multi) for every value of a field, from text cells or list columns.
 
     `multi` marks values that came from a cell of several (a list, or text holding the separator), or from one
@@ -222,14 +223,11 @@ def _values(frame: pl.LazyFrame, names: tuple[str, ...], schema: pl.Schema, *, s
     several = len(names) > 1
     for name in names:
         dtype = schema[name]
-        if isinstance(dtype, pl.List) and split:
+        if isinstance(dtype, pl.List):
             lists = frame.select(_ROW, pl.col(name).cast(pl.List(pl.String)).alias("value")).explode("value")
             parts.append(lists.with_columns(pl.lit(True).alias("multi")))
             continue
         text = pl.col(name).cast(pl.String)
-        if not split:
-            parts.append(frame.select(_ROW, text.alias("value"), pl.lit(several).alias("multi")))
-            continue
         has_separator = text.str.contains(VALUE_SEPARATOR, literal=True).fill_null(False)
         single = frame.filter(~has_separator).select(_ROW, text.alias("value"), pl.lit(several).alias("multi"))
         split_up = frame.filter(has_separator).select(_ROW, text.str.split(VALUE_SEPARATOR).alias("value"))
@@ -237,9 +235,7 @@ def _values(frame: pl.LazyFrame, names: tuple[str, ...], schema: pl.Schema, *, s
     return pl.concat(parts)
 
 
-def _hashed_field(
-    frame: pl.LazyFrame, rule: FieldRule, names: tuple[str, ...], schema: pl.Schema, *, split: bool = True
-) -> pl.DataFrame:
+def _hashed_field(frame: pl.LazyFrame, rule: FieldRule, names: tuple[str, ...], schema: pl.Schema) -> pl.DataFrame:
     """(row, out, reason, prehashed, multi) for every non-empty value of a hashed field.
 
     Where the rule has a fast check (emails), the whole rule runs only on the values the fast check and the
@@ -249,7 +245,7 @@ def _hashed_field(
     folded = lowered if rule.lower else pl.col("trimmed")
     other = lowered.str.contains(OTHER_DIGEST_RE) if rule.refuses_other_digests else pl.lit(False)
     query = (
-        _values(frame, names, schema, split=split)
+        _values(frame, names, schema)
         .select(_ROW, "multi", trim(pl.col("value")).alias("trimmed"))
         .filter(pl.col("trimmed").is_not_null() & (pl.col("trimmed") != ""))
         .with_columns(pl.col("trimmed").str.to_lowercase().alias("lowered"))
@@ -296,15 +292,102 @@ def _hashed_field(
     )
 
 
+def _column_stages(rule: FieldRule, column: str, *, split: bool = True) -> list[list[pl.Expr]]:
+    """The rule over one text column, one value per row, as successive `with_columns` stages (so that each
+    intermediate is computed once). Cells holding the separator are left to `_hashed_field` (`__F_multi`).
+
+    Leaves `__F_out` (what is sent, or null), `__F_reason`, `__F_pre` (pre-hashed) and, for a rule with a fast
+    check, `__F_pending` (the normalised value the whole rule must still settle: see `_settle_pending`).
+    """
+    name = rule.name
+
+    def col(part: str) -> pl.Expr:
+        return pl.col(f"__{name}_{part}")
+
+    cell = pl.col(column).cast(pl.String)
+    multi = cell.str.contains(VALUE_SEPARATOR, literal=True).fill_null(False) if split else pl.lit(False)
+    present = col("t").is_not_null()
+    folded = col("low") if rule.lower else col("t")
+    stages: list[list[pl.Expr]] = [
+        [trim(cell).alias(f"__{name}_t"), multi.alias(f"__{name}_multi")],
+        [
+            pl.when(~col("multi") & (col("t") != "")).then(col("t")).alias(f"__{name}_t"),
+            pl.when(col("multi")).then(cell).alias(f"__{name}_several"),
+        ],
+        [col("t").str.to_lowercase().alias(f"__{name}_low")],
+        [
+            col("low").str.contains(SHA256_RE).alias(f"__{name}_pre"),
+            (col("low").str.contains(OTHER_DIGEST_RE) if rule.refuses_other_digests else pl.lit(False)).alias(
+                f"__{name}_other"
+            ),
+            rule.normalise(folded).alias(f"__{name}_norm"),
+        ],
+    ]
+    settled_reason = (
+        pl.when(~present | col("pre"))
+        .then(pl.lit(None, dtype=pl.String))
+        .when(col("other"))
+        .then(pl.lit(FieldReason.NOT_SHA256.value))
+    )
+    if rule.fast_valid is None:
+        stages.append([settled_reason.otherwise(rule.invalid_reason(col("norm"))).alias(f"__{name}_reason")])
+        valid = present & ~col("pre") & col("reason").is_null()
+        stages.append(
+            [
+                pl.when(col("pre"))
+                .then(col("low"))
+                .otherwise(sha256(pl.when(valid).then(col("norm"))))
+                .alias(f"__{name}_out")
+            ]
+        )
+    else:
+        stages.append([rule.fast_valid(col("norm")).alias(f"__{name}_fast")])
+        open_ = present & ~col("pre") & ~col("other") & ~col("fast")
+        stages.append(
+            [
+                settled_reason.otherwise(pl.lit(None, dtype=pl.String)).alias(f"__{name}_reason"),
+                pl.when(col("pre"))
+                .then(col("low"))
+                .otherwise(sha256(pl.when(col("fast") & ~col("pre") & ~col("other")).then(col("norm"))))
+                .alias(f"__{name}_out"),
+                pl.when(open_).then(col("norm")).alias(f"__{name}_pending"),
+            ]
+        )
+    return stages
+
+
+def _column_outputs(rule: FieldRule) -> list[str]:
+    """The columns `_column_stages` leaves for the rest of the work."""
+    kept = ["out", "reason", "pre", "several"] + (["pending"] if rule.fast_valid is not None else [])
+    return [f"__{rule.name}_{part}" for part in kept]
+
+
+def _settle_pending(frame: pl.DataFrame, rule: FieldRule) -> pl.DataFrame:
+    """The whole rule over the values the fast check left open: a reason, or (valid outside the fast check's
+    ASCII subset) the digest; scattered back into `__F_reason` and `__F_out`."""
+    name = rule.name
+    pending = frame.get_column(f"__{name}_pending")
+    index = pending.is_not_null().arg_true()
+    if index.len() == 0:
+        return frame.drop(f"__{name}_pending")
+    values = pending.gather(index).to_frame("norm")
+    settled = values.select(rule.invalid_reason(pl.col("norm")).alias("reason")).with_columns(values.get_column("norm"))
+    settled = settled.with_columns(sha256(pl.when(pl.col("reason").is_null()).then(pl.col("norm"))).alias("out"))
+    return frame.with_columns(
+        frame.get_column(f"__{name}_reason").scatter(index, settled.get_column("reason")),
+        frame.get_column(f"__{name}_out").scatter(index, settled.get_column("out")),
+    ).drop(f"__{name}_pending")
+
+
 def _lists(valid: pl.DataFrame, name: str) -> pl.DataFrame:
     """Per row with a valid value: the field's digests as a sorted distinct list, and joined by commas (for the
     derived event id). Rows of one value need no grouping."""
     single = valid.filter(~pl.col("multi")).select(
-        _ROW, pl.concat_list(pl.col("out")).alias(name), pl.col("out").alias(f"__{name}_joined")
+        _ROW, pl.concat_list(pl.col("out")).alias(name), digest_key(pl.col("out")).alias(f"__{name}_joined")
     )
     multi = valid.filter(pl.col("multi")).select(_ROW, "out").unique().sort(_ROW, "out")
     grouped = multi.group_by(_ROW, maintain_order=True).agg(
-        pl.col("out").alias(name), pl.col("out").str.join(",").alias(f"__{name}_joined")
+        pl.col("out").alias(name), digest_key(pl.col("out")).str.join(",").alias(f"__{name}_joined")
     )
     return pl.concat([single, grouped])
 
@@ -354,9 +437,12 @@ def prepare_events(
         return [value.alias(key), reason.alias(f"__{key}_reason")]
 
     if "event_time" in columns:
-        seconds, time_reason = parse_event_time(columns["event_time"][0], schema[columns["event_time"][0]])
+        seconds, time_reason, time_pending = parse_event_time(
+            columns["event_time"][0], schema[columns["event_time"][0]]
+        )
     else:
         seconds, time_reason = pl.lit(None, dtype=pl.Int64), pl.lit(TimeReason.NO_EVENT_TIME.value)
+        time_pending = pl.lit(None, dtype=pl.String)
 
     plain = []
     for name in PLAIN:
@@ -364,22 +450,34 @@ def prepare_events(
         plain_reason = FIELD_BY_NAME[name].invalid_reason(value)
         plain += [pl.when(plain_reason.is_null()).then(value).alias(name), plain_reason.alias(f"__{name}_reason")]
 
-    parsed = lazy.select(
+    # One value per row for most fields (one text column, no separator in the cell): column-wise, in one query.
+    wide = [
+        rule
+        for rule in FIELDS
+        if rule.hashed
+        and len(columns.get(rule.name, ())) == 1
+        and not isinstance(schema[columns[rule.name][0]], pl.List)
+    ]
+    staged = lazy
+    stages = {rule.name: _column_stages(rule, columns[rule.name][0]) for rule in wide}
+    for step in range(max((len(steps) for steps in stages.values()), default=0)):
+        staged = staged.with_columns([expr for steps in stages.values() if step < len(steps) for expr in steps[step]])
+    parsed = staged.select(
         _ROW,
         text("event_id").alias("__file_event_id"),
         *enum_value("event_name", options.event_name, EVENT_NAMES, "no_event_name", "bad_event_name"),
         *enum_value("action_source", options.action_source, ACTION_SOURCES, "no_action_source", "bad_action_source"),
         seconds.alias("event_time"),
         time_reason.alias("__time_reason"),
+        time_pending.alias("__time_pending"),
         *plain,
         *(text(key).alias(key) for key in ("order_id", "value", "currency")),
+        *(pl.col(name) for rule in wide for name in _column_outputs(rule)),
     )
-    # In steps, so that the parsed seconds are computed once, not once per expression that reads them.
+    base = settle_times(parsed.collect(), "event_time", "__time_reason", "__time_pending")
     window = window_reason(pl.col("event_time"), now, options.max_age_s, options.max_ahead_s)
-    base = (
-        parsed.with_columns(pl.coalesce(pl.col("__time_reason"), window).alias("__time_reason"))
-        .with_columns(pl.when(pl.col("__time_reason").is_null()).then(pl.col("event_time")).alias("event_time"))
-        .collect()
+    base = base.with_columns(pl.coalesce(pl.col("__time_reason"), window).alias("__time_reason")).with_columns(
+        pl.when(pl.col("__time_reason").is_null()).then(pl.col("event_time")).alias("event_time")
     )
     report.rows_read = base.height
 
@@ -388,28 +486,65 @@ def prepare_events(
         if counts:
             report.invalid_by_field[name] = counts
 
-    lists: dict[str, pl.DataFrame] = {}
-    for rule in FIELDS:
-        if not rule.hashed or rule.name not in columns:
-            continue
-        values = _hashed_field(lazy, rule, columns[rule.name], schema)
-        invalid = _count(values.get_column("reason"))
-        if invalid:
-            report.invalid_by_field[rule.name] = invalid
-        prehashed = int(values.get_column("prehashed").sum())
-        valid = values.filter(pl.col("out").is_not_null())
-        if prehashed:
-            report.prehashed_by_field[rule.name] = prehashed
-        if valid.height - prehashed:
-            report.hashed_by_field[rule.name] = valid.height - prehashed
-        lists[rule.name] = _lists(valid, rule.name)
+    def add_counts(name: str, reasons: pl.Series, prehashed: pl.Series, out: pl.Series) -> None:
+        for reason, count in _count(reasons).items():
+            field_counts = report.invalid_by_field.setdefault(name, {})
+            field_counts[reason] = field_counts.get(reason, 0) + count
+        passed, sent = int(prehashed.sum()), int(out.is_not_null().sum())
+        if passed:
+            report.prehashed_by_field[name] = report.prehashed_by_field.get(name, 0) + passed
+        if sent - passed:
+            report.hashed_by_field[name] = report.hashed_by_field.get(name, 0) + sent - passed
 
     events = base
-    for column in lists.values():
-        events = events.join(column, on=_ROW, how="left", maintain_order="left")
+    for rule in wide:
+        name = rule.name
+        if rule.fast_valid is not None:
+            events = _settle_pending(events, rule)
+        out = pl.col(f"__{name}_out")
+        add_counts(
+            name,
+            events.get_column(f"__{name}_reason"),
+            events.get_column(f"__{name}_pre"),
+            events.get_column(f"__{name}_out"),
+        )
+        events = events.with_columns(
+            pl.when(out.is_not_null()).then(pl.concat_list(out)).alias(name), digest_key(out).alias(f"__{name}_joined")
+        )
+        several = events.select(_ROW, pl.col(f"__{name}_several").alias("value")).drop_nulls("value")
+        events = events.drop(f"__{name}_several")
+        if several.height:
+            values = _hashed_field(several.lazy(), rule, ("value",), several.schema)
+            add_counts(name, values.get_column("reason"), values.get_column("prehashed"), values.get_column("out"))
+            grouped = _lists(values.filter(pl.col("out").is_not_null()), name)
+            events = events.join(
+                grouped.rename({name: "__list", f"__{name}_joined": "__joined"}),
+                on=_ROW,
+                how="left",
+                maintain_order="left",
+            ).with_columns(
+                pl.coalesce(name, "__list").alias(name),
+                pl.coalesce(f"__{name}_joined", "__joined").alias(f"__{name}_joined"),
+            )
+            events = events.drop("__list", "__joined")
+
+    lists: set[str] = {rule.name for rule in wide}
+    for rule in FIELDS:
+        if not rule.hashed or rule.name not in columns or rule.name in lists:
+            continue
+        values = _hashed_field(lazy, rule, columns[rule.name], schema)
+        add_counts(rule.name, values.get_column("reason"), values.get_column("prehashed"), values.get_column("out"))
+        grouped = _lists(values.filter(pl.col("out").is_not_null()), rule.name)
+        events = events.join(grouped, on=_ROW, how="left", maintain_order="left")
+        lists.add(rule.name)
     events = events.with_columns(
         pl.lit(None, dtype=pl.List(pl.String)).alias(name) for name in HASHED if name not in lists
     )
+    report.invalid_by_field = {
+        name: dict(sorted(report.invalid_by_field[name].items()))
+        for name in USER_DATA
+        if name in report.invalid_by_field
+    }
 
     has_identifier = (
         pl.col("em").is_not_null()
@@ -457,15 +592,27 @@ def evaluate_values(name: str, values: pl.Series) -> pl.DataFrame:
         return frame.select(
             pl.when(reason.is_null()).then(value).alias("out"), reason.alias("reason"), pl.lit(False).alias("prehashed")
         ).with_columns(pl.when(pl.col("out").is_not_null() | pl.col("reason").is_not_null()).then(pl.col("prehashed")))
-    settled = _hashed_field(frame.lazy(), rule, ("value",), frame.schema, split=False)
-    return frame.select(_ROW).join(settled, on=_ROW, how="left").sort(_ROW).select("out", "reason", "prehashed")
+    staged = frame.lazy()
+    for stage in _column_stages(rule, "value", split=False):
+        staged = staged.with_columns(stage)
+    settled = staged.select(_column_outputs(rule)).collect()
+    if rule.fast_valid is not None:
+        settled = _settle_pending(settled, rule)
+    return settled.select(
+        pl.col(f"__{name}_out").alias("out"),
+        pl.col(f"__{name}_reason").alias("reason"),
+        pl.col(f"__{name}_pre").alias("prehashed"),
+    )
 
 
 def evaluate_times(values: pl.Series, now: int | None = None) -> pl.DataFrame:
     """`event_time` over a series, in memory: `seconds` and `reason` per value; the window is checked when `now` is
     given (with the default limits). For tests and the documentation's examples."""
-    frame = values.alias("event_time").to_frame()
-    seconds, reason = parse_event_time("event_time", values.dtype)
+    seconds, reason, pending = parse_event_time("event_time", values.dtype)
+    frame = values.alias("event_time").to_frame().select(seconds.alias("s"), reason.alias("r"), pending.alias("p"))
+    frame = settle_times(frame, "s", "r", "p")
     if now is not None:
-        reason = pl.coalesce(reason, window_reason(seconds, now, DEFAULT_MAX_AGE_S, DEFAULT_MAX_AHEAD_S))
-    return frame.select(pl.when(reason.is_null()).then(seconds).alias("seconds"), reason.alias("reason"))
+        frame = frame.with_columns(
+            pl.coalesce("r", window_reason(pl.col("s"), now, DEFAULT_MAX_AGE_S, DEFAULT_MAX_AHEAD_S)).alias("r")
+        )
+    return frame.select(pl.when(pl.col("r").is_null()).then(pl.col("s")).alias("seconds"), pl.col("r").alias("reason"))

@@ -229,16 +229,23 @@ def time_window(seconds: int, now: int, max_age_s: int | None, max_ahead_s: int 
 ID_ORDER = ("event_name", "action_source", "event_time", *HASHED_FIELDS, *PLAIN_FIELDS, "order_id", "value", "currency")
 
 
+FREE_TEXT = frozenset({*PLAIN_FIELDS, "order_id", "value", "currency"})
+
+
 def derived_event_id(event: Mapping[str, Any]) -> str:
     """`pa1-` and 32 hex digits of the SHA-256 of the event's canonical text (docs/events.md)."""
     text = []
     for name in ID_ORDER:
         value = event.get(name)
         if value is None:
-            text.append(f"{name}=-:;")
             continue
-        written = ",".join(sorted(value)) if isinstance(value, list) else str(value)
-        text.append(f"{name}={len(written)}:{written};")
+        if isinstance(value, list):
+            written = ",".join(sorted(digest[:32] for digest in value))
+        elif name in FREE_TEXT:
+            written = f"{len(value)}:{value}"
+        else:
+            written = str(value)
+        text.append(f"{name}={written};")
     return "pa1-" + sha256("".join(text))[:32]
 
 
