@@ -474,7 +474,7 @@ def prepare_events(
         *(text(key).alias(key) for key in ("order_id", "value", "currency")),
         *(pl.col(name) for rule in wide for name in _column_outputs(rule)),
     )
-    base = settle_times(parsed.collect(), "event_time", "__time_reason", "__time_pending")
+    base = settle_times(parsed.collect(engine="streaming"), "event_time", "__time_reason", "__time_pending")
     window = window_reason(pl.col("event_time"), now, options.max_age_s, options.max_ahead_s)
     base = base.with_columns(pl.coalesce(pl.col("__time_reason"), window).alias("__time_reason")).with_columns(
         pl.when(pl.col("__time_reason").is_null()).then(pl.col("event_time")).alias("event_time")
@@ -496,7 +496,22 @@ def prepare_events(
         if sent - passed:
             report.hashed_by_field[name] = report.hashed_by_field.get(name, 0) + sent - passed
 
+    # Each hashed field leaves `__F_joined` (its digest keys, for the id; null when the row has no valid value)
+    # and an expression of its list column, built at the end on the events sent only.
     events = base
+    list_of: dict[str, pl.Expr] = {}
+
+    def join_lists(frame: pl.DataFrame, name: str, values: pl.DataFrame) -> pl.DataFrame:
+        add_counts(name, values.get_column("reason"), values.get_column("prehashed"), values.get_column("out"))
+        grouped = _lists(values.filter(pl.col("out").is_not_null()), name)
+        joined = f"__{name}_joined"
+        frame = frame.join(
+            grouped.rename({name: f"__{name}_multi", joined: "__joined"}), on=_ROW, how="left", maintain_order="left"
+        )
+        if joined in frame.columns:
+            return frame.with_columns(pl.coalesce(joined, "__joined").alias(joined)).drop("__joined")
+        return frame.rename({"__joined": joined})
+
     for rule in wide:
         name = rule.name
         if rule.fast_valid is not None:
@@ -508,47 +523,30 @@ def prepare_events(
             events.get_column(f"__{name}_pre"),
             events.get_column(f"__{name}_out"),
         )
-        events = events.with_columns(
-            pl.when(out.is_not_null()).then(pl.concat_list(out)).alias(name), digest_key(out).alias(f"__{name}_joined")
-        )
+        events = events.with_columns(digest_key(out).alias(f"__{name}_joined"))
+        list_of[name] = pl.when(out.is_not_null()).then(pl.concat_list(out))
         several = events.select(_ROW, pl.col(f"__{name}_several").alias("value")).drop_nulls("value")
-        events = events.drop(f"__{name}_several")
+        events = events.drop(f"__{name}_several", f"__{name}_reason", f"__{name}_pre")
         if several.height:
-            values = _hashed_field(several.lazy(), rule, ("value",), several.schema)
-            add_counts(name, values.get_column("reason"), values.get_column("prehashed"), values.get_column("out"))
-            grouped = _lists(values.filter(pl.col("out").is_not_null()), name)
-            events = events.join(
-                grouped.rename({name: "__list", f"__{name}_joined": "__joined"}),
-                on=_ROW,
-                how="left",
-                maintain_order="left",
-            ).with_columns(
-                pl.coalesce(name, "__list").alias(name),
-                pl.coalesce(f"__{name}_joined", "__joined").alias(f"__{name}_joined"),
-            )
-            events = events.drop("__list", "__joined")
+            events = join_lists(events, name, _hashed_field(several.lazy(), rule, ("value",), several.schema))
+            list_of[name] = pl.coalesce(list_of[name], pl.col(f"__{name}_multi"))
 
-    lists: set[str] = {rule.name for rule in wide}
     for rule in FIELDS:
-        if not rule.hashed or rule.name not in columns or rule.name in lists:
-            continue
-        values = _hashed_field(lazy, rule, columns[rule.name], schema)
-        add_counts(rule.name, values.get_column("reason"), values.get_column("prehashed"), values.get_column("out"))
-        grouped = _lists(values.filter(pl.col("out").is_not_null()), rule.name)
-        events = events.join(grouped, on=_ROW, how="left", maintain_order="left")
-        lists.add(rule.name)
-    events = events.with_columns(
-        pl.lit(None, dtype=pl.List(pl.String)).alias(name) for name in HASHED if name not in lists
-    )
+        if rule.hashed and rule.name in columns and rule.name not in list_of:
+            events = join_lists(events, rule.name, _hashed_field(lazy, rule, columns[rule.name], schema))
+            list_of[rule.name] = pl.col(f"__{rule.name}_multi")
     report.invalid_by_field = {
         name: dict(sorted(report.invalid_by_field[name].items()))
         for name in USER_DATA
         if name in report.invalid_by_field
     }
 
+    def has(name: str) -> pl.Expr:
+        return pl.col(f"__{name}_joined").is_not_null() if name in list_of else pl.lit(False)
+
     has_identifier = (
-        pl.col("em").is_not_null()
-        | pl.col("hashed_maids").is_not_null()
+        has("em")
+        | has("hashed_maids")
         | (pl.col("client_ip_address").is_not_null() & pl.col("client_user_agent").is_not_null())
     )
     event_reason = pl.coalesce(
@@ -557,23 +555,40 @@ def prepare_events(
         pl.col("__time_reason"),
         pl.when(~has_identifier).then(pl.lit(EventReason.NO_IDENTIFIER.value)),
     )
-    present = {"event_name", "action_source", "event_time", *lists, *(name for name in PLAIN if name in columns)}
+    present = {"event_name", "action_source", "event_time", *(name for name in PLAIN if name in columns)}
     present |= {name for name in ("order_id", "value", "currency") if name in columns}
-    derived = derived_event_id({name: pl.col(f"__{name}_joined" if name in lists else name) for name in present})
+    id_columns = {name: pl.col(name) for name in present} | {name: pl.col(f"__{name}_joined") for name in list_of}
     events = events.with_columns(event_reason.alias("__reason"))
-    rejects = events.filter(pl.col("__reason").is_not_null()).select(
-        pl.col(_ROW).alias(ROW), pl.col("__reason").alias("reason")
-    )
-    sent = events.filter(pl.col("__reason").is_null()).with_columns(
-        pl.coalesce(pl.col("__file_event_id"), derived).alias("event_id")
+    rejects = events.select(pl.col(_ROW).alias(ROW), pl.col("__reason").alias("reason")).drop_nulls("reason")
+    sent = (
+        events.lazy()
+        .filter(pl.col("__reason").is_null())
+        .select(
+            pl.col(_ROW).alias(ROW),
+            pl.coalesce(pl.col("__file_event_id"), derived_event_id(id_columns)).alias("event_id"),
+            "event_name",
+            "action_source",
+            "event_time",
+            *(
+                list_of.get(name, pl.lit(None, dtype=pl.List(pl.String))).alias(name)
+                if name in HASHED
+                else pl.col(name)
+                for name in USER_DATA
+            ),
+            "order_id",
+            "value",
+            "currency",
+            pl.col("__file_event_id").is_null().alias("__derived"),
+        )
+        .collect()
     )
 
     report.events_rejected = rejects.height
     report.rejected_by_reason = _count(rejects.get_column("reason"))
     report.events_ready = sent.height
-    report.event_ids_derived = int(sent.get_column("__file_event_id").is_null().sum())
+    report.event_ids_derived = int(sent.get_column("__derived").sum())
     report.duplicate_event_ids = sent.height - sent.get_column("event_id").n_unique()
-    return PreparedEvents(events=sent.rename({_ROW: ROW}).select(EVENTS_COLUMNS), rejects=rejects, report=report)
+    return PreparedEvents(events=sent.select(EVENTS_COLUMNS), rejects=rejects, report=report)
 
 
 def evaluate_values(name: str, values: pl.Series) -> pl.DataFrame:
