@@ -5,6 +5,12 @@ table (`fields`) to every value at once in Polars, parses `event_time` (`times`)
 an identifier Pinterest can match on, gives each event its id (`event_id`), and counts. Nothing here reads a
 file, a clock or the terminal: the caller gives the frame and `now`, and writes the rejects where it wants them.
 
+How it runs, for speed (docs/benchmarks.md): a field read from one text column is settled one value per row,
+column-wise, every such field in one query of Polars' streaming engine (`_column_stages`); only the cells that
+hold several values, list columns and fields read from several columns are split into one row per value and
+grouped back (`_hashed_field`, `_lists`). Emails get the whole rule only where the fast check left them open,
+and ISO 8601 times are parsed only where the text is not a number (`_settle_pending`, `times.settle_times`).
+
 Neither the counts nor the rejects ever hold a value from the frame: field names, reasons and row numbers only.
 """
 
@@ -294,10 +300,11 @@ def _hashed_field(frame: pl.LazyFrame, rule: FieldRule, names: tuple[str, ...], 
 
 def _column_stages(rule: FieldRule, column: str, *, split: bool = True) -> list[list[pl.Expr]]:
     """The rule over one text column, one value per row, as successive `with_columns` stages (so that each
-    intermediate is computed once). Cells holding the separator are left to `_hashed_field` (`__F_multi`).
+    intermediate is computed once). Cells holding the separator are left, whole, in `__F_several`, for
+    `_hashed_field`.
 
-    Leaves `__F_out` (what is sent, or null), `__F_reason`, `__F_pre` (pre-hashed) and, for a rule with a fast
-    check, `__F_pending` (the normalised value the whole rule must still settle: see `_settle_pending`).
+    Leaves `__F_out` (what is sent, or null), `__F_reason`, `__F_pre` (pre-hashed), `__F_several` and, for a rule
+    with a fast check, `__F_pending` (the normalised value the whole rule must still settle: see `_settle_pending`).
     """
     name = rule.name
 
