@@ -189,7 +189,7 @@ def child(spec_path: Path) -> None:
             writes_in_flight=spec.writes_in_flight,
             max_attempts=spec.max_attempts,
             **(
-                {"writes_in_flight_per_list": spec.writes_in_flight_per_list}
+                dict[str, Any](writes_in_flight_per_list=spec.writes_in_flight_per_list)
                 if spec.writes_in_flight_per_list is not None
                 else {}
             ),

@@ -88,8 +88,25 @@ class EmulatorAdmin:
     async def revoke(self, token: str) -> None:
         await self._send("POST", "/_emulator/tokens/revoke", {"token": token})
 
+    async def expire(self, token: str, in_s: float = 0.0) -> None:
+        """Make a token expire now (or `in_s` later), as one past its lifetime."""
+        await self._send("POST", "/_emulator/tokens/expire", {"token": token, "in_s": in_s})
+
+    async def counters(self) -> dict[str, Any]:
+        """Token grants, admissions (with their window times) and 429s by cause since start, reset or clear."""
+        result: dict[str, Any] = await self._send("GET", "/_emulator/counters")
+        return result
+
+    async def clear_counters(self) -> None:
+        await self._send("DELETE", "/_emulator/counters")
+
     async def user(self, name: str, ad_accounts: dict[str, str]) -> None:
         await self._send("POST", "/_emulator/users", {"name": name, "ad_accounts": ad_accounts})
+
+    async def grants(self) -> dict[str, dict[str, int]]:
+        """The token endpoint's answers per grant type: `{"refresh_token": {"granted": n, "refused": m}}`."""
+        result: dict[str, dict[str, int]] = (await self._send("GET", "/_emulator/grants"))["grants"]
+        return result
 
     async def refresh_grant(self, refresh_token: str) -> httpx.Response:
         """Pinterest's token endpoint, asked directly with the seed app: does this refresh token still work?"""
@@ -98,6 +115,25 @@ class EmulatorAdmin:
             data={"grant_type": "refresh_token", "refresh_token": refresh_token},
             auth=(SEED_APP_ID, SEED_APP_SECRET),
         )
+
+    # conversion events
+
+    async def conversion_token(self, ad_account_id: str = SEED_AD_ACCOUNT_ID, **body: Any) -> str:
+        """A new conversion access token for the ad account (`user`, default its owner, and `ttl_s` optional)."""
+        path = f"/_emulator/ad_accounts/{ad_account_id}/conversion_tokens"
+        token: str = (await self._send("POST", path, body))["access_token"]
+        return token
+
+    async def conversion_events(self, ad_account_id: str = SEED_AD_ACCOUNT_ID) -> dict[str, Any]:
+        """The ad account's counts (`received`, `unique_event_ids`, `reported`, `requests`, `events_failed`,
+        `test_requests`, `test_events`) and its recorded `events` (`{"event", "received_at"}`, test mode excluded)."""
+        result: dict[str, Any] = await self._send("GET", f"/_emulator/ad_accounts/{ad_account_id}/events")
+        return result
+
+    async def clear_conversion_events(self, ad_account_id: str | None = None) -> None:
+        """Forget one ad account's conversion events and counts, or every account's."""
+        path = "/_emulator/events" if ad_account_id is None else f"/_emulator/ad_accounts/{ad_account_id}/events"
+        await self._send("DELETE", path)
 
     # Pinterest, as the seed user
 

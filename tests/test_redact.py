@@ -93,3 +93,13 @@ def test_known_secrets_are_masked_first() -> None:
 def test_redact_url_masks_only_the_password(url: str, expected: str) -> None:
     """A connection URL keeps its user, host, port and database, and loses its password."""
     assert redact_url(url) == expected
+
+
+def test_url_secrets_are_the_password_as_written_and_decoded() -> None:
+    """A URL's password, raw and percent-decoded, for the redactor; nothing for a URL without one."""
+    from pinaudience.support.redact import url_secrets
+
+    assert url_secrets("postgresql://u:canary%2Fpw@db:5432/x") == ["canary%2Fpw", "canary/pw"]
+    assert url_secrets("postgresql://u:plain@db/x") == ["plain"]
+    assert url_secrets("postgresql://u@db/x") == []
+    assert url_secrets("") == []

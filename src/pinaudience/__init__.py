@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         PinterestError,
         PinterestUnavailable,
         RateLimited,
+        RateLimiterUnavailable,
         StateError,
         StateLocked,
     )
@@ -73,6 +74,7 @@ __all__ = [
     "PrepareReport",
     "Prepared",
     "RateLimited",
+    "RateLimiterUnavailable",
     "RunReport",
     "Secret",
     "Settings",
@@ -100,6 +102,7 @@ _ERRORS = (
     "PinterestError",
     "PinterestUnavailable",
     "RateLimited",
+    "RateLimiterUnavailable",
     "StateError",
     "StateLocked",
 )

@@ -9,6 +9,7 @@ PinaudienceError                 kind, message, resolution; exit code 1 (the use
 │   └── MassRemovalBlocked       mass_removal_blocked: a mirror would remove too much of the list
 ├── StateError                   state_error: the state directory cannot be read or written
 │   └── StateLocked              state_locked: another run holds the lock on this list
+├── RateLimiterUnavailable       rate_limiter_unavailable: the shared rate limiter (Redis) cannot grant calls
 └── PinterestError               status, code, Pinterest's message, request id; raised by pinaudience.pinterest
     ├── AuthorizationError       authorization_error: 401, or a refresh Pinterest refused
     ├── InsufficientPermissions  insufficient_permissions: 403 or code 29
@@ -138,6 +139,24 @@ class StateLocked(StateError):
     default_resolution = "Another pinaudience run is syncing this customer list; wait for it to finish, then run again."
 
 
+class RateLimiterUnavailable(PinaudienceError):
+    """The shared rate limiter (`rate_limit_url`, Redis) cannot be reached, refused the password, or timed out.
+
+    Raised when the limiter is opened (a PING, before anything is resolved or written) and by every `acquire`
+    that cannot get a grant: no call goes to Pinterest without one, so a fleet never overruns Pinterest's
+    limits because one worker lost Redis. Never retried by the client as if Pinterest had failed. The message
+    names the server by its redacted URL (`support.redact.redact_url`: no password).
+    """
+
+    kind = "rate_limiter_unavailable"
+    default_resolution = (
+        "Check that the Redis server of rate_limit_url (PINAUDIENCE_RATE_LIMIT_URL, --rate-limit-url) is running "
+        "and reachable from this worker and that its password is right, then run again; nothing was sent without "
+        "a grant, and the next run resends only what Pinterest did not acknowledge. To run without the shared "
+        "limiter, leave rate_limit_url unset (only when no other worker uses the same Pinterest user and app)."
+    )
+
+
 class PinterestError(PinaudienceError):
     """Pinterest answered with an error, or could not be reached."""
 
@@ -246,6 +265,7 @@ ERROR_KINDS: dict[str, type[PinaudienceError]] = {
         MassRemovalBlocked,
         StateError,
         StateLocked,
+        RateLimiterUnavailable,
         AuthorizationError,
         InsufficientPermissions,
         NotFound,

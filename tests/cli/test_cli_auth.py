@@ -23,7 +23,7 @@ import pytest
 from pinaudience.cli import run
 from pinaudience.config import Secret
 from pinaudience.emulator import SEED_APP_ID, SEED_APP_SECRET
-from pinaudience.pinterest.token_store import TokenStore
+from pinaudience.pinterest.token_store import FileTokenStore
 from pinaudience.pinterest.tokens import TokenSet
 from tests.cli.cli_helpers import ACCOUNT, CLI_TIMEOUT_S, Served, assert_private, clean_env, run_cli
 from tests.helpers import emails, write_csv
@@ -82,7 +82,7 @@ def test_login_stores_tokens_that_sync_status_and_refresh_use(served: Served, tm
     assert code == 0, err
     assert "Logged in" in out
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
-    tokens = TokenStore(store).load()
+    tokens = FileTokenStore(store).load()
     assert tokens is not None
     assert tokens.access_token is not None
     assert tokens.refresh_token is not None
@@ -104,7 +104,7 @@ def test_login_stores_tokens_that_sync_status_and_refresh_use(served: Served, tm
 
     refreshed = run_cli("auth", "refresh", "--api-base", served.api_base, "--token-store", store, env=app_env(home))
     assert refreshed.returncode == 0, refreshed.stderr
-    rotated = TokenStore(store).load()
+    rotated = FileTokenStore(store).load()
     assert rotated is not None
     assert rotated.refresh_token is not None
     if served.current_settings()["rotate_refresh_token"]:
@@ -143,14 +143,14 @@ def test_status_warns_under_14_days_and_fails_when_expired(tmp_path: Path, capsy
         app_id=SEED_APP_ID,
         updated_at=now,
     )
-    TokenStore(Path(store)).save(token)
+    FileTokenStore(Path(store)).save(token)
     assert run(["auth", "status", "--token-store", store]) == 0
     soon = capsys.readouterr()
     assert "refresh token expires" in soon.out
     assert "warning" in soon.err
     assert "5.0 days" in soon.err
 
-    TokenStore(Path(store)).save(dataclasses.replace(token, refresh_expires_at=now - 60))
+    FileTokenStore(Path(store)).save(dataclasses.replace(token, refresh_expires_at=now - 60))
     assert run(["auth", "status", "--token-store", store]) == 1
     expired = capsys.readouterr()
     assert "error authorization_error:" in expired.err

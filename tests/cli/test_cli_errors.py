@@ -133,6 +133,15 @@ def pinterest_unavailable(
     return _sync_args(served, tmp, emails(200), **QUICK_RETRIES), env
 
 
+def rate_limiter_unavailable(
+    served: Served, tmp: Path, env: dict[str, str], hold: ExitStack
+) -> tuple[Args, dict[str, str]]:
+    from tests.servers import free_port
+
+    url = f"redis://:canary-redis-password@127.0.0.1:{free_port()}/0"  # nothing listens there
+    return _sync_args(served, tmp, emails(200)), {**env, "PINAUDIENCE_RATE_LIMIT_URL": url}
+
+
 SCENARIOS = [
     Scenario("invalid_input", invalid_input),
     Scenario("invalid_config", invalid_config),
@@ -146,6 +155,7 @@ SCENARIOS = [
     Scenario("invalid_request", invalid_request),
     Scenario("rate_limited", rate_limited),
     Scenario("pinterest_unavailable", pinterest_unavailable),
+    Scenario("rate_limiter_unavailable", rate_limiter_unavailable),
 ]
 
 

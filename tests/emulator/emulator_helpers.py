@@ -74,3 +74,25 @@ def assert_pinterest_error(response: httpx.Response, status: int, code: int | No
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+def events_url(account: str = SEED_AD_ACCOUNT_ID) -> str:
+    return f"/v5/ad_accounts/{account}/events"
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def conversion_event(index: int = 0, *, event_time: Any = 1_767_225_000, **changes: Any) -> dict[str, Any]:
+    """A checkout event Pinterest processes: a hashed email, a value; `changes` replace or add top-level fields."""
+    event: dict[str, Any] = {
+        "event_name": "checkout",
+        "action_source": "web",
+        "event_time": event_time,
+        "event_id": f"order-{index}",
+        "user_data": {"em": [sha256(f"user{index}@example.com")]},
+        "custom_data": {"currency": "USD", "value": "72.39", "order_id": f"order-{index}"},
+    }
+    event.update(changes)
+    return event

@@ -10,7 +10,14 @@ import httpx
 import pytest
 
 from pinaudience.clock import FakeClock
-from pinaudience.emulator import SEED_AD_ACCOUNT_ID, Emulator, EmulatorSettings
+from pinaudience.emulator import (
+    SEED_AD_ACCOUNT_ID,
+    SEED_APP_ID,
+    SEED_APP_SECRET,
+    SEED_REFRESH_TOKEN,
+    Emulator,
+    EmulatorSettings,
+)
 from tests.emulator.emulator_helpers import assert_pinterest_error, create_list, emails, lists_url, sha256s, update_list
 
 pytestmark = pytest.mark.anyio
@@ -98,6 +105,28 @@ async def test_request_log(emulator_client: httpx.AsyncClient, clock: FakeClock)
     assert "private.example" not in response.text
     assert (await emulator_client.delete("/_emulator/requests")).status_code == 204
     assert (await emulator_client.get("/_emulator/requests")).json() == {"requests": []}
+
+
+async def test_grants_count_token_answers_per_grant_type(emulator_client: httpx.AsyncClient) -> None:
+    """The token endpoint's answers are counted per grant type, granted or refused, until cleared or reset."""
+    auth = (SEED_APP_ID, SEED_APP_SECRET)
+    granted = await emulator_client.post(
+        "/v5/oauth/token", data={"grant_type": "refresh_token", "refresh_token": SEED_REFRESH_TOKEN}, auth=auth
+    )
+    assert granted.status_code == 200
+    dead = await emulator_client.post(
+        "/v5/oauth/token", data={"grant_type": "refresh_token", "refresh_token": SEED_REFRESH_TOKEN}, auth=auth
+    )
+    assert dead.status_code == 401
+    answer = (await emulator_client.get("/_emulator/grants")).json()
+    assert answer == {"grants": {"refresh_token": {"granted": 1, "refused": 1}}}
+    assert (await emulator_client.delete("/_emulator/grants")).status_code == 204
+    assert (await emulator_client.get("/_emulator/grants")).json() == {"grants": {}}
+    await emulator_client.post(
+        "/v5/oauth/token", data={"grant_type": "client_credentials", "scope": "ads:read"}, auth=auth
+    )
+    assert (await emulator_client.post("/_emulator/reset")).status_code == 204
+    assert (await emulator_client.get("/_emulator/grants")).json() == {"grants": {}}
 
 
 async def test_admin_calls_are_not_logged_or_limited(emulator: Emulator, emulator_client: httpx.AsyncClient) -> None:

@@ -26,8 +26,19 @@ from pinaudience.emulator import (
     SEED_APP_SECRET,
     Emulator,
 )
+from pinaudience.emulator.conversions import EVENTS_SCHEMA
 from pinaudience.pinterest.limits import OPERATIONS
-from tests.emulator.emulator_helpers import audiences_url, create_audience, create_list, emails, lists_url, update_list
+from tests.emulator.emulator_helpers import (
+    audiences_url,
+    conversion_event,
+    create_audience,
+    create_list,
+    emails,
+    events_url,
+    lists_url,
+    sha256,
+    update_list,
+)
 from tests.helpers import emulator_http
 
 pytestmark = pytest.mark.anyio
@@ -188,6 +199,8 @@ async def test_every_operation_answers_per_spec(
     assert (await client.get(account, headers=headers)).status_code == 200
     assert (await client.get(account, headers=headers)).status_code == 429
 
+    assert (await client.post(events_url(), json={"data": [conversion_event()]})).status_code == 200
+
     assert validated.operations() == set(OPERATIONS)
     assert {status for _, status in validated.seen} >= {200, 400, 401, 403, 404, 429}
 
@@ -225,3 +238,109 @@ def test_the_check_can_fail(pinterest_openapi: Any, body: dict[str, Any]) -> Non
     response = httpx.Response(status, json=body, request=request)
     with pytest.raises(ResponseValidationError):
         pinterest_openapi.validate_response(SpecRequest(request), SpecResponse(response))
+
+
+# the Conversions API ----------------------------------------------------------------------------------------------
+
+
+async def test_conversion_answers_per_spec(emulator: Emulator, contract: tuple[httpx.AsyncClient, Validated]) -> None:
+    """events/create answers 200 (test mode too), 400 code 4196, 401, 403, 422 DetailedError, 429 and the scripted
+    503 code 4197 in the shapes of Pinterest's spec."""
+    client, validated = contract
+    events = {"data": [conversion_event(0), conversion_event(1)]}
+    plain = {"data": [conversion_event(2, user_data={"em": ["test_non_hashed_email@pinterest.com"]})]}
+    assert (await client.post(events_url(), json=events)).status_code == 200
+    assert (await client.post(events_url(), json=events, params={"test": "true"})).status_code == 200
+    assert (await client.post(events_url(), json={"data": []})).status_code == 400
+    assert (await client.post(events_url(), json=plain)).status_code == 422
+    assert (await client.post(events_url(), json=events, headers={"Authorization": "Bearer no"})).status_code == 401
+    await client.post("/_emulator/ad_accounts", json={"id": "42", "owner": "someone-else"})
+    assert (await client.post(events_url("42"), json=events)).status_code == 403
+    rules = [{"operation": "events/create", "calls": [n], "status": s} for n, s in ((1, 429), (2, 503))]
+    await client.put("/_emulator/faults", json={"rules": rules})
+    assert (await client.post(events_url(), json=events)).status_code == 429
+    assert (await client.post(events_url(), json=events)).status_code == 503
+    await client.delete("/_emulator/faults")
+    emulator.settings.ads_conversions_per_window = 1
+    emulator.advance(emulator.settings.window_s)
+    assert (await client.post(events_url(), json=events)).status_code == 200
+    assert (await client.post(events_url(), json=events)).status_code == 429
+    seen = {status for operation, status in validated.seen if operation == "events/create"}
+    assert seen == {200, 400, 401, 403, 422, 429, 503}
+
+
+_DROPPED = {"description", "example", "examples", "title", "format"}
+
+
+def _normalised(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A spec schema with its `$ref`s resolved (siblings of a `$ref` merged in) and the words left out."""
+    if "$ref" in schema:
+        target: Any = spec
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        schema = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+    result: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _DROPPED:
+            continue
+        if key == "properties":
+            result[key] = {name: _normalised(spec, sub) for name, sub in value.items()}
+        elif key == "items":
+            result[key] = _normalised(spec, value)
+        elif key == "anyOf":
+            result[key] = [_normalised(spec, option) for option in value]
+        else:
+            result[key] = value
+    return result
+
+
+def test_the_event_schema_is_the_specs(pinterest_spec: dict[str, Any]) -> None:
+    """The schema the emulator checks bodies against is the spec's `ConversionEvents`, field for field."""
+    spec_schema = _normalised(pinterest_spec, pinterest_spec["components"]["schemas"]["ConversionEvents"])
+    assert spec_schema == EVENTS_SCHEMA
+
+
+_BODIES: list[Any] = [
+    {"data": [conversion_event()]},
+    {"data": [conversion_event(event_time=1767225000.0)]},
+    {"data": [conversion_event(user_data={"hashed_maids": [sha256("d")], "unknown": 1})]},
+    {"data": [conversion_event(user_data={"client_ip_address": "1.2.3.4", "client_user_agent": "UA"})]},
+    {"data": [conversion_event(custom_data={"order_id": None, "contents": [{"id": "1", "quantity": 2}]})]},
+    {"data": [conversion_event(event_name="not_listed", action_source="nowhere")]},
+    {"data": [conversion_event(user_data={"em": ["plain@example.com"]})]},
+    {"data": []},
+    {"data": [conversion_event(i) for i in range(1_001)]},
+    {"data": [conversion_event()], "extra": True},
+    {"data": [conversion_event(event_time=1.5)]},
+    {"data": [conversion_event(event_time="1")]},
+    {"data": [conversion_event(event_id=None)]},
+    {"data": [conversion_event(user_data={"ph": [sha256("1")]})]},
+    {"data": [conversion_event(user_data={"client_ip_address": "1.2.3.4"})]},
+    {"data": [conversion_event(user_data={"em": [sha256("a")], "click_id": None, "client_ip_address": None})]},
+    {"data": [conversion_event(custom_data={"value": 1})]},
+    {"data": [conversion_event(custom_data={"contents": [{"price": "1"}]})]},
+    {"data": [conversion_event(device_info={"screen_width": 30721})]},
+    {"data": [conversion_event(device_info={"languages": ["en"] * 101})]},
+    {"data": [conversion_event(app_info={"app_store": "x" * 101})]},
+    {"data": [conversion_event(opt_out=None)]},
+    {"data": [{k: v for k, v in conversion_event().items() if k != "user_data"}]},
+    [conversion_event()],
+]
+"""Bodies the spec's schema accepts or refuses, some of each kind of rule."""
+
+
+@pytest.mark.filterwarnings("ignore:Unsupported scheme type:UserWarning")  # openapi-core on the bearer scheme
+async def test_the_emulator_refuses_what_the_spec_refuses(emulator: Emulator, pinterest_openapi: Any) -> None:
+    """For each body, the emulator answers 400 exactly when openapi-core finds it breaks the spec's schema."""
+    from openapi_core.validation.request.exceptions import RequestValidationError
+
+    emulator.settings.ads_conversions_per_window = 10**6
+    async with emulator_http(emulator) as client:
+        for body in _BODIES:
+            response = await client.post(events_url(), json=body)
+            try:
+                pinterest_openapi.validate_request(SpecRequest(response.request))
+                spec_accepts = True
+            except RequestValidationError:
+                spec_accepts = False
+            assert (response.status_code != 400) == spec_accepts, (str(body)[:200], response.text[:300])

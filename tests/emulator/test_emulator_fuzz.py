@@ -4,7 +4,8 @@ Hypothesis builds requests that are wrong in at least one way (bad or foreign id
 malformed or non-object bodies, missing fields, fields of the wrong type, bad enums, bad records, too many
 records, oversized or deeply nested bodies, unpaired surrogates, bad query parameters, wrong methods), dressed
 with noise that is harmless on its own (odd content types, unknown fields and parameters), and sends them in
-process. Every answer must be a 4xx with exactly `{"code": int, "message": str}` and an `x-pinterest-rid`.
+process. Every answer must be a 4xx with exactly `{"code": int, "message": str}` and an `x-pinterest-rid` (or, for
+conversion events of which some failed, the spec's 422 `DetailedError`: `code`, `message` and `details`).
 The regression tests at the end pin the emulator bugs these generators found.
 """
 
@@ -36,7 +37,15 @@ from pinaudience.emulator import (
 from pinaudience.emulator.pinterest_api import AUDIENCE_TYPES, LIST_TYPES
 from pinaudience.emulator.records import is_matched
 from pinaudience.pinterest.limits import MIN_AUDIENCE_RECORDS, OPERATIONS
-from tests.emulator.emulator_helpers import assert_pinterest_error, audiences_url, emails, lists_url, sha256s
+from tests.emulator.emulator_helpers import (
+    assert_pinterest_error,
+    audiences_url,
+    conversion_event,
+    emails,
+    lists_url,
+    sha256,
+    sha256s,
+)
 from tests.helpers import emulator_http
 
 MAX_RECORDS = 40
@@ -97,7 +106,8 @@ async def _seed(portal: BlockingPortal, client: httpx.AsyncClient, emulator: Emu
     stranger = await client.post("/_emulator/tokens", json={"user": "stranger"})
     no_scope = await client.post("/_emulator/tokens", json={"user": "emulator-user", "scopes": ["pins:read"]})
     limits = {
-        "ads_write_per_window": 10**9, "ads_read_per_window": 10**9, "per_second": 10**9,
+        "ads_write_per_window": 10**9, "ads_read_per_window": 10**9, "ads_conversions_per_window": 10**9,
+        "per_second": 10**9,
         "max_records_per_request": MAX_RECORDS, "max_body_bytes": MAX_BODY,
         # Bad records and large bodies must be refused in Pinterest's JSON shape for this test to hold: both are
         # settings (Pinterest itself accepts bad records, and a gateway may answer a large body with HTML).
@@ -400,6 +410,41 @@ def _body_rules(
             "rule list changed": _set("rule", other_list.map(lambda list_id: {"customer_list_id": list_id})),
             "surrogate in description": _surrogate_in("description"),
         }  # fmt: skip
+    if operation == "events/create":
+        base = {"data": [conversion_event(0), conversion_event(1)]}
+
+        def in_event(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+            """`change` applied to the last event, when an earlier mutation left one."""
+
+            def apply(body: dict[str, Any]) -> None:
+                events = body.get("data")
+                if isinstance(events, list) and events and isinstance(events[-1], dict):
+                    change(events[-1])
+
+            return apply
+
+        def event_set(name: str, values: st.SearchStrategy[Any]) -> st.SearchStrategy[Callable[[dict[str, Any]], None]]:
+            return _set(name, values).map(in_event)
+
+        required = ("event_name", "action_source", "event_time", "event_id", "user_data")
+        return base, {
+            "no data": _drop("data"),
+            "no events": _set("data", st.just([])),
+            "data type": _set("data", NOT_OBJECTS.filter(lambda value: not isinstance(value, list))),
+            "event type": _set("data", NOT_OBJECTS.filter(lambda value: value is not None).map(lambda value: [value])),
+            "missing field": st.sampled_from(required).map(lambda name: in_event(lambda event: event.pop(name, None))),
+            "event_time type": event_set("event_time", JSON_VALUES.filter(
+                lambda value: not isinstance(value, int) or isinstance(value, bool))),
+            "event_id type": event_set("event_id", NOT_STRINGS),
+            "event_name unlisted": event_set("event_name", bad_enum(("checkout", "lead", "signup"))),
+            "user_data type": event_set("user_data", NOT_OBJECTS),
+            "user_data without ids": event_set("user_data", st.just({"ph": [sha256("1")]})),
+            "plain em": event_set("user_data", st.from_regex(r"[a-z]{1,8}@example\.com", fullmatch=True).map(
+                lambda email: {"em": [email]})),
+            "custom_data field": event_set("custom_data", st.text(min_size=1, max_size=9).map(lambda k: {"x_" + k: 1})),
+            "surrogate in event_id": LONE_SURROGATE.map(
+                lambda char: in_event(lambda event: event.__setitem__("event_id", f"x{char}"))),
+        }  # fmt: skip
     raise AssertionError(f"no body rules for {operation}")
 
 
@@ -461,7 +506,8 @@ def assert_pinterest_refusal(response: httpx.Response, bad: Bad) -> None:
     context = f"{bad.method} {bad.path} {bad.faults}: {response.status_code} {response.text[:200]}"
     assert 400 <= response.status_code < 500, context
     body = response.json()
-    assert set(body) == {"code", "message"}, context
+    detailed = response.status_code == 422 and bad.path.endswith("/events")
+    assert set(body) == ({"code", "message", "details"} if detailed else {"code", "message"}), context
     assert isinstance(body["code"], int), context
     assert not isinstance(body["code"], bool), context
     assert isinstance(body["message"], str), context

@@ -30,7 +30,7 @@ import pytest
 from pinaudience.emulator import PROFILE_NAMES, RID_HEADER, SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator, serving
 from pinaudience.emulator.records import is_matched
 from pinaudience.pinterest.limits import MIN_AUDIENCE_RECORDS
-from tests.emulator.emulator_helpers import emails, sha256s
+from tests.emulator.emulator_helpers import emails, sha256, sha256s
 
 pytestmark = [
     # The SDK pins urllib3 1.26 and calls its deprecated `getheader(s)`; that warning is the SDK's, not ours.
@@ -52,6 +52,7 @@ class Sdk:
     AudiencesApi: Any
     AudienceUpdateRequest: Any
     AudienceUpdateOperationType: Any
+    Conversion: Any
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,7 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Sdk:
                 "pinterest.ads.customer_lists",
                 "pinterest.ads.audiences",
                 "pinterest.ads.ad_accounts",
+                "pinterest.ads.conversion_events",
                 "openapi_generated.pinterest_client.configuration",
                 "openapi_generated.pinterest_client.exceptions",
                 "openapi_generated.pinterest_client.api.audiences_api",
@@ -100,6 +102,7 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Sdk:
         AudienceUpdateOperationType=modules[
             "openapi_generated.pinterest_client.model.audience_update_operation_type"
         ].AudienceUpdateOperationType,
+        Conversion=modules["pinterest.ads.conversion_events"].Conversion,
     )
 
 
@@ -340,3 +343,75 @@ def test_sdk_surfaces_pinterest_errors(sdk: Sdk, served: Served) -> None:
     status, body, _ = _error_body(sdk, lambda: sdk.AdAccount(SEED_AD_ACCOUNT_ID, client=unauthorised))
     unauthorised.rest_client.pool_manager.clear()
     assert (status, body["code"]) == (401, 2)
+
+
+# the Conversions API ----------------------------------------------------------------------------------------------
+
+
+def _conversion_client(sdk: Sdk, served: Served) -> Any:
+    """An SDK client holding a conversion access token, minted through the admin API (the emulator's Ads Manager)."""
+    minted = served.admin.post(f"/_emulator/ad_accounts/{SEED_AD_ACCOUNT_ID}/conversion_tokens", json={})
+    minted.raise_for_status()
+    configuration = sdk.Configuration(host=served.url + "/v5", access_token=minted.json()["access_token"])
+    return sdk.PinterestSDKClient(configuration=configuration)
+
+
+def _sdk_events(sdk: Sdk, served: Served, em: str, count: int = 2) -> list[Any]:
+    """Events built by the SDK's `Conversion.create_conversion_event`, as Pinterest's SDK tests build them."""
+    return [
+        sdk.Conversion.create_conversion_event(
+            event_name="add_to_cart",
+            action_source="app_ios",
+            event_time=int(served.emulator.now()),
+            event_id=f"sdk-event-{index}",
+            user_data={"em": [em], "hashed_maids": [sha256(f"device-{index}")]},
+            custom_data={"currency": "USD", "value": "14.99", "content_ids": ["product-1"], "num_items": 1},
+            event_source_url="https://shop.example/cart",
+            partner_name="ss-pinaudience",
+        )
+        for index in range(count)
+    ]
+
+
+def test_sdk_sends_conversion_events(sdk: Sdk, served: Served) -> None:
+    """With a conversion access token, the SDK's Conversion sends events: its ConversionApiResponse model reads the
+    counts and per-event statuses, the admin API holds the events, and test mode records nothing."""
+    client = _conversion_client(sdk, served)
+    try:
+        events = _sdk_events(sdk, served, sha256("sdk-user@example.com"))
+        response = sdk.Conversion.send_conversion_events(SEED_AD_ACCOUNT_ID, events, client=client)
+        assert (response.num_events_received, response.num_events_processed) == (2, 2)
+        assert [event.status for event in response.events] == ["processed", "processed"]
+        assert [event.error_message for event in response.events] == ["", ""]
+        tested = sdk.Conversion.send_conversion_events(SEED_AD_ACCOUNT_ID, events, test=True, client=client)
+        assert tested.num_events_processed == 2
+    finally:
+        client.rest_client.pool_manager.clear()
+    found = served.admin.get(f"/_emulator/ad_accounts/{SEED_AD_ACCOUNT_ID}/events").json()
+    assert [item["event"]["event_id"] for item in found["events"]] == ["sdk-event-0", "sdk-event-1"]
+    assert found["events"][0]["event"]["user_data"]["em"] == [sha256("sdk-user@example.com")]
+    assert (found["test_requests"], found["test_events"]) == (1, 2)
+
+
+def test_sdk_sends_conversion_events_with_an_oauth_token(sdk: Sdk, served: Served) -> None:
+    """An OAuth access token with ads:write sends events as well (the spec's other security scheme)."""
+    events = _sdk_events(sdk, served, sha256("sdk-user@example.com"), count=1)
+    response = sdk.Conversion.send_conversion_events(SEED_AD_ACCOUNT_ID, events, client=served.client)
+    assert response.num_events_processed == 1
+
+
+def test_sdk_sees_422_for_a_plain_email(sdk: Sdk, served: Served) -> None:
+    """An `em` that is a plain email reaches the SDK as ApiException 422 (what Pinterest's own SDK tests see), its
+    body the spec's DetailedError with each event's answer under `details`."""
+    client = _conversion_client(sdk, served)
+    try:
+        events = _sdk_events(sdk, served, "test_non_hashed_email@pinterest.com")
+        status, body, headers = _error_body(
+            sdk, lambda: sdk.Conversion.send_conversion_events(SEED_AD_ACCOUNT_ID, events, test=True, client=client)
+        )
+    finally:
+        client.rest_client.pool_manager.clear()
+    assert status == 422
+    assert {"code", "message", "details"} <= set(body)
+    assert [event["status"] for event in body["details"]["events"]] == ["failed", "failed"]
+    assert headers[RID_HEADER]

@@ -20,6 +20,7 @@ from pinaudience.emulator import (
     SEED_AD_ACCOUNT_ID,
     SEED_APP_ID,
     SEED_APP_SECRET,
+    SEED_CONVERSION_TOKEN,
     SEED_REFRESH_TOKEN,
     Emulator,
     EmulatorSettings,
@@ -125,6 +126,7 @@ async def test_serve_command_prints_seed_then_ready(tmp_path: Path) -> None:
         assert printed["app_secret"] == SEED_APP_SECRET
         assert printed["access_token"] == SEED_ACCESS_TOKEN
         assert printed["refresh_token"] == SEED_REFRESH_TOKEN
+        assert printed["conversion_token"] == SEED_CONVERSION_TOKEN
         assert printed["ad_account_id"] == SEED_AD_ACCOUNT_ID
         async with httpx.AsyncClient(base_url=printed["base_url"], headers=AUTH) as client:
             created = await client.post(lists_url(), json={"name": "kept", "records": joined(emails(3))})

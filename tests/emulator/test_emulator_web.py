@@ -22,7 +22,16 @@ from pinaudience.emulator import (
     serving,
 )
 from pinaudience.emulator.web import MAX_ROWS
-from tests.emulator.emulator_helpers import audiences_url, create_audience, create_list, emails, lists_url, update_list
+from tests.emulator.emulator_helpers import (
+    audiences_url,
+    conversion_event,
+    create_audience,
+    create_list,
+    emails,
+    events_url,
+    lists_url,
+    update_list,
+)
 
 HTML_NAME = '<b id="injected">VIP</b> & "friends" <script>document.title = "pwned"</script>'
 """A list name a person could type in a CDP: it must show as text, never as markup."""
@@ -57,6 +66,20 @@ async def _page(client: httpx.AsyncClient, query: str = "") -> str:
 def _section(page: str, anchor: str) -> str:
     start = page.index(f'<section id="{anchor}">')
     return page[start : page.index("</section>", start)]
+
+
+@pytest.mark.anyio
+async def test_page_counts_conversion_events(emulator_client: httpx.AsyncClient) -> None:
+    """Conversion events show as counts per ad account (received, distinct, failed, calls, test calls), no values."""
+    events = [conversion_event(1), conversion_event(1), conversion_event(2, user_data={"em": ["plain@example.com"]})]
+    await emulator_client.post(events_url(), json={"data": events})
+    await emulator_client.post(events_url(), json={"data": events[:1]}, params={"test": "true"})
+    section = _section(await _page(emulator_client), "conversion-events")
+    row = section[section.index(f"<td>{SEED_AD_ACCOUNT_ID}</td>") :]
+    cells = [cell.split("</td>")[0] for cell in row.split('<td class="n">')[1:8]]
+    assert cells == ["2", "1", "1", "1", "1", "1", "1"]
+    assert "plain@example.com" not in section
+    assert "order-1" not in section
 
 
 @pytest.mark.anyio

@@ -13,7 +13,7 @@ import pytest
 from pinaudience.config import Secret
 from pinaudience.errors import ConfigError
 from pinaudience.pinterest.oauth import PINTEREST_AUTHORIZE_URL, authorize_base_for, authorize_url
-from pinaudience.pinterest.token_store import TokenStore, choose_tokens
+from pinaudience.pinterest.token_store import FileTokenStore, choose_tokens
 from pinaudience.pinterest.tokens import TokenSet, fingerprint, token_status
 
 DAY = 86_400.0
@@ -34,7 +34,7 @@ def pair(access: str = "pina_a", refresh: str = "pinr_r", **kw: Any) -> TokenSet
 
 def test_save_then_load_round_trips_with_mode_0600(tmp_path: Path) -> None:
     """What is saved loads back equal, and only its owner can read the file."""
-    store = TokenStore(tmp_path / "deep" / "tokens.json")
+    store = FileTokenStore(tmp_path / "deep" / "tokens.json")
     tokens = pair(seed="abc")
     store.save(tokens)
     assert store.load() == tokens
@@ -44,7 +44,7 @@ def test_save_then_load_round_trips_with_mode_0600(tmp_path: Path) -> None:
 
 def test_missing_store_loads_as_none(tmp_path: Path) -> None:
     """No file yet is not an error."""
-    assert TokenStore(tmp_path / "none.json").load() is None
+    assert FileTokenStore(tmp_path / "none.json").load() is None
 
 
 def test_garbage_store_is_a_config_error(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_garbage_store_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     path.write_text("not json")
     with pytest.raises(ConfigError, match="not a pinaudience token file"):
-        TokenStore(path).load()
+        FileTokenStore(path).load()
 
 
 class Exploding(TokenSet):
@@ -62,7 +62,7 @@ class Exploding(TokenSet):
 
 def test_failed_write_leaves_the_old_store_whole(tmp_path: Path) -> None:
     """A write that fails half-way leaves the previous pair on disk and no temporary file behind."""
-    store = TokenStore(tmp_path / "tokens.json")
+    store = FileTokenStore(tmp_path / "tokens.json")
     store.save(pair(refresh="pinr_old"))
     with pytest.raises(Exception, match="Cannot write the token store"):
         store.save(Exploding(refresh_token=Secret("pinr_new")))

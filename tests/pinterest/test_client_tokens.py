@@ -25,7 +25,7 @@ from pinaudience.pinterest.oauth import authorize_base_for, authorize_url, new_s
 from pinaudience.pinterest.providers import RefreshingTokenProvider
 from pinaudience.pinterest.ratelimit import LocalRateLimiter
 from pinaudience.pinterest.retry import RetryPolicy
-from pinaudience.pinterest.token_store import TokenStore
+from pinaudience.pinterest.token_store import FileTokenStore
 from pinaudience.pinterest.tokens import TokenSet, fingerprint
 from tests.helpers import API_BASE
 from tests.pinterest.client_helpers import Admin
@@ -46,7 +46,7 @@ def with_refresh_token(settings: PinterestSettings, refresh_token: str, **creds:
 
 def save_pair(token_store: Path, pair: dict[str, Any], *, now: float, refresh_left_s: float) -> None:
     """Store an emulator token pair as `auth login` would, its refresh token expiring in `refresh_left_s`."""
-    TokenStore(token_store).save(
+    FileTokenStore(token_store).save(
         TokenSet(
             access_token=Secret(pair["access_token"]),
             refresh_token=Secret(pair["refresh_token"]),
@@ -148,7 +148,7 @@ async def test_concurrent_first_calls_share_one_refresh(
     assert operations.count("ad_accounts/get") == 10
 
 
-class FullDisk(TokenStore):
+class FullDisk(FileTokenStore):
     """A token store whose writes fail, as on a full or read-only disk."""
 
     def save(self, tokens: TokenSet) -> None:

@@ -36,7 +36,7 @@ from pinaudience.engine.sync import sync_async
 from pinaudience.errors import PinaudienceError
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.retry import RetryPolicy
-from pinaudience.pinterest.token_store import TokenStore
+from pinaudience.pinterest.token_store import FileTokenStore
 from pinaudience.pinterest.tokens import TokenSet
 from pinaudience.state import ListRef, StateStore
 from tests.emulator_admin import EmulatorAdmin
@@ -275,11 +275,11 @@ class Harness:
     def login_again(self, tokens: dict[str, Any], *, app_id: str = CANARY_APP_ID) -> None:
         """Write a new pair into the token store, as `pinaudience auth login` does."""
         pair = TokenSet.from_token_response(tokens, now=self.clock.now(), app_id=app_id)
-        TokenStore(self.token_store).save(pair)
+        FileTokenStore(self.token_store).save(pair)
 
     def current_refresh_token(self) -> str:
         """The refresh token the engine would use next: the token store's, else the configured canary."""
-        stored = TokenStore(self.token_store).load()
+        stored = FileTokenStore(self.token_store).load()
         if stored is not None and stored.refresh_token is not None:
             return stored.refresh_token.reveal()
         return CANARY_REFRESH_TOKEN

@@ -2,7 +2,7 @@
 
 `login` runs the authorization-code flow: it prints (and, on a terminal, opens) Pinterest's authorize
 page, receives the browser's redirect on a loopback port, checks `state`, exchanges the code for a
-continuous refresh token and writes the pair to the token store (mode 0600). The token rules are in
+continuous refresh token and writes the pair to the token store (a 0600 file, or PostgreSQL). The token rules are in
 `pinaudience.pinterest` (`tokens`, `token_store`, `oauth`, `providers`); nothing here ever prints a token.
 """
 
@@ -199,10 +199,12 @@ async def login_with_code(
     clock: Clock | None = None,
 ) -> TokenStatus:
     """`auth login`'s last step: exchange the code, write the pair to the token store, return its status."""
+    import asyncio
+
     from pinaudience.clock import SystemClock
     from pinaudience.pinterest.http import new_http_client
     from pinaudience.pinterest.oauth import exchange_code
-    from pinaudience.pinterest.token_store import TokenStore, token_store_path
+    from pinaudience.pinterest.token_store import open_token_store
     from pinaudience.pinterest.tokens import token_status
 
     clock = clock or SystemClock()
@@ -211,9 +213,9 @@ async def login_with_code(
         tokens = await exchange_code(
             http, app_id=app_id, app_secret=app_secret, code=code, redirect_uri=redirect_uri, clock=clock
         )
-    path = token_store_path(settings.credentials)
-    TokenStore(path).save(tokens)
-    return token_status(tokens, clock.now(), source="pinterest", store_path=path)
+    store = open_token_store(settings.credentials, api_base=settings.api_base)
+    await asyncio.to_thread(store.save, tokens)
+    return token_status(tokens, clock.now(), source="pinterest", store_path=store.location)
 
 
 async def refresh_now(
@@ -226,18 +228,18 @@ async def refresh_now(
     from pinaudience.clock import SystemClock
     from pinaudience.pinterest.http import new_http_client
     from pinaudience.pinterest.providers import RefreshingTokenProvider
-    from pinaudience.pinterest.token_store import TokenStore, token_store_path
+    from pinaudience.pinterest.token_store import open_token_store
 
     clock = clock or SystemClock()
     app_id, app_secret = _app_credentials(settings)
-    path = token_store_path(settings.credentials)
+    store = open_token_store(settings.credentials, api_base=settings.api_base)
     async with new_http_client(settings.api_base, timeout_s=settings.timeout_s, transport=transport) as http:
         provider = RefreshingTokenProvider(
             http,
             app_id=app_id,
             app_secret=app_secret,
             clock=clock,
-            store=TokenStore(path),
+            store=store,
             seed_refresh_token=settings.credentials.refresh_token,
             seed_access_token=settings.credentials.access_token,
         )
@@ -247,15 +249,15 @@ async def refresh_now(
 def read_token_status(settings: PinterestSettings, *, clock: Clock | None = None) -> TokenStatus | None:
     """`auth status`: the stored pair's expiries, without asking Pinterest; None when nothing is stored."""
     from pinaudience.clock import SystemClock
-    from pinaudience.pinterest.token_store import TokenStore, token_store_path
+    from pinaudience.pinterest.token_store import open_token_store
     from pinaudience.pinterest.tokens import token_status
 
     clock = clock or SystemClock()
-    path = token_store_path(settings.credentials)
-    stored = TokenStore(path).load()
+    store = open_token_store(settings.credentials, api_base=settings.api_base)
+    stored = store.load()
     if stored is None:
         return None
-    return token_status(stored, clock.now(), store_path=path)
+    return token_status(stored, clock.now(), store_path=store.location)
 
 
 # ------------------------------------------------------------------------------------------ commands
@@ -288,7 +290,8 @@ def login(
 
     Prints the authorize URL (and opens it on a desktop), waits for Pinterest to send the browser back to
     http://localhost:PORT/, checks the state, exchanges the code for a continuous refresh token and saves
-    the pair (mode 0600). The app secret comes from PINTEREST_APP_SECRET, or is asked for.
+    the pair (a file of mode 0600, or the PostgreSQL token store). The app secret comes from
+    PINTEREST_APP_SECRET, or is asked for.
 
     Example:
 
@@ -336,7 +339,7 @@ def login(
                 resolution="Run `pinaudience auth login` again and use the newest authorize URL.",
             )
         status = asyncio.run(login_with_code(settings, code=answer["code"], redirect_uri=receiver.redirect_uri))
-    print("Logged in; tokens saved (mode 0600).")
+    print("Logged in; tokens saved to the token store.")
     for line in status_lines(status):
         print(line)
     print(
@@ -360,7 +363,7 @@ def status_command(
 
     pinaudience auth status
     """
-    from pinaudience.pinterest.token_store import token_store_path
+    from pinaudience.pinterest.token_store import open_token_store
 
     with logging_to(stream=sys.stderr, level=log_level(True), secrets=env_secrets()):
         settings = load_connection(config, Overrides(api_base=api_base, token_store=token_store))
@@ -372,9 +375,9 @@ def status_command(
             else:
                 print("static access token from PINTEREST_ACCESS_TOKEN; Pinterest does not say when it expires")
             return
-        path = token_store_path(settings.credentials)
+        where = open_token_store(settings.credentials, api_base=settings.api_base).location
         raise ConfigError(
-            f"no tokens are stored in {path}",
+            f"no tokens are stored in {where}",
             resolution="Run `pinaudience auth login`, or set PINTEREST_ACCESS_TOKEN.",
         )
     if json_output:

@@ -13,6 +13,7 @@ from pinaudience.emulator.seed import (
     SEED_AD_ACCOUNT_ID,
     SEED_APP_ID,
     SEED_APP_SECRET,
+    SEED_CONVERSION_TOKEN,
     SEED_REFRESH_TOKEN,
 )
 from pinaudience.emulator.settings import PROFILE_NAMES
@@ -55,6 +56,7 @@ def serve(
         f"app_secret: {SEED_APP_SECRET}",
         f"access_token: {SEED_ACCESS_TOKEN}",
         f"refresh_token: {SEED_REFRESH_TOKEN}",
+        f"conversion_token: {SEED_CONVERSION_TOKEN}",
         f"ad_account_id: {SEED_AD_ACCOUNT_ID}",
         f"profile: {profile}",
         "ready",

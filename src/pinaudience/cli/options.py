@@ -21,6 +21,7 @@ from pinaudience.cli.logs import LogFormat, logging_to
 from pinaudience.config import (
     ENV_ACCESS_TOKEN,
     ENV_APP_SECRET,
+    ENV_RATE_LIMIT_URL,
     ENV_REFRESH_TOKEN,
     Overrides,
     PinterestSettings,
@@ -28,6 +29,8 @@ from pinaudience.config import (
     load_settings,
     read_toml,
 )
+from pinaudience.support.paths import ENV_STATE
+from pinaudience.support.redact import url_secrets
 
 NO_AD_ACCOUNT = "0"
 """Stands in for the ad account in commands that never name one (`auth`); never sent to Pinterest."""
@@ -53,6 +56,17 @@ AdAccountOpt = Annotated[
         rich_help_panel="Connection",
     ),
 ]
+RateLimitUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rate-limit-url",
+        metavar="REDIS_URL",
+        help="Share Pinterest's rate limits with every worker using the same user and app through this Redis "
+        "(redis://:PASSWORD@HOST:6379/0); prefer PINAUDIENCE_RATE_LIMIT_URL, which no process listing shows.",
+        show_default=False,
+        rich_help_panel="Connection",
+    ),
+]
 ApiBaseOpt = Annotated[
     str | None,
     typer.Option(
@@ -63,19 +77,23 @@ ApiBaseOpt = Annotated[
     ),
 ]
 TokenStoreOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--token-store",
-        help="The file (mode 0600) holding the tokens of `auth login` and every rotated refresh token.",
+        help="Where the tokens of `auth login` and every rotated refresh token are kept: a file (mode 0600), or a "
+        "postgresql:// URL shared by every worker (default: the PostgreSQL state, else a file).",
         show_default=False,
         rich_help_panel="Connection",
     ),
 ]
 StateOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--state",
-        help="The state directory: what Pinterest confirmed each list holds. Keep it between runs.",
+        "--state-dir",
+        metavar="DIR|URL",
+        help="Where pinaudience keeps what Pinterest confirmed each list holds: a directory, or a "
+        "postgresql://user@host/db URL shared by every worker (or PINAUDIENCE_STATE). Keep it between runs.",
         show_default=False,
         rich_help_panel="Connection",
     ),
@@ -120,6 +138,18 @@ CustomerListIdOpt = Annotated[
     ),
 ]
 
+AudienceSelectOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--audience",
+        metavar="NAME",
+        help="Only the config file's audience of this name (repeatable): one job per audience "
+        "(`pinaudience audiences --config FILE` lists the names).",
+        show_default=False,
+        rich_help_panel="Destination",
+    ),
+]
+
 # --- output -------------------------------------------------------------------------------------------
 
 JsonOpt = Annotated[
@@ -145,13 +175,17 @@ LogFormatOpt = Annotated[
 def env_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     """The secrets the environment holds, so log lines can be scrubbed of them even before settings load."""
     env = os.environ if env is None else env
-    return [env[name] for name in (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_APP_SECRET) if env.get(name)]
+    found = [env[name] for name in (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_APP_SECRET) if env.get(name)]
+    return found + url_secrets(env.get(ENV_STATE, "")) + url_secrets(env.get(ENV_RATE_LIMIT_URL, ""))
 
 
 def settings_secrets(settings: Settings | PinterestSettings) -> list[str]:
     pinterest = settings.pinterest if isinstance(settings, Settings) else settings
     creds = pinterest.credentials
-    return [s.reveal() for s in (creds.access_token, creds.refresh_token, creds.app_secret) if s]
+    found = [s.reveal() for s in (creds.access_token, creds.refresh_token, creds.app_secret) if s]
+    if isinstance(creds.token_store, str):
+        found += url_secrets(creds.token_store)
+    return found + (url_secrets(pinterest.rate_limit_url.reveal()) if pinterest.rate_limit_url else [])
 
 
 def load(config: Path | None, overrides: Overrides) -> Settings:

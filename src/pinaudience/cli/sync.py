@@ -20,12 +20,14 @@ from pinaudience.cli.options import (
     ApiBaseOpt,
     AudienceIdOpt,
     AudienceNameOpt,
+    AudienceSelectOpt,
     ConfigOpt,
     CustomerListIdOpt,
     JsonOpt,
     ListNameOpt,
     LogFormatOpt,
     QuietOpt,
+    RateLimitUrlOpt,
     StateOpt,
     TokenStoreOpt,
     env_secrets,
@@ -34,7 +36,7 @@ from pinaudience.cli.options import (
     settings_secrets,
 )
 from pinaudience.cli.output import print_json, render_error_parts, stderr_console, stdout_console
-from pinaudience.config import Overrides, Settings, SyncMode
+from pinaudience.config import Overrides, Secret, Settings, SyncMode
 from pinaudience.errors import ConfigError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm, IdType
 from pinaudience.support.files import write_atomic
@@ -144,6 +146,7 @@ def sync_command(
         ),
     ] = None,
     config: ConfigOpt = None,
+    only: AudienceSelectOpt = None,
     ad_account_id: AdAccountOpt = None,
     list_name: ListNameOpt = None,
     audience_name: AudienceNameOpt = None,
@@ -249,6 +252,7 @@ def sync_command(
             rich_help_panel="Connection",
         ),
     ] = None,
+    rate_limit_url: RateLimitUrlOpt = None,
     report: Annotated[
         Path | None,
         typer.Option(
@@ -275,6 +279,8 @@ def sync_command(
     pinaudience sync customers.csv --ad-account-id 549755885175 --list-name "VIP customers" --dry-run
 
     pinaudience sync --config pinaudience.toml --report report.json --log-format json
+
+    pinaudience sync --config pinaudience.toml --audience "VIP customers"   (one job per audience)
     """
     overrides = Overrides(
         ad_account_id=ad_account_id,
@@ -282,7 +288,8 @@ def sync_command(
         token_store=token_store,
         ads_write_limit=ads_write_limit,
         ads_read_limit=ads_read_limit,
-        state_dir=state,
+        rate_limit_url=Secret(rate_limit_url) if rate_limit_url else None,
+        state=state,
         input=input_file,
         list_name=list_name,
         audience_name=audience_name,
@@ -297,6 +304,7 @@ def sync_command(
         sample=sample,
         full=True if full else None,
         max_remove_fraction=max_remove_fraction,
+        audiences=tuple(only or ()),
     )
     if config is None and input_file is None:
         raise ConfigError(

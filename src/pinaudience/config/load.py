@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from pinaudience.config.settings import AUDIENCE_KEYS, PINTEREST_KEYS, TOP_KEYS, AudienceSettings, Overrides, Settings
+from pinaudience.config.settings import (
+    AUDIENCE_KEYS,
+    PINTEREST_KEYS,
+    TABLE_ONLY_KEYS,
+    TOP_KEYS,
+    AudienceSettings,
+    Overrides,
+    Settings,
+    audience_label,
+)
 from pinaudience.config.values import (
     as_bool,
     as_enum,
@@ -26,12 +36,16 @@ from pinaudience.pinterest.settings import (
     ENV_API_URI,
     ENV_APP_ID,
     ENV_APP_SECRET,
+    ENV_RATE_LIMIT_URL,
     ENV_REFRESH_TOKEN,
+    RATE_LIMIT_SCOPE_PATTERN,
     Credentials,
     PinterestSettings,
     default_token_store,
 )
 from pinaudience.plan.mode import SyncMode
+from pinaudience.support.paths import ENV_STATE, is_postgres_url
+from pinaudience.support.redact import redact_url
 
 
 def read_toml(path: Path) -> dict[str, object]:
@@ -59,7 +73,8 @@ def load_settings(
     """Build Settings from a TOML file, then command-line flags; the environment only fills secrets.
 
     Precedence: flags > file > environment (the environment, under Pinterest SDK names, fills only
-    credentials and the API base that neither the file nor the flags set).
+    credentials and the API base that neither the file nor the flags set; `PINAUDIENCE_STATE` fills the
+    state the same way). With no token store given, a PostgreSQL state is the token store too.
     """
     overrides = overrides or Overrides()
     env = os.environ if env is None else env
@@ -70,6 +85,10 @@ def load_settings(
     pinterest_data = dict(_table(data, "pinterest", where))
     _reject_unknown(pinterest_data, PINTEREST_KEYS, f"{where} [pinterest]")
     pinterest_data.update(overrides.pinterest_values())
+    if not pinterest_data.get("token_store"):
+        state = overrides.state or data.get("state") or data.get("state_dir") or env.get(ENV_STATE)
+        if is_postgres_url(state):
+            pinterest_data["token_store"] = state  # tokens live beside a PostgreSQL state
     pinterest = _pinterest_settings(pinterest_data, env, where)
 
     defaults = dict(_table(data, "defaults", where))
@@ -78,6 +97,13 @@ def load_settings(
     if not isinstance(raw_audiences, list) or not all(isinstance(a, dict) for a in raw_audiences):
         raise ConfigError(f"{where}: `audience` must be an array of tables ([[audience]])")
     audience_tables: list[dict[str, object]] = [dict(a) for a in raw_audiences]
+    if overrides.audiences:
+        if config_file is None:
+            raise ConfigError(
+                "--audience selects audiences of a config file, and no --config was given",
+                resolution="Give --config FILE with [[audience]] tables, or leave --audience out.",
+            )
+        audience_tables = select_audiences(audience_tables, defaults, overrides.audiences, where)
     destination = overrides.destination_values()
     if destination:
         if len(audience_tables) > 1:
@@ -92,14 +118,74 @@ def load_settings(
     audiences: list[AudienceSettings] = []
     for index, table in enumerate(audience_tables, start=1):
         label = f"{where} audience {index}" if config_file is not None else "settings"
-        _reject_unknown(table, AUDIENCE_KEYS, label)
+        _reject_unknown(table, AUDIENCE_KEYS | TABLE_ONLY_KEYS, label)
         merged = {**defaults, **table, **overrides.run_values()}
         audiences.append(_audience_settings(merged, label, base_dir=config_file.parent if config_file else None))
 
-    state_dir = overrides.state_dir
-    if state_dir is None and "state_dir" in data:
-        state_dir = as_path(data["state_dir"], "state_dir", where, config_file.parent if config_file else None)
-    return Settings(pinterest=pinterest, audiences=tuple(audiences), state_dir=state_dir)
+    state = overrides.state if overrides.state is not None else _file_state(data, where, config_file)
+    if state is None and env.get(ENV_STATE, "").strip():
+        state = env[ENV_STATE].strip()
+    return Settings(pinterest=pinterest, audiences=tuple(audiences), state=state)
+
+
+def _file_state(data: Mapping[str, object], where: str, config_file: Path | None) -> str | None:
+    """The file's `state` (a directory, relative to the file, or a PostgreSQL URL); `state_dir` is its older name."""
+    if "state" in data and "state_dir" in data:
+        raise ConfigError(f"{where} sets both `state` and `state_dir`", resolution="Keep `state` only.")
+    name = "state" if "state" in data else "state_dir" if "state_dir" in data else None
+    if name is None:
+        return None
+    text = as_str(data[name], name, where)
+    if is_postgres_url(text):
+        return text.strip()
+    return str(as_path(text, name, where, config_file.parent if config_file else None))
+
+
+MAX_NAMES_SHOWN = 20
+"""An error about audience names lists at most this many of the file's names (and says how many there are)."""
+
+
+def table_label(table: Mapping[str, object], defaults: Mapping[str, object]) -> str:
+    """An `[[audience]]` table's name, as `AudienceSettings.label` will read it once loaded."""
+    merged = {**defaults, **table}
+    keys = ("name", "audience_name", "list_name", "audience_id", "customer_list_id")
+    return audience_label(*(table.get(k) if k == "name" else merged.get(k) for k in keys))
+
+
+def names_text(names: list[str]) -> str:
+    """`N audiences: a, b, c` (at most MAX_NAMES_SHOWN names, then how many more)."""
+    shown = ", ".join(repr(n) for n in names[:MAX_NAMES_SHOWN])
+    more = f" and {len(names) - MAX_NAMES_SHOWN} more" if len(names) > MAX_NAMES_SHOWN else ""
+    return f"{len(names)} audience{'' if len(names) == 1 else 's'}: {shown}{more}" if names else "no audiences"
+
+
+def check_unique_names(names: list[str], where: str) -> None:
+    """Names that select audiences must tell them apart; ConfigError naming the ones given twice."""
+    twice = [name for name, count in Counter(names).items() if count > 1]
+    if twice:
+        repeated = ", ".join(repr(n) for n in twice)
+        raise ConfigError(
+            f"{where}: several audiences are named {repeated}, so a name cannot select one",
+            resolution="Give each [[audience]] table a distinct `name` key (it overrides the list and audience names "
+            "as the audience's name in the file).",
+        )
+
+
+def select_audiences(
+    tables: list[dict[str, object]], defaults: Mapping[str, object], wanted: tuple[str, ...], where: str
+) -> list[dict[str, object]]:
+    """The `[[audience]]` tables named in `wanted` (`sync --audience NAME`), in the file's order."""
+    names = [table_label(t, defaults) for t in tables]
+    check_unique_names(names, where)
+    missing = [w for w in dict.fromkeys(wanted) if w not in names]
+    if missing:
+        listed = ", ".join(repr(m) for m in missing)
+        raise ConfigError(
+            f"{where}: no audience named {listed}; the file defines {names_text(names)}",
+            resolution="Name an audience of the file (`pinaudience audiences --config FILE` lists them): its `name`, "
+            "else its `audience_name`, else its `list_name`, else its audience or customer list id.",
+        )
+    return [t for t, n in zip(tables, names, strict=True) if n in wanted]
 
 
 def _table(data: Mapping[str, object], name: str, where: str) -> Mapping[str, object]:
@@ -134,9 +220,7 @@ def _pinterest_settings(data: dict[str, object], env: Mapping[str, str], where: 
         refresh_token=as_secret(data.get("refresh_token") or env.get(ENV_REFRESH_TOKEN), "refresh_token", where),
         app_id=as_str(data.get("app_id") or env.get(ENV_APP_ID) or "", "app_id", where) or None,
         app_secret=as_secret(data.get("app_secret") or env.get(ENV_APP_SECRET), "app_secret", where),
-        token_store=as_path(data["token_store"], "token_store", where, None)
-        if data.get("token_store")
-        else default_token_store(),
+        token_store=_token_store(data.get("token_store"), where),
     )
     kwargs: dict[str, object] = {}
     if "ads_write_limit" in data:
@@ -146,6 +230,7 @@ def _pinterest_settings(data: dict[str, object], env: Mapping[str, str], where: 
     for key in ("per_second", "max_attempts", "writes_in_flight", "writes_in_flight_per_list"):
         if key in data:
             kwargs[key] = as_int(data[key], key, where)
+    kwargs.update(_rate_limit_settings(data, env, where))
     for key in ("timeout_s", "max_retry_s"):
         if key in data:
             number = as_float(data[key], key, where)
@@ -160,11 +245,44 @@ def _pinterest_settings(data: dict[str, object], env: Mapping[str, str], where: 
     )
 
 
+def _token_store(value: object, where: str) -> Path | str:
+    """A `postgresql://` URL as given, else a path (from a flag or the file; `~` expanded), else the default file."""
+    if not value:
+        return default_token_store()
+    if isinstance(value, str) and is_postgres_url(value.strip()):
+        return value.strip()
+    return as_path(value, "token_store", where, None)
+
+
+RATE_LIMIT_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _rate_limit_settings(data: Mapping[str, object], env: Mapping[str, str], where: str) -> dict[str, object]:
+    """`rate_limit_url` (file or flag, else PINAUDIENCE_RATE_LIMIT_URL) and `rate_limit_scope`, checked."""
+    out: dict[str, object] = {}
+    url = as_secret(data.get("rate_limit_url") or env.get(ENV_RATE_LIMIT_URL), "rate_limit_url", where)
+    if url is not None:
+        if not url.reveal().startswith(RATE_LIMIT_URL_SCHEMES):
+            raise ConfigError(
+                f"{where}: `rate_limit_url` must be a Redis URL, got {redact_url(url.reveal())!r}",
+                resolution="Give a URL such as redis://:PASSWORD@HOST:6379/0 (rediss:// for TLS).",
+            )
+        out["rate_limit_url"] = url
+    if data.get("rate_limit_scope") is not None:
+        scope = as_str(data["rate_limit_scope"], "rate_limit_scope", where)
+        if not RATE_LIMIT_SCOPE_PATTERN.match(scope):
+            raise ConfigError(
+                f"{where}: `rate_limit_scope` must be 1 to 200 letters, digits or the characters _ . : @ = -"
+            )
+        out["rate_limit_scope"] = scope
+    return out
+
+
 def _audience_settings(data: dict[str, object], where: str, *, base_dir: Path | None) -> AudienceSettings:
     kwargs: dict[str, object] = {}
     if data.get("input") is not None:
         kwargs["input"] = as_path(data["input"], "input", where, base_dir)
-    for key in ("list_name", "audience_name", "column"):
+    for key in ("name", "list_name", "audience_name", "column"):
         if data.get(key) is not None:
             text = as_str(data[key], key, where)
             if not text:

@@ -1,7 +1,7 @@
-"""A local Pinterest API v5 for customer lists, audiences, ad accounts and OAuth, with an admin API for tests.
+"""A local Pinterest API v5 for customer lists, audiences, ad accounts, conversion events and OAuth, with an admin API.
 
-Pinterest's sandbox disables every customer list and audience operation, so this is what tests, demos and
-benchmarks run against. In process: `httpx.AsyncClient(transport=Emulator(clock=clock).transport())`. On a
+Pinterest's sandbox disables every customer list, audience and conversion event operation, so this is what tests,
+demos and benchmarks run against. In process: `httpx.AsyncClient(transport=Emulator(clock=clock).transport())`. On a
 socket: `with serving(Emulator()) as url: ...` or `pinaudience emulator serve`. docs/emulator.md has the
 settings and profiles (`Emulator(profile="realistic")`), the admin API, the rate-limit algorithm and every
 known difference from Pinterest.
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         SEED_AD_ACCOUNT_ID,
         SEED_APP_ID,
         SEED_APP_SECRET,
+        SEED_CONVERSION_TOKEN,
         SEED_REFRESH_TOKEN,
         SEED_SCOPES,
         SEED_USER,
@@ -47,6 +48,7 @@ __all__ = [
     "SEED_AD_ACCOUNT_ID",
     "SEED_APP_ID",
     "SEED_APP_SECRET",
+    "SEED_CONVERSION_TOKEN",
     "SEED_REFRESH_TOKEN",
     "SEED_SCOPES",
     "SEED_USER",
@@ -70,6 +72,7 @@ _MODULE_OF = {
             "SEED_AD_ACCOUNT_ID",
             "SEED_APP_ID",
             "SEED_APP_SECRET",
+            "SEED_CONVERSION_TOKEN",
             "SEED_REFRESH_TOKEN",
             "SEED_SCOPES",
             "SEED_USER",

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from pinaudience.emulator.conversions import CONVERSION_ROLES, CONVERSION_TOKEN_TTL_S, event_counts_json
 from pinaudience.emulator.faults import FaultPlan, FaultPlanError
 from pinaudience.emulator.http import ApiError, invalid
 from pinaudience.emulator.pinterest_api import ACCOUNT_STATES, ad_account_json, is_id, list_status
@@ -143,6 +144,15 @@ async def revoke_token(emu: Emulator, request: Request) -> Response:
     return JSONResponse({"revoked": emu.store.revoke_token(_name(body, "token"))})
 
 
+async def expire_token(emu: Emulator, request: Request) -> Response:
+    body = await _json_body(request)
+    in_s = body.get("in_s", 0)
+    if not isinstance(in_s, int | float) or isinstance(in_s, bool) or not math.isfinite(in_s) or in_s < 0:
+        raise invalid("in_s must be a number of seconds >= 0")
+    expires_at = emu.now() + float(in_s)
+    return JSONResponse({"expired": emu.store.expire_token(_name(body, "token"), expires_at), "expires_at": expires_at})
+
+
 def _admin_list_id(emu: Emulator, request: Request) -> int:
     list_id = request.path_params["customer_list_id"]
     if not is_id(list_id) or emu.store.get_list(int(list_id)) is None:
@@ -252,8 +262,74 @@ async def clear_requests(emu: Emulator, request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def get_grants(emu: Emulator, request: Request) -> Response:
+    return JSONResponse({"grants": emu.counters.grants()})
+
+
+async def clear_grants(emu: Emulator, request: Request) -> Response:
+    emu.counters.clear_grants()
+    return Response(status_code=204)
+
+
 async def list_sends(emu: Emulator, request: Request) -> Response:
     return JSONResponse({"sends": emu.store.send_histogram(_admin_list_id(emu, request))})
+
+
+def _admin_account_id(emu: Emulator, request: Request) -> str:
+    account_id = str(request.path_params["ad_account_id"])
+    if not is_id(account_id) or emu.store.get_ad_account(account_id) is None:
+        raise ApiError(404, 404, "Ad account not found.")
+    return account_id
+
+
+async def create_conversion_token(emu: Emulator, request: Request) -> Response:
+    """The emulator's stand-in for Ads Manager's "generate a conversion access token" in an ad account."""
+    account_id = _admin_account_id(emu, request)
+    account = emu.store.get_ad_account(account_id)
+    assert account is not None
+    body = await _json_body(request)
+    user = _name(body, "user", account.owner)
+    if not emu.store.roles(user, account) & CONVERSION_ROLES:
+        raise invalid(f"user: {user} may not send events for ad account {account_id} (needs one of "
+                      f"{', '.join(sorted(CONVERSION_ROLES))})")  # fmt: skip
+    ttl = _ttl(body, "ttl_s", CONVERSION_TOKEN_TTL_S)
+    token = emu.store.create_conversion_token(user=user, now=emu.now(), ttl_s=ttl)
+    return JSONResponse(
+        {"access_token": token.token, "token_type": "conversion", "ad_account_id": account_id, "user": user,
+         "expires_in": int(ttl)}
+    )  # fmt: skip
+
+
+async def account_events(emu: Emulator, request: Request) -> Response:
+    """One ad account's counts and recorded events (test requests and failed events are never recorded)."""
+    account_id = _admin_account_id(emu, request)
+    return JSONResponse({**event_counts_json(emu, account_id), "events": emu.store.conversion_events(account_id)})
+
+
+async def clear_account_events(emu: Emulator, request: Request) -> Response:
+    emu.store.clear_conversions(_admin_account_id(emu, request))
+    return Response(status_code=204)
+
+
+async def events_stats(emu: Emulator, request: Request) -> Response:
+    """The counts of every ad account that was sent events."""
+    return JSONResponse(
+        {"by_ad_account": {account: event_counts_json(emu, account) for account in emu.store.conversion_accounts()}}
+    )
+
+
+async def clear_events(emu: Emulator, request: Request) -> Response:
+    emu.store.clear_conversions()
+    return Response(status_code=204)
+
+
+async def get_counters(emu: Emulator, request: Request) -> Response:
+    return JSONResponse(emu.counters.to_dict())
+
+
+async def clear_counters(emu: Emulator, request: Request) -> Response:
+    emu.counters.clear()
+    return Response(status_code=204)
 
 
 async def clear_sends(emu: Emulator, request: Request) -> Response:
@@ -267,15 +343,23 @@ _ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/users", create_user),
     ("POST", "/tokens", create_tokens),
     ("POST", "/tokens/revoke", revoke_token),
+    ("POST", "/tokens/expire", expire_token),
     ("PUT", "/ad_accounts/{ad_account_id}/state", set_account_state),
     ("GET", "/customer_lists/{customer_list_id}", list_stats),
     ("GET", "/customer_lists/{customer_list_id}/records", list_records),
     ("GET", "/customer_lists/{customer_list_id}/sends", list_sends),
     ("DELETE", "/sends", clear_sends),
+    ("POST", "/ad_accounts/{ad_account_id}/conversion_tokens", create_conversion_token),
+    ("GET", "/ad_accounts/{ad_account_id}/events", account_events),
+    ("DELETE", "/ad_accounts/{ad_account_id}/events", clear_account_events),
+    ("GET", "/events", events_stats),
+    ("DELETE", "/events", clear_events),
     ("GET", "/settings", get_settings),
     ("PUT", "/settings", put_settings),
     ("PUT", "/profile", put_profile),
     ("GET", "/stats", stats),
+    ("GET", "/counters", get_counters),
+    ("DELETE", "/counters", clear_counters),
     ("GET", "/faults", get_faults),
     ("PUT", "/faults", put_faults),
     ("DELETE", "/faults", delete_faults),
@@ -283,6 +367,8 @@ _ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/clock", get_clock),
     ("GET", "/requests", get_requests),
     ("DELETE", "/requests", clear_requests),
+    ("GET", "/grants", get_grants),
+    ("DELETE", "/grants", clear_grants),
 ]
 
 

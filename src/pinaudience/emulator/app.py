@@ -25,8 +25,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from pinaudience.clock import Clock, SystemClock
-from pinaudience.emulator import admin, oauth, pinterest_api, web
+from pinaudience.emulator import admin, conversions, oauth, pinterest_api, web
 from pinaudience.emulator import records as rec
+from pinaudience.emulator.counters import Counters
 from pinaudience.emulator.faults import Fault, FaultPlan
 from pinaudience.emulator.http import (
     AUTH_FAILED,
@@ -38,7 +39,6 @@ from pinaudience.emulator.http import (
     RequestIdMiddleware,
     error_response,
     extra_error_keys,
-    invalid,
     retry_headers,
 )
 from pinaudience.emulator.ratelimit import Limit, SlidingWindows
@@ -48,6 +48,7 @@ from pinaudience.emulator.seed import (
     SEED_AD_ACCOUNT_NAME,
     SEED_APP_ID,
     SEED_APP_SECRET,
+    SEED_CONVERSION_TOKEN,
     SEED_REFRESH_TOKEN,
     SEED_SCOPES,
     SEED_USER,
@@ -60,7 +61,7 @@ from pinaudience.pinterest.limits import OPERATIONS, Category, Operation
 REQUEST_LOG_SIZE = 10_000
 """The request log keeps the most recent calls only."""
 
-_SCOPE_OF = {Category.ADS_READ: "ads:read", Category.ADS_WRITE: "ads:write"}
+_SCOPE_OF = {Category.ADS_READ: "ads:read", Category.ADS_WRITE: "ads:write", Category.ADS_CONVERSIONS: "ads:write"}
 _WRITE_TARGET = {"customer_lists/update": "customer_list_id", "audiences/update": "audience_id"}
 """Write operations on one object, for the optional per-object write throttle, and the path field naming it."""
 
@@ -84,6 +85,8 @@ class Call:
     caller: Caller | None
     body: Any = None
     """The parsed JSON body (or None), or the raw bytes for `oauth/token`."""
+    raw: bytes = b""
+    """The body as received."""
     records: int = 0
     log: dict[str, Any] = field(default_factory=dict)
 
@@ -113,7 +116,7 @@ class _ClientTransport(httpx.AsyncBaseTransport):
 
 
 class Emulator:
-    """Pinterest's customer list, audience, ad account and OAuth endpoints, with an admin API for tests.
+    """Pinterest's customer list, audience, ad account, conversion event and OAuth endpoints, with an admin API.
 
     `settings` is the live settings object (changed by `PUT /_emulator/settings`); reset restores the values
     it had here. `profile` (`default` or `realistic`) starts from that profile's settings instead; give one or
@@ -144,6 +147,8 @@ class Emulator:
         self.account_states: dict[str, str] = {}
         """Ad account id -> a state of `pinterest_api.ACCOUNT_STATES` (set through the admin API; in memory)."""
         self.windows = SlidingWindows()
+        self.counters = Counters()
+        """Token grants, admissions (with their times) and 429s by cause, for `GET /_emulator/counters`."""
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.app = Starlette(
             routes=self._routes(),
@@ -180,6 +185,7 @@ class Emulator:
         self.faults = FaultPlan()
         self.account_states.clear()
         self.windows.clear()
+        self.counters.clear()
         self.requests.clear()
         self.settings.update(self._initial_settings.to_dict())
 
@@ -204,6 +210,9 @@ class Emulator:
             access_token=SEED_ACCESS_TOKEN,
             refresh_token=SEED_REFRESH_TOKEN,
         )
+        self.store.create_conversion_token(
+            user=SEED_USER, now=now, ttl_s=conversions.CONVERSION_TOKEN_TTL_S, token_text=SEED_CONVERSION_TOKEN
+        )
         self.store.set_meta("clock_offset", repr(self._offset))
 
     # routes --------------------------------------------------------------------------------------------------
@@ -211,7 +220,7 @@ class Emulator:
     def _routes(self) -> list[BaseRoute]:
         pinterest: list[BaseRoute] = [
             Route("/v5" + OPERATIONS[op_id].path, self._endpoint(op_id, handler), methods=[OPERATIONS[op_id].method])
-            for op_id, handler in pinterest_api.HANDLERS.items()
+            for op_id, handler in {**pinterest_api.HANDLERS, "events/create": conversions.events_create}.items()
         ]
         pinterest.append(
             Route("/v5/oauth/token", self._endpoint("oauth/token", oauth.token), methods=["POST"]),
@@ -245,7 +254,7 @@ class Emulator:
             call.log["fault"] = fault.kind
         try:
             if fault is not None:
-                await self._apply_fault(request, fault)
+                await self._apply_fault(request, fault, operation)
                 if fault.drop == "before":
                     return self._drop(call)
             response = await self._serve(call, handler)
@@ -261,7 +270,7 @@ class Emulator:
         self.requests.append(call.log)
         return DroppedResponse()
 
-    async def _apply_fault(self, request: Request, fault: Fault) -> None:
+    async def _apply_fault(self, request: Request, fault: Fault, operation: Operation) -> None:
         if fault.delay_s:
             await self.clock.sleep(fault.delay_s)
         if fault.revoke:
@@ -270,8 +279,11 @@ class Emulator:
                 self.store.revoke_token(token)
             raise ApiError(401, 2, AUTH_FAILED)
         if fault.status == 429:
+            self.counters.refuse(("fault",))
             headers = retry_headers(self.settings.rate_limit_hints, fault.retry_after_s, self.now())
             raise ApiError(429, 8, RATE_LIMITED, headers)
+        if fault.status == 503 and operation.category is Category.ADS_CONVERSIONS:
+            raise ApiError(503, *conversions.RAMPED_DOWN)  # the spec's 503 of events/create
         if fault.status is not None:
             html = (
                 fault.html
@@ -292,8 +304,14 @@ class Emulator:
         if has_body:
             if raw is None:
                 raw = await self._read_body(call.request)
+            call.raw = raw
             if operation.operation_id == "oauth/token":
                 call.body = raw
+            elif operation.category is Category.ADS_CONVERSIONS:
+                call.body = _parse_json(raw, conversions.INVALID_REQUEST)
+                if isinstance(call.body, dict) and isinstance(call.body.get("data"), list):
+                    call.records = len(call.body["data"])  # events, for the log and the latency model
+                    call.log["records"] = call.records
             else:
                 call.body = _parse_json(raw)
                 if isinstance(call.body, dict) and isinstance(call.body.get("records"), str):
@@ -307,7 +325,12 @@ class Emulator:
     def _authenticate(self, request: Request, operation: Operation) -> Caller:
         token_text = _bearer(request)
         token = self.store.get_token(token_text) if token_text else None
-        if token is None or token.kind != "access" or token.revoked or token.expires_at <= self.now():
+        if token is None or token.revoked or token.expires_at <= self.now():
+            raise ApiError(401, 2, AUTH_FAILED)
+        if token.kind == "conversion" and operation.category is Category.ADS_CONVERSIONS:
+            # A conversion access token (Ads Manager's) is good for events/create alone, and has no scopes.
+            return Caller(user=token.user, app_id=token.app_id, token=token.token, scopes=token.scopes)
+        if token.kind != "access":
             raise ApiError(401, 2, AUTH_FAILED)
         needed = _SCOPE_OF.get(operation.category)
         if needed is not None and needed not in token.scopes:
@@ -320,17 +343,26 @@ class Emulator:
         assert caller is not None
         s = self.settings
         per_window = {Category.ADS_READ: s.ads_read_per_window, Category.ADS_WRITE: s.ads_write_per_window}
-        checks = [Limit(("second", caller.user, caller.app_id), s.per_second, 1.0)]
+        checks = [Limit(("second", caller.user, caller.app_id), s.per_second, 1.0, "per_second")]
         category = call.operation.category
         if category in per_window:
-            checks.append(Limit(("category", caller.user, caller.app_id, category), per_window[category], s.window_s))
+            window = ("category", caller.user, caller.app_id, category)
+            checks.append(Limit(window, per_window[category], s.window_s, category.value))
+        if category is Category.ADS_CONVERSIONS:
+            # "5,000 calls per minute per ad account" (the spec): keyed by the ad account, whoever calls.
+            account = call.request.path_params.get("ad_account_id")
+            checks.append(Limit(("conversions", account), s.ads_conversions_per_window, s.window_s, "ads_conversions"))
         target = _WRITE_TARGET.get(call.operation.operation_id)
         if target is not None and s.list_writes_per_window is not None:
             key = ("object", call.operation.operation_id, call.request.path_params.get(target))
-            checks.append(Limit(key, s.list_writes_per_window, s.list_write_window_s))
-        wait = self.windows.acquire(checks, self.monotonic())
-        if wait > 0:
-            raise ApiError(429, 8, RATE_LIMITED, retry_headers(s.rate_limit_hints, wait, self.now()))
+            checks.append(Limit(key, s.list_writes_per_window, s.list_write_window_s, "object"))
+        now = self.monotonic()
+        wait, full = self.windows.admit(checks, now)
+        if wait <= 0:
+            self.counters.admit(category.value, now)
+            return
+        self.counters.refuse(tuple(limit.cause for limit in full))
+        raise ApiError(429, 8, RATE_LIMITED, retry_headers(s.rate_limit_hints, wait, self.now()))
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes
@@ -365,13 +397,14 @@ def _bearer(request: Request) -> str | None:
     return value if scheme.lower() == "bearer" and value else None
 
 
-def _parse_json(raw: bytes) -> Any:
+def _parse_json(raw: bytes, code: int = 1) -> Any:
+    """The JSON body, or None when empty; not JSON: 400 with `code` (1, or 4196 for `events/create`)."""
     if not raw.strip():
         return None
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise invalid("Invalid request body: expected JSON.") from None
+        raise ApiError(400, code, "Invalid request body: expected JSON.") from None
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

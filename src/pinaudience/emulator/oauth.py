@@ -131,11 +131,18 @@ async def token(emu: Emulator, call: Call) -> Response:
     if grant not in GRANT_TYPES:
         raise invalid(f"grant_type must be one of {', '.join(GRANT_TYPES)}.")
     now = emu.now()
-    if grant == "authorization_code":
-        return _from_code(emu, app_id, form, now)
-    if grant == "refresh_token":
-        return _from_refresh(emu, app_id, form, now)
-    return _client_credentials(emu, app_id, form, now)
+    try:
+        if grant == "authorization_code":
+            response = _from_code(emu, app_id, form, now)
+        elif grant == "refresh_token":
+            response = _from_refresh(emu, app_id, form, now)
+        else:
+            response = _client_credentials(emu, app_id, form, now)
+    except ApiError:
+        emu.counters.refuse_grant(str(grant))
+        raise
+    emu.counters.grant(str(grant))
+    return response
 
 
 def _pair_json(access_ttl: float, refresh_ttl: float, now: float, **fields: Any) -> dict[str, Any]:

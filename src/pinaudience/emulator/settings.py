@@ -25,6 +25,13 @@ AUDIENCE_ON_UNMATCHED = ("accept", "refuse")
 REMOVED_AUDIENCES = ("hidden", "listed")
 """A removed audience: gone (listings skip it, get answers 404) or still shown with status `REMOVED`."""
 
+UNHASHED_USER_DATA = ("warn", "fail")
+"""A conversion event whose hashed `user_data` field (other than `em`) holds a value that is not a SHA-256 hash:
+processed with a `warning_message`, or failed (`em` always fails, as Pinterest's SDK tests saw)."""
+UPPERCASE_HEX = ("accept", "warn", "fail")
+"""A hashed `user_data` value in upper-case (or mixed-case) hex: taken as a hash, taken with a warning, or treated as
+a value that is not a hash."""
+
 PROFILE_NAMES = ("default", "realistic")
 
 
@@ -40,8 +47,10 @@ class EmulatorSettings:
     """Requests in the ads_write category allowed per user and app in any `window_s` seconds."""
     ads_read_per_window: int = limits.STANDARD.ads_read.requests
     """Requests in the ads_read category allowed per user and app in any `window_s` seconds."""
+    ads_conversions_per_window: int = limits.ADS_CONVERSIONS.requests
+    """`events/create` calls allowed per ad account (whoever calls) in any `window_s` seconds."""
     window_s: float = limits.STANDARD.ads_write.window_s
-    """Length of the sliding window of both categories, in seconds."""
+    """Length of the sliding window of every category (`ads_read`, `ads_write`, `ads_conversions`), in seconds."""
     per_second: int = limits.STANDARD.per_second
     """Requests per user and app in any 1-second window, across all categories."""
     rate_limit_hints: str = "none"
@@ -82,6 +91,16 @@ class EmulatorSettings:
     """Pinterest error bodies carry more keys than `code` and `message` (`status`, `host`, `generated_at`, `data`)."""
     removed_audiences: str = "hidden"
     """A removed audience, one of `REMOVED_AUDIENCES`."""
+    unhashed_user_data: str = "warn"
+    """A conversion event's hashed `user_data` value that is not a hash, in a field other than `em`: one of
+    `UNHASHED_USER_DATA`."""
+    uppercase_hex: str = "accept"
+    """A conversion event's hashed `user_data` value in upper-case hex: one of `UPPERCASE_HEX`."""
+    max_event_age_s: float | None = None
+    """Optional: a conversion event whose `event_time` is older than this many seconds fails (None: any age)."""
+    dedupe_event_ids: bool = True
+    """Events recorded again under an `event_id` already recorded for the ad account count once in `reported` (off:
+    every recorded event counts); the answer is the same either way."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -121,24 +140,33 @@ PROFILES: dict[str, dict[str, Any]] = {
         "rotate_refresh_token": False,
         "error_extra_keys": True,
         "removed_audiences": "listed",
+        "unhashed_user_data": "fail",
+        "uppercase_hex": "fail",
+        "max_event_age_s": 7 * 24 * 3600.0,
+        "dedupe_event_ids": False,
     },
 }
 """What each profile changes from the defaults. `realistic` turns on every pessimistic choice where Pinterest
 documents nothing (docs/emulator.md says why each one)."""
 
 
-_POSITIVE_INT = {"ads_write_per_window", "ads_read_per_window", "per_second", "max_body_bytes"}
+_POSITIVE_INT = {
+    "ads_write_per_window", "ads_read_per_window", "ads_conversions_per_window", "per_second", "max_body_bytes",
+}  # fmt: skip
 _OPTIONAL_POSITIVE_INT = {"list_writes_per_window", "max_records_per_request"}
 _POSITIVE_FLOAT = {"window_s", "list_write_window_s"}
 _NON_NEGATIVE_FLOAT = {"processing_delay_s", "latency_ms", "latency_per_record_us"}
+_OPTIONAL_POSITIVE_FLOAT = {"max_event_age_s"}
 _BOOL = {
     "track_sends", "strict_records", "gateway_html", "fractional_counters", "rotate_refresh_token",
-    "error_extra_keys",
+    "error_extra_keys", "dedupe_event_ids",
 }  # fmt: skip
 _CHOICES = {
     "rate_limit_hints": RATE_LIMIT_HINTS,
     "audience_on_unmatched": AUDIENCE_ON_UNMATCHED,
     "removed_audiences": REMOVED_AUDIENCES,
+    "unhashed_user_data": UNHASHED_USER_DATA,
+    "uppercase_hex": UPPERCASE_HEX,
 }
 
 
@@ -147,13 +175,13 @@ def _check(name: str, value: Any) -> Any:
     if name not in known:
         raise SettingsError(f"unknown setting {name!r}; known: {', '.join(sorted(known))}")
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
-    if name in _OPTIONAL_POSITIVE_INT and value is None:
+    if name in _OPTIONAL_POSITIVE_INT | _OPTIONAL_POSITIVE_FLOAT and value is None:
         return None
     if name in _POSITIVE_INT | _OPTIONAL_POSITIVE_INT:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise SettingsError(f"{name} must be a positive integer")
         return value
-    if name in _POSITIVE_FLOAT:
+    if name in _POSITIVE_FLOAT | _OPTIONAL_POSITIVE_FLOAT:
         if not is_number or not math.isfinite(value) or value <= 0:
             raise SettingsError(f"{name} must be a positive number")
         return float(value)

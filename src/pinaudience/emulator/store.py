@@ -15,10 +15,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pinaudience.emulator.store_events import EVENT_SCHEMA, EVENT_TABLES, EventCounts, EventTables
 from pinaudience.emulator.store_lists import Audience, CustomerList, ListTables
 
-SCHEMA_VERSION = "2"
-"""2 added `shown_matched` and `invalid_received` to customer lists; a version 1 file gains them on open."""
+SCHEMA_VERSION = "3"
+"""2 added `shown_matched` and `invalid_received` to customer lists; a version 1 file gains them on open. 3 added the
+conversion event tables, which an older file gains on open."""
+
+ADS_MANAGER_APP = "ads-manager"
+"""The app id of conversion access tokens: Ads Manager generates them, not an app of the developer's."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -64,7 +69,7 @@ CREATE INDEX IF NOT EXISTS audiences_by_account ON audiences (ad_account_id, id)
 
 _TABLES = (
     "meta", "apps", "users", "ad_accounts", "access", "tokens", "auth_codes", "customer_lists", "members", "sends",
-    "audiences",
+    "audiences", *EVENT_TABLES,
 )  # fmt: skip
 
 FIRST_ID = 2_542_620_000_001
@@ -85,7 +90,7 @@ class AdAccount:
 class Token:
     token: str
     kind: str
-    """`access` or `refresh`."""
+    """`access`, `refresh` or `conversion` (a conversion access token, good for `events/create` only)."""
     user: str
     app_id: str
     scopes: tuple[str, ...]
@@ -112,8 +117,9 @@ class AuthCode:
     used: bool
 
 
-class Store(ListTables):
-    """Typed reads and atomic writes of the emulator's state (lists and audiences: `ListTables`)."""
+class Store(ListTables, EventTables):
+    """Typed reads and atomic writes of the emulator's state (lists and audiences: `ListTables`; conversion events:
+    `EventTables`)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
@@ -124,7 +130,7 @@ class Store(ListTables):
             self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute("PRAGMA cache_size = -131072")  # 128 MiB: keeps bulk inserts into big lists quick
         with self._db:
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + EVENT_SCHEMA)
             self._migrate()
 
     def _migrate(self) -> None:
@@ -286,6 +292,15 @@ class Store(ListTables):
             self._insert_token(token)
         return token
 
+    def create_conversion_token(self, *, user: str, now: float, ttl_s: float, token_text: str | None = None) -> Token:
+        """A conversion access token acting for `user` (what Ads Manager generates): `events/create` only."""
+        text = token_text or "pina_" + secrets.token_urlsafe(24)
+        token = Token(text, "conversion", user, ADS_MANAGER_APP, (), now + ttl_s, False, ttl_s, 0.0)
+        with self._db:
+            self._ensure_user(user)
+            self._insert_token(token)
+        return token
+
     def _insert_token(self, token: Token) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO tokens (token, kind, user, app_id, scopes, expires_at, revoked, access_ttl_s, "
@@ -309,6 +324,11 @@ class Store(ListTables):
         with self._db:
             return self._db.execute("UPDATE tokens SET revoked = 1 WHERE token = ?", (token,)).rowcount > 0
 
+    def expire_token(self, token: str, at: float) -> bool:
+        """Make `token` expire at `at` (the emulator's time); False when there is no such token."""
+        with self._db:
+            return self._db.execute("UPDATE tokens SET expires_at = ? WHERE token = ?", (at, token)).rowcount > 0
+
     def add_auth_code(self, code: AuthCode) -> None:
         with self._db:
             self._db.execute(
@@ -330,4 +350,4 @@ class Store(ListTables):
         return AuthCode(row[0], row[1], row[2], tuple(s for s in row[3].split(",") if s), row[4], row[5], bool(row[6]))
 
 
-__all__ = ["AdAccount", "Audience", "AuthCode", "CustomerList", "Store", "Token", "TokenPair"]
+__all__ = ["AdAccount", "Audience", "AuthCode", "CustomerList", "EventCounts", "Store", "Token", "TokenPair"]

@@ -1,9 +1,10 @@
 """The emulator's read-only web page at `/`: what Ads Manager would show after a sync.
 
-Ad accounts, customer lists (status, counters, members and matched members), audiences (size, status, list)
-and the most recent Pinterest calls, as one server-rendered HTML page with no script and no external asset.
-Names are user input, so every value is escaped, and a Content-Security-Policy forbids scripts should one
-ever slip through. The page shows counts and ids only: never a record, a token or a secret.
+Ad accounts, customer lists (status, counters, members and matched members), audiences (size, status, list),
+conversion events received per ad account (counts) and the most recent Pinterest calls, as one server-rendered
+HTML page with no script and no external asset. Names are user input, so every value is escaped, and a
+Content-Security-Policy forbids scripts should one ever slip through. The page shows counts and ids only: never
+a record, a token or a secret.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from pinaudience.emulator.conversions import event_counts_json
 from pinaudience.emulator.pinterest_api import audience_json, list_status
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ def render(emu: Emulator, request: Request) -> Response:
             _ad_accounts(emu),
             _customer_lists(emu),
             _audiences(emu),
+            _conversion_events(emu),
             _requests(emu),
         ]
     )
@@ -110,6 +113,16 @@ def _audiences(emu: Emulator) -> str:
         )  # fmt: skip
     headers = ["Name", "Id", "Ad account", "Type", "Size", "Status", "Customer list", "Updated (UTC)"]
     return _section("audiences", "Audiences", headers, rows, {4}, total=len(everything))
+
+
+def _conversion_events(emu: Emulator) -> str:
+    counts = [event_counts_json(emu, account) for account in emu.store.conversion_accounts()]
+    keys = ["ad_account_id", "received", "unique_event_ids", "reported", "events_failed", "requests", "test_requests",
+            "test_events"]  # fmt: skip
+    headers = ["Ad account", "Events recorded", "Distinct event ids", "Reported", "Events failed", "Calls",
+               "Test calls", "Test events"]  # fmt: skip
+    rows = [[c[key] for key in keys] for c in counts]
+    return _section("conversion-events", "Conversion events", headers, rows, set(range(1, len(keys))))
 
 
 def _requests(emu: Emulator) -> str:

@@ -45,7 +45,7 @@ from pinaudience.pinterest.http import new_http_client
 from pinaudience.pinterest.limits import ListOperation
 from pinaudience.pinterest.models import LIST_TYPES, AdAccount, Audience, CustomerList
 from pinaudience.pinterest.providers import TokenProvider, token_provider
-from pinaudience.pinterest.ratelimit import ListWriteGate, LocalRateLimiter, RateLimiter
+from pinaudience.pinterest.ratelimit import ListWriteGate, RateLimiter, make_rate_limiter
 from pinaudience.pinterest.retry import Retryable, RetryPolicy
 
 if TYPE_CHECKING:
@@ -355,13 +355,20 @@ async def open_client(
     """A client for `settings`, closed (with its connection pool) on exit.
 
     `transport` replaces the network (the emulator's in-process transport); `limiter` may be shared
-    by several clients; `tokens` replaces the provider `settings.credentials` call for.
+    by several clients (its owner opens and closes it), else `make_rate_limiter(settings)` makes one, local or
+    shared through Redis (`rate_limit_url`); `tokens` replaces the provider `settings.credentials` call for.
     """
     clock = clock or SystemClock()
     retry = retry or RetryPolicy.from_settings(settings, clock)
-    limiter = limiter or LocalRateLimiter.from_settings(settings, clock)
     stats = ClientStats()
-    async with new_http_client(settings.api_base, timeout_s=settings.timeout_s, transport=transport) as http:
+    async with contextlib.AsyncExitStack() as stack:
+        # Ours to open and close, unless given: with `rate_limit_url`, a PING here fails the run before any call.
+        shared: RateLimiter = (
+            limiter if limiter is not None else await stack.enter_async_context(make_rate_limiter(settings, clock))
+        )
+        http = await stack.enter_async_context(
+            new_http_client(settings.api_base, timeout_s=settings.timeout_s, transport=transport)
+        )
         provider = tokens or token_provider(
             settings, http, clock=clock, retry=retry, observer=fan_out(stats, observer, _log_event)
         )
@@ -369,7 +376,7 @@ async def open_client(
             http,
             ad_account_id=settings.ad_account_id,
             tokens=provider,
-            limiter=limiter,
+            limiter=shared,
             retry=retry,
             clock=clock,
             observer=observer,

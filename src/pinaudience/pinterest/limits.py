@@ -48,6 +48,8 @@ class Category(enum.StrEnum):
 
     ADS_READ = "ads_read"
     ADS_WRITE = "ads_write"
+    ADS_CONVERSIONS = "ads_conversions"
+    """The Conversions API (`events/create`): limited per ad account, not per user and app."""
     ORG_READ = "org_read"
 
 
@@ -135,6 +137,7 @@ OPERATIONS: dict[str, Operation] = {
         ),
         Operation("ad_accounts/get", "GET", "/ad_accounts/{ad_account_id}", Category.ADS_READ),
         Operation("oauth/token", "POST", "/oauth/token", Category.ORG_READ),
+        Operation("events/create", "POST", "/ad_accounts/{ad_account_id}/events", Category.ADS_CONVERSIONS),
     )
 }
 
@@ -155,3 +158,27 @@ class ListOperation(enum.StrEnum):
 
     ADD = "ADD"
     REMOVE = "REMOVE"
+
+
+# The Conversions API (`events/create`) ------------------------------------------------------------------------
+
+ADS_CONVERSIONS = RateLimit(5_000, 60.0)
+"""`ads_conversions`: "5,000 calls per minute per ad account" (the spec's `events/create`), whoever calls."""
+
+MAX_EVENTS_PER_REQUEST = 1_000
+"""`data` holds 1 to 1,000 events (the spec's `ConversionEvents`: minItems 1, maxItems 1000)."""
+
+CONVERSION_EVENT_NAMES = (
+    "add_payment_info", "add_to_cart", "add_to_wishlist", "app_install", "checkout", "custom", "initiate_checkout",
+    "lead", "page_visit", "search", "signup", "subscribe", "view_category", "view_content", "watch_video",
+)  # fmt: skip
+"""`event_name` values the spec lists ("otherwise the event will not be accepted"); typed a plain string there."""
+
+CONVERSION_ACTION_SOURCES = ("app_android", "app_ios", "web", "offline")
+"""`action_source` values the spec lists; typed a plain string there."""
+
+CONVERSION_HASHED_FIELDS = (
+    "em", "hashed_maids", "ph", "fn", "ln", "ge", "db", "ct", "st", "zp", "country", "external_id",
+)  # fmt: skip
+"""`user_data` fields that are arrays of SHA-256 hashes (lowercase hex); `client_ip_address`, `client_user_agent`,
+`click_id` and `partner_id` are sent plain."""

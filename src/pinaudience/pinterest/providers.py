@@ -8,9 +8,9 @@ Two kinds of credentials (Pinterest SDK names in the environment):
   less than 14 days to live.
 
 Every refresh rotates the refresh token, so the new pair is saved to the token store before it is used
-(`token_store`). Refreshes in one process collapse into one request (an asyncio lock); processes sharing
-one store take its file lock and adopt a pair another process just wrote instead of refreshing a dead
-token. `token_provider` picks the provider the settings call for.
+(`token_store`). Refreshes in one process collapse into one request (an asyncio lock); workers sharing
+one store (a file, or a PostgreSQL row) take its lock, re-read the pair under it, and adopt a pair another
+worker just wrote instead of refreshing a dead token. `token_provider` picks the provider the settings call for.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pinaudience.pinterest.events import Observer, TokenRefreshed
 from pinaudience.pinterest.oauth import request_token
 from pinaudience.pinterest.retry import RetryPolicy
 from pinaudience.pinterest.settings import Credentials
-from pinaudience.pinterest.token_store import TokenStore, choose_tokens, token_store_path
+from pinaudience.pinterest.token_store import LockedTokens, TokenStore, choose_tokens, open_token_store
 from pinaudience.pinterest.tokens import TokenSet, TokenStatus, token_status
 from pinaudience.support.secret import Secret
 
@@ -118,19 +118,23 @@ class RefreshingTokenProvider:
 
     def _current(self) -> TokenSet:
         if self._tokens is None:
-            stored = self._store.load() if self._store is not None else None
-            self._tokens, self._source = choose_tokens(
-                stored,
-                app_id=self._app_id,
-                seed_refresh_token=self._seed_refresh,
-                seed_access_token=self._seed_access,
-            )
-            if self._tokens.refresh_token is None:
-                raise ConfigError(
-                    "No refresh token: neither PINTEREST_REFRESH_ACCESS_TOKEN nor the token store holds one.",
-                    resolution="Run `pinaudience auth login`, or set PINTEREST_REFRESH_ACCESS_TOKEN.",
-                )
+            self._choose(self._store.load() if self._store is not None else None)
+            assert self._tokens is not None
         return self._tokens
+
+    def _choose(self, stored: TokenSet | None) -> None:
+        tokens, self._source = choose_tokens(
+            stored,
+            app_id=self._app_id,
+            seed_refresh_token=self._seed_refresh,
+            seed_access_token=self._seed_access,
+        )
+        if tokens.refresh_token is None:
+            raise ConfigError(
+                "No refresh token: neither PINTEREST_REFRESH_ACCESS_TOKEN nor the token store holds one.",
+                resolution="Run `pinaudience auth login`, or set PINTEREST_REFRESH_ACCESS_TOKEN.",
+            )
+        self._tokens = tokens
 
     def _refresh_reason(self, tokens: TokenSet, now: float) -> str | None:
         """Why `tokens` must be refreshed before use, or None when they are good."""
@@ -146,8 +150,16 @@ class RefreshingTokenProvider:
             return "refresh token renewal"
         return None
 
+    async def _load(self) -> None:
+        """Read the store once, off the event loop (a PostgreSQL store waits on the network)."""
+        if self._tokens is None and self._store is not None:
+            stored = await asyncio.to_thread(self._store.load)
+            if self._tokens is None:
+                self._choose(stored)
+
     async def access_token(self) -> str:
         async with self._lock:
+            await self._load()
             tokens = self._current()
             reason = self._refresh_reason(tokens, self._clock.now())
             if reason is not None:
@@ -157,6 +169,7 @@ class RefreshingTokenProvider:
 
     async def refresh_after_unauthorized(self, rejected: str) -> bool:
         async with self._lock:
+            await self._load()
             tokens = self._current()
             if tokens.access_token is not None and tokens.access_token.reveal() != rejected:
                 return True  # another task refreshed while this one waited for its answer
@@ -166,6 +179,7 @@ class RefreshingTokenProvider:
     async def refresh_now(self) -> TokenStatus:
         """Refresh at once (`pinaudience auth refresh`), whatever the expiries say."""
         async with self._lock:
+            await self._load()
             self._current()
             await self._refresh("requested", force=True)
             return self.status()
@@ -176,13 +190,13 @@ class RefreshingTokenProvider:
             self._clock.now(),
             kind="refresh token",
             source=self._source,
-            store_path=self._store.path if self._store else None,
+            store_path=self._store.location if self._store else None,
             renew_within_s=self._renew_within_s,
         )
 
     async def _refresh(self, reason: str, *, rejected: str | None = None, force: bool = False) -> TokenSet:
-        async with self._store_lock():
-            if self._adopt_stored() and not force:
+        async with self._store_lock() as locked:
+            if await self._adopt_stored(locked) and not force:
                 tokens = self._current()
                 if reason == "unauthorized":
                     assert tokens.access_token is not None
@@ -205,8 +219,8 @@ class RefreshingTokenProvider:
             fresh = TokenSet.from_token_response(data, now=now, app_id=self._app_id, previous=previous)
             # The old refresh token died when Pinterest answered: the new pair must be on disk before
             # anything uses it, or a crash right after would leave only a dead token behind.
-            if self._store is not None:
-                self._store.save(fresh)
+            if locked is not None:
+                await locked.save(fresh)
             self._tokens = fresh
             self._source = "pinterest"
             if reason == "refresh token renewal" and self._refresh_reason(fresh, now) == reason:
@@ -216,22 +230,24 @@ class RefreshingTokenProvider:
             return fresh
 
     @contextlib.asynccontextmanager
-    async def _store_lock(self) -> AsyncIterator[None]:
+    async def _store_lock(self) -> AsyncIterator[LockedTokens | None]:
         if self._store is None:
-            yield
+            yield None
             return
-        async with self._store.lock():
-            yield
+        async with self._store.lock(self._current()) as locked:
+            yield locked
 
-    def _adopt_stored(self) -> bool:
-        """Take a newer pair another process wrote to the store; True when one was taken."""
-        if self._store is None or self._tokens is None:
+    async def _adopt_stored(self, locked: LockedTokens | None) -> bool:
+        """Take a newer pair another worker wrote to the store; True when one was taken."""
+        if locked is None or self._tokens is None:
             return False
-        stored = self._store.load()
+        stored = await locked.load()
         if stored is None or stored.refresh_token is None or stored.app_id not in (None, self._app_id):
             return False
         mine = self._tokens
-        newer = (stored.updated_at or 0.0) > (mine.updated_at or 0.0)
+        # A pair written in the same clock tick as ours (a coarse or frozen clock) is another worker's too: under
+        # the lock the store holds the lineage's latest pair; only one strictly older is left alone.
+        newer = (stored.updated_at or 0.0) >= (mine.updated_at or 0.0)
         # Without rotation (a refresh answer with no new refresh token) another run's refresh leaves the same
         # refresh token beside a new access token: that pair is worth taking too.
         same = stored.refresh_token == mine.refresh_token and stored.access_token == mine.access_token
@@ -253,14 +269,14 @@ def token_provider(
     """The provider `settings.credentials` call for; ConfigError when they are incomplete."""
     creds = settings.credentials
     if creds.app_id and creds.app_secret:
-        path = token_store_path(creds)
-        if creds.refresh_token or path.exists():
+        store = open_token_store(creds, api_base=settings.api_base)
+        if creds.refresh_token or store.exists():
             return RefreshingTokenProvider(
                 http,
                 app_id=creds.app_id,
                 app_secret=creds.app_secret,
                 clock=clock,
-                store=TokenStore(path),
+                store=store,
                 seed_refresh_token=creds.refresh_token,
                 seed_access_token=creds.access_token,
                 retry=retry,

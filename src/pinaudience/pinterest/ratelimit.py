@@ -26,7 +26,16 @@ documents none), for the retry policy's backoff: every caller of the category wa
 that was refused, so one 429 costs about one extra request instead of one per caller in flight.
 
 `RateLimiter` is the seam: the in-process `LocalRateLimiter` here, shared by every audience of one run,
-and later a Redis-backed one shared by every worker that uses one Pinterest token.
+and `redis_ratelimit.RedisRateLimiter`, shared by every worker that uses one Pinterest user and app
+(`rate_limit_url`). `make_rate_limiter` picks one from the settings.
+
+The Redis limiter runs these buckets' maths unchanged (its numbers come from `TokenBucket.for_limit`, in whole
+microseconds, rounded the strict way), with each TAT a Redis key, in one Lua script that checks and charges the
+category and per-second buckets at once on Redis's clock (`TIME`), the one clock the workers share. Its tests
+run this module's property tests against the script. What differs: the round trip to Redis adds to a caller's
+lateness (it counts against the slack, so with 1-second windows a busy machine loses a few percent of the rate;
+with Pinterest's 60-second windows the slack is 300 ms), and callers in different processes are not served in
+FIFO order (those of one process still are).
 """
 
 from __future__ import annotations
@@ -34,12 +43,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Protocol
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, Self
 
 from pinaudience.clock import Clock
 from pinaudience.pinterest.limits import Category, RateLimit
 
 if TYPE_CHECKING:
+    from pinaudience.pinterest.redis_ratelimit import RedisRateLimiter
     from pinaudience.pinterest.settings import PinterestSettings
 
 DEFAULT_HEADROOM = 0.01
@@ -153,6 +164,20 @@ class LocalRateLimiter:
         intervals = [b.interval_s for b in (self._buckets.get(category), self._overall) if b is not None]
         return max(intervals, default=0.0)
 
+    async def open(self) -> None:
+        """Nothing to open (the Redis limiter's twin: both are async context managers)."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
     async def acquire(self, category: Category) -> None:
         lock = self._locks.setdefault(category, asyncio.Lock())
         async with lock:
@@ -176,6 +201,22 @@ class LocalRateLimiter:
         bucket = self._buckets.get(category) or self._overall
         if bucket is not None and seconds > 0:
             bucket.block_until(self._clock.monotonic() + seconds)
+
+
+def make_rate_limiter(
+    settings: PinterestSettings, clock: Clock, *, headroom: float = DEFAULT_HEADROOM
+) -> LocalRateLimiter | RedisRateLimiter:
+    """The limiter `settings` call for: shared through Redis when `rate_limit_url` is set, else in-process.
+
+    Use it as an async context manager (`async with make_rate_limiter(settings, clock) as limiter:`): the Redis
+    one connects and pings on entry, raising `RateLimiterUnavailable` before anything is sent, and closes on
+    exit. A bad scope or URL is a `ConfigError`.
+    """
+    if settings.rate_limit_url is None:
+        return LocalRateLimiter.from_settings(settings, clock, headroom=headroom)
+    from pinaudience.pinterest.redis_ratelimit import RedisRateLimiter
+
+    return RedisRateLimiter.from_settings(settings, clock, headroom=headroom)
 
 
 LIST_SPACING_FIRST_S = 0.3

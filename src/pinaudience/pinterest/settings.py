@@ -6,11 +6,13 @@ environment and flags, and re-exports them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinaudience.pinterest import limits
 from pinaudience.support.paths import default_token_store
+from pinaudience.support.redact import redact_url
 from pinaudience.support.secret import Secret
 
 __all__ = [
@@ -18,7 +20,9 @@ __all__ = [
     "ENV_API_URI",
     "ENV_APP_ID",
     "ENV_APP_SECRET",
+    "ENV_RATE_LIMIT_URL",
     "ENV_REFRESH_TOKEN",
+    "RATE_LIMIT_SCOPE_PATTERN",
     "Credentials",
     "PinterestSettings",
     "Secret",
@@ -30,9 +34,14 @@ ENV_REFRESH_TOKEN = "PINTEREST_REFRESH_ACCESS_TOKEN"  # noqa: S105 - a variable 
 ENV_APP_ID = "PINTEREST_APP_ID"
 ENV_APP_SECRET = "PINTEREST_APP_SECRET"  # noqa: S105 - a variable name
 ENV_API_URI = "PINTEREST_API_URI"
+ENV_RATE_LIMIT_URL = "PINAUDIENCE_RATE_LIMIT_URL"
+"""The shared rate limiter's Redis URL, when neither the config file nor `--rate-limit-url` gives one."""
+
+RATE_LIMIT_SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9_.:@=-]{1,200}$")
+"""What `rate_limit_scope` may hold: it becomes part of Redis keys and a Cluster hash tag (no braces, no spaces)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Credentials:
     """How to authenticate: a static access token, or a refresh token with the app's id and secret."""
 
@@ -44,12 +53,20 @@ class Credentials:
     """The Pinterest app id that issued the refresh token."""
     app_secret: Secret | None = None
     """The Pinterest app secret, needed to refresh."""
-    token_store: Path | None = None
-    """File (mode 0600) where rotated tokens are kept; when it holds a newer refresh token, that one wins."""
+    token_store: Path | str | None = None
+    """Where rotated tokens are kept: a file (mode 0600), or a `postgresql://` URL (the table `pinaudience_tokens`,
+    shared by every worker); when it holds a newer refresh token of the same lineage, that one wins."""
 
     @property
     def can_refresh(self) -> bool:
         return bool(self.refresh_token and self.app_id and self.app_secret)
+
+    def __repr__(self) -> str:
+        store = redact_url(self.token_store) if isinstance(self.token_store, str) else self.token_store
+        return (
+            f"Credentials(access_token={self.access_token!r}, refresh_token={self.refresh_token!r}, "
+            f"app_id={self.app_id!r}, app_secret={self.app_secret!r}, token_store={store!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -80,3 +97,11 @@ class PinterestSettings:
     """Updates of one customer list in flight at once (config key `writes_in_flight_per_list`). Pinterest may
     answer 429 to several writes on one object within a short window; the client then spaces that list's writes
     wider after each 429 on it. Set 1 if Pinterest throttles concurrent writes to one list."""
+    rate_limit_url: Secret | None = None
+    """A Redis URL (`redis://:PASSWORD@HOST:6379/0`, `rediss://` for TLS): every worker with the same
+    `rate_limit_scope` then draws from one budget kept there (`pinterest/redis_ratelimit.py`); None paces this
+    process alone. A secret: it may hold the password."""
+    rate_limit_scope: str | None = None
+    """Who shares the Redis budget: one name per Pinterest user and app. Default: derived from the credentials
+    (the app id and a fingerprint of the seed refresh token, or of the static access token), so workers started
+    with the same credentials share it; set the same value on workers that hold different seeds for one user."""

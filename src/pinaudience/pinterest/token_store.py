@@ -1,9 +1,14 @@
-"""The token store: one token pair in a JSON file (mode 0600), replaced durably, and which pair to start from.
+"""The token store: where one token pair lives between runs, how workers share it, and which pair to start from.
 
 Every Pinterest refresh rotates the refresh token and kills the old one, so the providers write the new
-pair here BEFORE the new access token is used (`support.files.write_atomic`, durable): a crash at any
-instant leaves a live refresh token on disk. Processes sharing one store take its file lock while they
-refresh.
+pair to the store BEFORE the new access token is used: a crash at any instant leaves a live refresh token
+behind. Workers sharing one store take its lock while they refresh (`TokenStore.lock`), re-read the pair
+under it, and adopt a pair another worker just wrote instead of refreshing with a dead token.
+
+Two stores keep that contract: `FileTokenStore`, one JSON file (mode 0600) replaced durably and locked with
+a lock file beside it, and `token_store_pg.PostgresTokenStore`, one row per token lineage in the table
+`pinaudience_tokens`, locked with `SELECT ... FOR UPDATE`. `open_token_store` picks the one the
+credentials name (a path, or a `postgresql://` URL).
 
 Which refresh token wins at start (`choose_tokens`): the environment's is the seed; the store remembers
 a fingerprint of the seed its tokens descend from (`seed`). The store wins while the environment still
@@ -13,8 +18,12 @@ the environment is a new seed and starts a new lineage.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Protocol
 
 from filelock import AsyncFileLock
 
@@ -22,20 +31,82 @@ from pinaudience.errors import ConfigError, StateError
 from pinaudience.pinterest.settings import Credentials
 from pinaudience.pinterest.tokens import TokenSet, fingerprint
 from pinaudience.support.files import write_atomic
-from pinaudience.support.paths import default_token_store
+from pinaudience.support.paths import default_token_store, is_postgres_url
 from pinaudience.support.secret import Secret
 
+LOCK_TIMEOUT_S = 120.0
+"""How long a worker waits for another one's refresh before it gives up with a StateError."""
 
-def token_store_path(credentials: Credentials) -> Path:
-    """The configured token store, or the default one (`pinaudience.support.paths.default_token_store`)."""
+
+class LockedTokens(Protocol):
+    """The store while this worker holds its lock: the latest pair, and where a rotated pair goes."""
+
+    async def load(self) -> TokenSet | None:
+        """The pair stored now (another worker may have just written it), or None."""
+        ...
+
+    async def save(self, tokens: TokenSet) -> None:
+        """Write `tokens` durably (committed, fsynced) before returning; StateError when that fails."""
+        ...
+
+
+class TokenStore(Protocol):
+    """Where one token pair is kept between runs and shared between workers."""
+
+    @property
+    def location(self) -> str:
+        """Where the pair is, as shown to people: a path, or a URL without its password."""
+        ...
+
+    def exists(self) -> bool:
+        """True when the store holds something to start from."""
+        ...
+
+    def load(self) -> TokenSet | None:
+        """The pair to start from, or None when nothing is stored."""
+        ...
+
+    def save(self, tokens: TokenSet) -> None:
+        """Write `tokens` durably (`auth login`); StateError when that fails."""
+        ...
+
+    def lock(self, tokens: TokenSet) -> AbstractAsyncContextManager[LockedTokens]:
+        """Hold the lock on `tokens`' lineage, which every worker sharing it respects while it refreshes."""
+        ...
+
+
+def token_store_location(credentials: Credentials) -> Path | str:
+    """The configured token store (a path or a PostgreSQL URL), or the default file."""
     return credentials.token_store or default_token_store()
 
 
-class TokenStore:
+def open_token_store(credentials: Credentials, *, api_base: str) -> TokenStore:
+    """The store `credentials.token_store` names: PostgreSQL for a `postgresql://` URL, else a file.
+
+    In PostgreSQL the row is that of `api_base`, the app id and the environment's refresh token (its
+    fingerprint), so that every worker configured alike finds the same pair.
+    """
+    where = token_store_location(credentials)
+    if is_postgres_url(where):
+        from pinaudience.pinterest.token_store_pg import PostgresTokenStore
+
+        seed = fingerprint(credentials.refresh_token) if credentials.refresh_token else None
+        return PostgresTokenStore(str(where), api_base=api_base, app_id=credentials.app_id, seed=seed)
+    return FileTokenStore(Path(where))
+
+
+class FileTokenStore:
     """A JSON file holding one token pair, readable by its owner only, replaced atomically."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
 
     def load(self) -> TokenSet | None:
         """The stored pair, or None when there is no file yet."""
@@ -71,10 +142,25 @@ class TokenStore:
                 resolution="Make the token store's folder writable, then run `pinaudience auth login`.",
             ) from None
 
-    def lock(self) -> AsyncFileLock:
-        """A lock other processes sharing this store respect while they refresh."""
+    @contextlib.asynccontextmanager
+    async def lock(self, tokens: TokenSet | None = None) -> AsyncIterator[LockedTokens]:
+        """The lock file beside the store (`<store>.lock`), which other processes sharing it respect."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return AsyncFileLock(str(self.path) + ".lock", timeout=120, mode=0o600)
+        async with AsyncFileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_S, mode=0o600):
+            yield _LockedFile(self)
+
+
+class _LockedFile:
+    """The file store under its lock: plain reads and writes (the lock file keeps other writers out)."""
+
+    def __init__(self, store: FileTokenStore) -> None:
+        self._store = store
+
+    async def load(self) -> TokenSet | None:
+        return self._store.load()
+
+    async def save(self, tokens: TokenSet) -> None:
+        self._store.save(tokens)
 
 
 def choose_tokens(

@@ -129,6 +129,7 @@ class TokenStatus:
     source: str
     """`environment`, `token store` or `pinterest` (refreshed in this run)."""
     store_path: str | None
+    """The token store: a path, or a PostgreSQL URL without its password."""
     has_access_token: bool
     has_refresh_token: bool
     access_expires_at: float | None
@@ -150,7 +151,7 @@ def token_status(
     *,
     kind: str = "refresh token",
     source: str = "token store",
-    store_path: Path | None = None,
+    store_path: Path | str | None = None,
     renew_within_s: float = limits.REFRESH_RENEW_WITHIN_S,
 ) -> TokenStatus:
     """The status of `tokens` at `now`."""

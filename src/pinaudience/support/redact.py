@@ -63,3 +63,24 @@ def redact_url(url: str) -> str:
     """
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + (SECRET_MASK if m.group("password") else ""), url)
     return re.sub(r"(?i)([?&]password=)[^&\s]*", rf"\g<1>{SECRET_MASK}", text)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The password of a connection URL, as written and percent-decoded, for a redactor's list of secrets."""
+    from urllib.parse import unquote
+
+    match = _URL_PASSWORD.search(url)
+    password = match.group("password") if match else ""
+    return [text for text in dict.fromkeys((password, unquote(password))) if text]
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` (`scheme://user@host/...`, or `scheme://user:old@host/...`) with `password` as its password."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None:
+        raise ValueError("the URL names no user to give the password to")
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = quote(parts.username, safe="")
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
