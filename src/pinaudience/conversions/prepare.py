@@ -44,34 +44,17 @@ from pinaudience.conversions.times import (
     window_reason,
 )
 from pinaudience.errors import InputError
+from pinaudience.pinterest import limits
 
 ROW: Final[str] = "row"
 """Data rows numbered from 1 in frame order, unless the caller names a column that already holds them."""
 _ROW: Final[str] = "__row"
 """The row number while the work is done: a name no file's column is likely to have."""
 
-EVENT_NAMES: Final[frozenset[str]] = frozenset(
-    {
-        "add_payment_info",
-        "add_to_cart",
-        "add_to_wishlist",
-        "app_install",
-        "checkout",
-        "custom",
-        "initiate_checkout",
-        "lead",
-        "page_visit",
-        "search",
-        "signup",
-        "subscribe",
-        "view_category",
-        "view_content",
-        "watch_video",
-    }
-)
-"""Pinterest's `event_name` values (spec 5.23.0, ConversionEvents)."""
+EVENT_NAMES: Final[frozenset[str]] = frozenset(limits.CONVERSION_EVENT_NAMES)
+"""Pinterest's `event_name` values (one list, in `pinterest/limits.py`, read by the emulator too)."""
 
-ACTION_SOURCES: Final[frozenset[str]] = frozenset({"app_android", "app_ios", "web", "offline"})
+ACTION_SOURCES: Final[frozenset[str]] = frozenset(limits.CONVERSION_ACTION_SOURCES)
 """Pinterest's `action_source` values."""
 
 EVENT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
