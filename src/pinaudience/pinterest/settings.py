@@ -91,6 +91,9 @@ class PinterestSettings:
     """Write calls allowed per window (Pinterest standard access: 400/60); lower it if other tools share the quota."""
     ads_read_limit: limits.RateLimit = limits.STANDARD.ads_read
     """Read calls allowed per window (Pinterest standard access: 1000/60)."""
+    ads_conversions_limit: limits.RateLimit = limits.ADS_CONVERSIONS
+    """`events/create` calls allowed per window for EACH ad account (Pinterest: 5000/60 per ad account, whoever
+    calls); lower it if other tools send events to the same ad account."""
     per_second: int = limits.STANDARD.per_second
     """Calls per second across all categories."""
     timeout_s: float = 60.0
@@ -114,3 +117,11 @@ class PinterestSettings:
     """Who shares the Redis budget: one name per Pinterest user and app. Default: derived from the credentials
     (the app id and a fingerprint of the seed refresh token, or of the static access token), so workers started
     with the same credentials share it; set the same value on workers that hold different seeds for one user."""
+
+    def category_limits(self) -> dict[limits.Category, limits.RateLimit]:
+        """The limit of each rate category, as the rate limiters take them (`ads_conversions` per ad account)."""
+        return {
+            limits.Category.ADS_WRITE: self.ads_write_limit,
+            limits.Category.ADS_READ: self.ads_read_limit,
+            limits.Category.ADS_CONVERSIONS: self.ads_conversions_limit,
+        }
