@@ -128,6 +128,8 @@ def default_scope(credentials: Credentials) -> str:
         return f"app-{credentials.app_id or 'none'}.seed-{fingerprint(credentials.refresh_token)}"
     if credentials.access_token:
         return f"token-{fingerprint(credentials.access_token)}"
+    if credentials.conversion_token:
+        return f"conversion-{fingerprint(credentials.conversion_token)}"
     raise ConfigError(
         "rate_limit_url is set but no rate-limit scope can be derived: the credentials hold neither a refresh "
         "token nor an access token (the tokens come from the token store only)",

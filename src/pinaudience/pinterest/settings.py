@@ -20,6 +20,7 @@ __all__ = [
     "ENV_API_URI",
     "ENV_APP_ID",
     "ENV_APP_SECRET",
+    "ENV_CONVERSION_TOKEN",
     "ENV_RATE_LIMIT_URL",
     "ENV_REFRESH_TOKEN",
     "RATE_LIMIT_SCOPE_PATTERN",
@@ -35,6 +36,9 @@ ENV_REFRESH_TOKEN = "PINTEREST_REFRESH_ACCESS_TOKEN"  # noqa: S105 - a variable 
 ENV_APP_ID = "PINTEREST_APP_ID"
 ENV_APP_SECRET = "PINTEREST_APP_SECRET"  # noqa: S105 - a variable name
 ENV_API_URI = "PINTEREST_API_URI"
+ENV_CONVERSION_TOKEN = "PINTEREST_CONVERSION_TOKEN"  # noqa: S105 - a variable name
+"""A conversion access token from Pinterest Ads Manager, for `events/create` only (`Credentials.conversion_token`).
+Pinterest's SDK names none; this follows its `PINTEREST_` names."""
 ENV_RATE_LIMIT_URL = "PINAUDIENCE_RATE_LIMIT_URL"
 """The shared rate limiter's Redis URL, when neither the config file nor `--rate-limit-url` gives one."""
 
@@ -65,6 +69,11 @@ class Credentials:
     token_store: Path | str | None = None
     """Where rotated tokens are kept: a file (mode 0600), or a `postgresql://` URL (the table `pinaudience_tokens`,
     shared by every worker); when it holds a newer refresh token of the same lineage, that one wins."""
+    conversion_token: Secret | None = None
+    """A conversion access token, generated in Pinterest Ads Manager for sending conversion events
+    (`PINTEREST_CONVERSION_TOKEN`): when set, `events/create` is sent with it, and every other call with the
+    OAuth token above; unset, conversion events go with the OAuth token (scope `ads:write`). It is long-lived and
+    never refreshed; it acts for the user who generated it, on any ad account that user may send events for."""
 
     @property
     def can_refresh(self) -> bool:
@@ -74,7 +83,8 @@ class Credentials:
         store = redact_url(self.token_store) if isinstance(self.token_store, str) else self.token_store
         return (
             f"Credentials(access_token={self.access_token!r}, refresh_token={self.refresh_token!r}, "
-            f"app_id={self.app_id!r}, app_secret={self.app_secret!r}, token_store={store!r})"
+            f"app_id={self.app_id!r}, app_secret={self.app_secret!r}, token_store={store!r}, "
+            f"conversion_token={self.conversion_token!r})"
         )
 
 
