@@ -53,6 +53,18 @@ async def test_a_batch_pinterest_processes_is_recorded_in_order(
     assert stats.requests_by_operation["events/create"] == 1
 
 
+async def test_any_mapping_is_an_event(
+    static_settings: PinterestSettings, connect: Any, admin: Admin, clock: FakeClock
+) -> None:
+    """An event may be any mapping (a read-only view here), sent as a JSON object."""
+    from types import MappingProxyType
+
+    async with connect(static_settings) as client:
+        result = await client.send_events((MappingProxyType(conversion_event(0, clock)),))
+    assert result.processed == 1
+    assert (await admin.conversion_events())["events"][0]["event"] == conversion_event(0, clock)
+
+
 async def test_a_422_is_a_partial_success_read_event_by_event(
     static_settings: PinterestSettings, connect: Any, admin: Admin, clock: FakeClock
 ) -> None:

@@ -12,12 +12,12 @@ import pytest
 import redis.asyncio
 
 from pinaudience.clock import FakeClock
-from pinaudience.config import PinterestSettings
+from pinaudience.config import Credentials, PinterestSettings, Secret
 from pinaudience.emulator import SEED_AD_ACCOUNT_ID, SEED_USER, Emulator
 from pinaudience.pinterest.events import ClientEvent, RetryScheduled
 from pinaudience.pinterest.limits import MAX_EVENTS_PER_REQUEST, Category, RateLimit
 from pinaudience.pinterest.ratelimit import DEFAULT_HEADROOM, LocalRateLimiter
-from pinaudience.pinterest.redis_ratelimit import KEY_PREFIX, RedisRateLimiter
+from pinaudience.pinterest.redis_ratelimit import KEY_PREFIX, RedisRateLimiter, default_scope
 from tests.emulator.test_emulator_contract import SpecRequest, SpecResponse
 from tests.helpers import hashed_emails
 from tests.pinterest.client_helpers import Admin, add_ad_account, conversion_event, conversion_events
@@ -173,3 +173,11 @@ async def test_the_clients_requests_and_answers_are_the_specs(
         await client.send_events([*conversion_events(2, clock, start=3), plain])
         await client.send_events(conversion_events(MAX_EVENTS_PER_REQUEST, clock, start=10), test=True)
     assert checked == [("", 200), ("", 422), ("test=true", 200)]
+
+
+def test_a_conversion_token_alone_names_a_redis_scope() -> None:
+    """Credentials holding only a conversion token still get a default scope: a fingerprint, never the token."""
+    token = "pina_conversion_secret_123"
+    scope = default_scope(Credentials(conversion_token=Secret(token)))
+    assert scope.startswith("conversion-")
+    assert token not in scope

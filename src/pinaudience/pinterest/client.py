@@ -403,8 +403,9 @@ _STATUS_NOT_ALL_PROCESSED = 422
 """`events/create`'s answer when some events failed: the spec's `DetailedError`, the per-event answers in `details`."""
 
 
-def _events(events: Sequence[ConversionEvent]) -> list[ConversionEvent]:
-    """The batch as sent; refused here, before it leaves, when Pinterest would refuse it for its size or shape."""
+def _events(events: Sequence[ConversionEvent]) -> list[dict[str, object]]:
+    """The batch as sent (each event a dict, for JSON); refused here, before it leaves, when Pinterest would refuse
+    it for its size, or it is not a batch of mappings."""
     if isinstance(events, str | bytes | Mapping):
         raise TypeError("events must be a sequence of events (mappings), not one event or a string")
     batch = list(events)
@@ -413,7 +414,7 @@ def _events(events: Sequence[ConversionEvent]) -> list[ConversionEvent]:
     for index, event in enumerate(batch):
         if not isinstance(event, Mapping):
             raise TypeError(f"event {index} of the batch is a {type(event).__name__}, not a mapping")
-    return batch
+    return [event if isinstance(event, dict) else dict(event) for event in batch]
 
 
 def _checked_id(value: str) -> str:

@@ -193,7 +193,8 @@ class AdAccount:
 
 ConversionEvent = Mapping[str, object]
 """One conversion event as Pinterest takes it: already normalised and hashed (`event_name`, `action_source`,
-`event_time`, `event_id`, `user_data`, ...). The client sends it as it is and checks only the batch's bounds."""
+`event_time`, `event_id`, `user_data`, ...), its values JSON's (nested mappings as dicts). The client sends it as
+it is and checks only the batch's bounds; Pinterest (and the emulator) judge the rest."""
 
 EVENT_STATUSES = frozenset({"processed", "failed"})
 """An event's `status` in Pinterest's answer (the spec's enum)."""
