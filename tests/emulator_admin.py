@@ -88,6 +88,18 @@ class EmulatorAdmin:
     async def revoke(self, token: str) -> None:
         await self._send("POST", "/_emulator/tokens/revoke", {"token": token})
 
+    async def expire(self, token: str, in_s: float = 0.0) -> None:
+        """Make a token expire now (or `in_s` later), as one past its lifetime."""
+        await self._send("POST", "/_emulator/tokens/expire", {"token": token, "in_s": in_s})
+
+    async def counters(self) -> dict[str, Any]:
+        """Token grants, admissions (with their window times) and 429s by cause since start, reset or clear."""
+        result: dict[str, Any] = await self._send("GET", "/_emulator/counters")
+        return result
+
+    async def clear_counters(self) -> None:
+        await self._send("DELETE", "/_emulator/counters")
+
     async def user(self, name: str, ad_accounts: dict[str, str]) -> None:
         await self._send("POST", "/_emulator/users", {"name": name, "ad_accounts": ad_accounts})
 

@@ -157,3 +157,42 @@ def test_a_postgresql_state_holds_the_tokens_unless_a_token_store_is_given(tmp_p
     assert load_settings(write(tmp_path, CONFIG), env={}).pinterest.credentials.token_store != PG_URL
     assert "canary-pw" not in repr(from_env)
     assert "worker:***@db.example" in repr(from_env.pinterest.credentials)
+
+
+STATE_URL = "postgresql://pinaudience:canary-pg-secret@db.internal:5432/cdp"
+
+
+def test_the_state_is_a_directory_or_a_postgresql_url(tmp_path: Path) -> None:
+    """`state` in the file is a directory (relative to the file) or a PostgreSQL URL; `state_dir` is its old name."""
+    base = '[pinterest]\nad_account_id = "549755885175"\n'
+    as_dir = load_settings(write(tmp_path, f'state = "var/state"\n{base}'), env={})
+    assert as_dir.state == str(tmp_path / "var" / "state")
+    assert as_dir.state_dir == tmp_path / "var" / "state"
+    as_url = load_settings(write(tmp_path, f'state = "{STATE_URL}"\n{base}'), env={})
+    assert as_url.state == STATE_URL
+    assert as_url.state_dir is None
+    old_name = load_settings(write(tmp_path, f'state_dir = "{STATE_URL}"\n{base}'), env={})
+    assert old_name.state == STATE_URL
+    with pytest.raises(ConfigError, match="both `state` and `state_dir`"):
+        load_settings(write(tmp_path, f'state = "a"\nstate_dir = "b"\n{base}'), env={})
+
+
+def test_the_state_comes_from_the_flag_then_the_file_then_the_environment(tmp_path: Path) -> None:
+    """--state beats the file's `state`, which beats PINAUDIENCE_STATE; the environment fills only what is unset."""
+    base = '[pinterest]\nad_account_id = "549755885175"\n'
+    env = {"PINAUDIENCE_STATE": STATE_URL}
+    assert load_settings(write(tmp_path, base), env=env).state == STATE_URL
+    assert load_settings(write(tmp_path, f'state = "s"\n{base}'), env=env).state == str(tmp_path / "s")
+    flagged = load_settings(write(tmp_path, f'state = "s"\n{base}'), overrides=Overrides(state="/x"), env=env)
+    assert flagged.state == "/x"
+    assert load_settings(write(tmp_path, base), env={}).state is None
+
+
+def test_a_state_password_never_shows_in_settings(tmp_path: Path) -> None:
+    """The repr of Settings (and Overrides) shows the state URL without its password."""
+    settings = load_settings(overrides=Overrides(ad_account_id="549755885175", state=STATE_URL), env={})
+    assert settings.state == STATE_URL
+    assert "canary-pg-secret" not in repr(settings)
+    assert "canary-pg-secret" not in repr(Overrides(state=STATE_URL))
+    assert settings.state_location == "postgresql://pinaudience:***@db.internal:5432/cdp"
+    assert "postgresql://pinaudience:***@db.internal:5432/cdp" in repr(settings)

@@ -69,3 +69,36 @@ def test_ratelimit_benchmark_runs_both_variants() -> None:
     for variant in ("local", "redis"):
         assert f"{variant:6} 2 processes:" in out
     assert out.count("rate/ceiling") == 2
+
+
+def test_fleet_benchmark_runs_both_fleets_and_finds_them_exact() -> None:
+    """A tiny fleet with local shares and a naive one (each worker at the full limit): both complete, every
+    audience exact, and the ratio, 429s and refreshes printed for each."""
+    out = run_benchmark(
+        "fleet.py", "--cases", "share,naive", "--audiences", "4", "--workers", "2", "--records", "100",
+        "--window-s", "10",
+    )  # fmt: skip
+    assert out.count("exact membership for every audience: yes") == 2
+    assert out.count("shared ceiling: ") == 2
+    assert "case    ratio  busiest window  429s (per user)  refreshes  failed  exact  wall" in out
+    assert "NO" not in out
+
+
+def test_state_backends_benchmark_runs_both_backends() -> None:
+    """The state backends benchmark starts its own PostgreSQL, runs every phase against both backends at a tiny
+    size, and prints the ratios (each phase checks its own counts)."""
+    from tests.servers import postgres_bin_dir, require
+
+    if postgres_bin_dir() is None:
+        require("PostgreSQL's server binaries (pg_ctl, initdb) are not installed")
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "state_backends.py"), "--rows", "20000"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    for phase in ("load", "compact", "plan", "journal", "recompact"):
+        assert f"  embedded   {phase} " in done.stdout
+        assert f"  postgresql {phase} " in done.stdout
+    assert "planning and compaction (compact + plan + recompact)" in done.stdout

@@ -10,6 +10,7 @@ import pytest
 from pinaudience.cli import run
 from tests.cli.cli_helpers import ACCOUNT, CANARY_EMAIL, Served, assert_private, config_file, run_cli, state_files
 from tests.helpers import emails, expected_members, write_csv
+from tests.servers import PostgresServer
 
 
 def _first_sync(served: Served, tmp_path: Path, env: dict[str, str], values: list[str]) -> dict[str, object]:
@@ -176,3 +177,42 @@ def test_a_usage_error_exits_1_not_2(capsys: pytest.CaptureFixture[str]) -> None
     assert run(["sync", "customers.csv", "--batch-size", "lots"]) == 1
     assert run(["no-such-command"]) == 1
     assert "--batch-size" in capsys.readouterr().err
+
+
+def test_sync_and_state_commands_on_a_postgresql_state(
+    served: Served,
+    tmp_path: Path,
+    env: dict[str, str],
+    postgres_url: str,
+    postgres_server: PostgresServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--state takes a PostgreSQL URL (PINAUDIENCE_STATE too): sync, state show and forget use it, and its password
+    is in no output, report or log line."""
+    password = postgres_server.password
+    customers = write_csv(tmp_path / "customers.csv", emails(250))
+    report_file = tmp_path / "report.json"
+    result = run_cli(
+        "sync", customers, "--ad-account-id", ACCOUNT, "--list-name", "VIP", "--api-base", served.api_base,
+        "--report", report_file, "--json", "--log-format", "json",
+        env={**env, "PINAUDIENCE_STATE": postgres_url},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_private(result, password, files=[report_file])
+    list_id = str(json.loads(result.stdout)["customer_list_id"])
+    assert run(["state", "show", "--state", postgres_url, "--json"]) == 0
+    shown = capsys.readouterr()
+    document = json.loads(shown.out)
+    (info,) = document["lists"]
+    assert (info["customer_list_id"], info["confirmed_in_snapshot"]) == (list_id, 250)
+    assert "***" in document["state"]
+    assert run(["state", "show", "VIP", "--state-dir", postgres_url]) == 0
+    human = capsys.readouterr()
+    assert list_id in human.out
+    for text in (shown.out, shown.err, human.out, human.err):
+        assert password not in text
+    forgotten = run_cli("state", "forget", list_id, "--state", postgres_url, "--yes", env=env)
+    assert forgotten.returncode == 0, forgotten.stderr
+    assert_private(forgotten, password)
+    assert run(["state", "show", "--state", postgres_url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["lists"] == []

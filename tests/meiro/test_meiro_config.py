@@ -134,3 +134,35 @@ def test_missing_input_table_lists_what_is_there(tmp_path: Path) -> None:
     (root / "in" / "tables" / "segment.csv").write_text("email\n")
     with pytest.raises(InputError, match=r"segment\.csv"):
         load_component_settings(root)
+
+
+def test_a_postgresql_state_takes_its_password_from_a_secret_parameter(tmp_path: Path) -> None:
+    """`state` may be a PostgreSQL URL without a password; `#state_password` completes it and shows nowhere."""
+    password = "canary-meiro-pg/pw@x"
+    settings = load_component_settings(
+        data_dir(
+            tmp_path,
+            params(audience_name="VIP", state="postgresql://loader@db.internal/cdp", **{"#state_password": password}),
+        )
+    )
+    assert settings.state == "postgresql://loader:canary-meiro-pg%2Fpw%40x@db.internal/cdp"
+    assert settings.state_dir is None
+    assert settings.pinterest.credentials.token_store == tmp_path / "state" / "tokens.json"
+    assert password not in repr(settings)
+    assert "canary-meiro-pg" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"state": "/data/state", "#state_password": "x"}, "needs a PostgreSQL `state`"),
+        ({"state": "postgresql://db.internal/cdp", "#state_password": "x"}, "names no user"),
+        ({"state": "/a", "state_dir": "/b"}, "both set"),
+    ],
+)
+def test_state_parameters_that_do_not_fit_together_are_refused(
+    tmp_path: Path, extra: dict[str, Any], message: str
+) -> None:
+    """A password without a URL to put it in, a URL without a user, or both names of the state: a ConfigError."""
+    with pytest.raises(ConfigError, match=message):
+        load_component_settings(data_dir(tmp_path, params(audience_name="VIP", **extra)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from pinaudience.pinterest.limits import ListOperation
 from pinaudience.records.recordset import RecordSet
-from pinaudience.state import SCHEMA_VERSION, ListState, StateStore, encoding
+from pinaudience.state import SCHEMA_VERSION, ListState, StateStore, encoding, open_state
 from pinaudience.state.compaction import choose_layout, fold_partition
 from pinaudience.state.snapshot import ADD
 
-from .conftest import REF, MakeStore, sha
+from .conftest import REF, Backend, MakeStore, sha
 
 SNAPSHOT_ROWS = 200
 
@@ -31,26 +31,15 @@ def ordered(records: set[str]) -> list[str]:
     return RecordSet.from_records(records).to_list()
 
 
-def files(tmp_path: Path) -> dict[str, int]:
-    """The current snapshot's files, by name, with their inode numbers."""
-    (folder,) = [p for p in (tmp_path / "state" / "snapshots").glob("*/*") if p.is_dir()]
-    return {p.name: p.stat().st_ino for p in folder.iterdir()}
-
-
-def delta_rows(tmp_path: Path) -> int:
-    with sqlite3.connect(tmp_path / "state" / "state.sqlite3") as db:
-        return int(db.execute("SELECT snapshot_delta_rows FROM lists").fetchone()[0])
-
-
 def test_a_small_journal_is_folded_into_a_delta_beside_the_same_base_files(
-    make_store: MakeStore, tmp_path: Path
+    make_store: MakeStore, backend: Backend
 ) -> None:
-    """A few changes on a large snapshot reuse every base file (same inode) and write only delta files."""
+    """A few changes on a large snapshot reuse every base file (same inode, or same blob) and write only delta files."""
     state = make_store(snapshot_rows=SNAPSHOT_ROWS).open_list(REF)
     members = {sha(i) for i in range(1000)} | {"plain@example.com"}
     state.acknowledge(state.begin(ListOperation.ADD, sorted(members)))
     state.compact()
-    base = files(tmp_path)
+    base = backend.files()
     assert base
     assert all(name.startswith("part-") for name in base)
     state.acknowledge(state.begin(ListOperation.REMOVE, [sha(i) for i in range(0, 100, 2)] + ["plain@example.com"]))
@@ -58,17 +47,17 @@ def test_a_small_journal_is_folded_into_a_delta_beside_the_same_base_files(
     result = state.compact()
     members -= {sha(i) for i in range(0, 100, 2)} | {"plain@example.com"}
     members |= {sha(i) for i in range(1000, 1030)} | {"new@example.com"}
-    after = files(tmp_path)
+    after = backend.files()
     assert {name: inode for name, inode in after.items() if name.startswith("part-")} == base
     assert sorted(name for name in after if name.startswith("delta-")) == sorted(
         n.replace("part", "delta") for n in base
     )
-    assert delta_rows(tmp_path) == 50 + 1 + 30 + 1
+    assert backend.delta_rows() == 50 + 1 + 30 + 1
     assert result.confirmed == len(members) == state.info().snapshot_count
     assert confirmed_of(state) == ordered(members)
 
 
-def test_deltas_are_folded_into_a_new_base_past_their_share(make_store: MakeStore, tmp_path: Path) -> None:
+def test_deltas_are_folded_into_a_new_base_past_their_share(make_store: MakeStore, backend: Backend) -> None:
     """A delta that would pass the share of the membership becomes a new base with no delta files."""
     state = make_store(snapshot_rows=SNAPSHOT_ROWS, delta_share=0.1).open_list(REF)
     members = {sha(i) for i in range(1000)}
@@ -76,15 +65,15 @@ def test_deltas_are_folded_into_a_new_base_past_their_share(make_store: MakeStor
     state.compact()
     state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(1000, 1060)]))
     state.compact()
-    assert delta_rows(tmp_path) == 60
+    assert backend.delta_rows() == 60
     state.acknowledge(state.begin(ListOperation.REMOVE, [sha(i) for i in range(60)]))
     state.compact()
-    assert delta_rows(tmp_path) == 0
-    assert not any(name.startswith("delta-") for name in files(tmp_path))
+    assert backend.delta_rows() == 0
+    assert not any(name.startswith("delta-") for name in backend.files())
     assert confirmed_of(state) == ordered({sha(i) for i in range(60, 1060)})
 
 
-def test_a_change_undone_leaves_nothing_in_the_delta(make_store: MakeStore, tmp_path: Path) -> None:
+def test_a_change_undone_leaves_nothing_in_the_delta(make_store: MakeStore, backend: Backend) -> None:
     """A record added then removed again, or removed then added back, is no longer a difference from the base."""
     state = make_store(snapshot_rows=SNAPSHOT_ROWS).open_list(REF)
     state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(1000)]))
@@ -92,11 +81,11 @@ def test_a_change_undone_leaves_nothing_in_the_delta(make_store: MakeStore, tmp_
     state.acknowledge(state.begin(ListOperation.ADD, [sha(5000), "x@example.com"]))
     state.acknowledge(state.begin(ListOperation.REMOVE, [sha(1), sha(2)]))
     state.compact()
-    assert delta_rows(tmp_path) == 4
+    assert backend.delta_rows() == 4
     state.acknowledge(state.begin(ListOperation.REMOVE, [sha(5000), "x@example.com"]))
     state.acknowledge(state.begin(ListOperation.ADD, [sha(1), sha(2)]))
     assert state.compact().confirmed == 1000
-    assert delta_rows(tmp_path) == 0
+    assert backend.delta_rows() == 0
     assert confirmed_of(state) == ordered({sha(i) for i in range(1000)})
 
 
@@ -133,8 +122,12 @@ def test_the_layout_is_a_delta_only_on_a_base_of_the_right_split() -> None:
     assert (layout.full, layout.bits) == (False, 0)
 
 
-def test_a_version_2_store_opens_with_its_snapshot_and_no_delta(make_store: MakeStore, tmp_path: Path) -> None:
+def test_a_version_2_store_opens_with_its_snapshot_and_no_delta(
+    make_embedded_store: Callable[..., StateStore], tmp_path: Path
+) -> None:
     """A store written at schema version 2 is migrated: its snapshot reads the same and then compacts by delta."""
+    make_store = make_embedded_store
+    backend = Backend("embedded", str(tmp_path / "state"), tmp_path / "state")
     state = make_store(snapshot_rows=SNAPSHOT_ROWS).open_list(REF)
     state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(1000)]))
     state.compact()
@@ -147,7 +140,7 @@ def test_a_version_2_store_opens_with_its_snapshot_and_no_delta(make_store: Make
     assert confirmed_of(state) == ordered({sha(i) for i in range(1000)})
     state.acknowledge(state.begin(ListOperation.REMOVE, [sha(0)]))
     assert state.compact().confirmed == 999
-    assert delta_rows(tmp_path) == 1
+    assert backend.delta_rows() == 1
 
 
 journals = st.lists(
@@ -163,12 +156,14 @@ journals = st.lists(
 
 @given(journals)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_delta_compactions_agree_with_a_model(tmp_path: Path, steps: list[tuple[str, list[int], bool]]) -> None:
+def test_delta_compactions_agree_with_a_model(
+    backend: Backend, tmp_path: Path, steps: list[tuple[str, list[int], bool]]
+) -> None:
     """Any sequence of acknowledged batches and compactions, folded into deltas, gives the model's membership."""
-    directory = Path(tempfile.mkdtemp(dir=tmp_path))
+    location, ref = backend.fresh(tmp_path)
     confirmed = {sha(i) for i in range(0, 60, 3)}
-    with StateStore(directory, snapshot_rows=8, delta_share=10.0) as store:
-        state = store.open_list(REF)
+    with open_state(location, snapshot_rows=8, delta_share=10.0) as store:
+        state = store.open_list(ref)
         state.acknowledge(state.begin(ListOperation.ADD, sorted(confirmed)))
         state.compact()
         for operation, ids, compact in steps:

@@ -6,15 +6,14 @@ import errno
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from pinaudience.errors import StateError
 from pinaudience.pinterest.limits import ListOperation
-from pinaudience.state import ListState, StateStore
+from pinaudience.state import ListState, StateBackend
 
-from .conftest import REF, MakeStore, sha
+from .conftest import REF, Backend, MakeStore, sha
 
 COMPACTION_STEPS = ["compact.partition_written", "compact.files_written", "compact.switched", "compact.cleaned"]
 SNAPSHOT_ROWS = 200
@@ -30,7 +29,7 @@ def membership(state: ListState) -> tuple[list[str], list[str]]:
         return m.confirmed.to_list(), m.uncertain.to_list()
 
 
-def prepare(store: StateStore) -> tuple[list[str], list[str]]:
+def prepare(store: StateBackend) -> tuple[list[str], list[str]]:
     """A compacted snapshot, then acknowledged and pending batches on top; returns the membership."""
     state = store.open_list(REF)
     state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(600)] + ["plain@example.com"]))
@@ -45,7 +44,7 @@ def prepare(store: StateStore) -> tuple[list[str], list[str]]:
     return expected
 
 
-def prepare_delta(store: StateStore) -> tuple[list[str], list[str]]:
+def prepare_delta(store: StateBackend) -> tuple[list[str], list[str]]:
     """A compacted snapshot, then a journal small enough to be folded into a delta beside its base files."""
     state = store.open_list(REF)
     state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(1000)] + ["plain@example.com"]))
@@ -59,22 +58,18 @@ def prepare_delta(store: StateStore) -> tuple[list[str], list[str]]:
     return expected
 
 
-def snapshot_dirs(tmp_path: Path) -> list[str]:
-    return sorted(p.name for p in (tmp_path / "state" / "snapshots").glob("*/*"))
-
-
-def assert_recovers(make_store: MakeStore, tmp_path: Path, expected: tuple[list[str], list[str]]) -> None:
+def assert_recovers(make_store: MakeStore, backend: Backend, expected: tuple[list[str], list[str]]) -> None:
     """The next run sees the same membership, compacts, and is left with a single snapshot."""
     state = make_store(snapshot_rows=SNAPSHOT_ROWS).open_list(REF)
     assert membership(state) == expected
     state.compact()
     assert membership(state) == expected
-    assert len(snapshot_dirs(tmp_path)) == 1
-    assert not any(name.endswith(".partial") for name in snapshot_dirs(tmp_path))
+    assert len(backend.snapshot_names()) == 1
+    assert not any(name.endswith(".partial") for name in backend.snapshot_names())
 
 
 @pytest.mark.parametrize("step", COMPACTION_STEPS)
-def test_a_crash_during_compaction_loses_nothing(make_store: MakeStore, tmp_path: Path, step: str) -> None:
+def test_a_crash_during_compaction_loses_nothing(make_store: MakeStore, backend: Backend, step: str) -> None:
     """Crashing at a step of compaction changes neither what is confirmed nor what is uncertain."""
     armed = {"on": False}
 
@@ -88,11 +83,11 @@ def test_a_crash_during_compaction_loses_nothing(make_store: MakeStore, tmp_path
     with pytest.raises(SimulatedCrash):
         store.open_list(REF).compact()
     store.close()
-    assert_recovers(make_store, tmp_path, expected)
+    assert_recovers(make_store, backend, expected)
 
 
 def test_a_full_disk_during_compaction_is_a_state_error_and_loses_nothing(
-    make_store: MakeStore, tmp_path: Path
+    make_store: MakeStore, backend: Backend
 ) -> None:
     """Running out of space while writing a snapshot raises StateError; the old snapshot and journal stand."""
     armed = {"on": False, "seen": 0}
@@ -110,11 +105,11 @@ def test_a_full_disk_during_compaction_is_a_state_error_and_loses_nothing(
         store.open_list(REF).compact()
     assert membership(store.open_list(REF)) == expected
     store.close()
-    assert_recovers(make_store, tmp_path, expected)
+    assert_recovers(make_store, backend, expected)
 
 
 @pytest.mark.parametrize("step", COMPACTION_STEPS)
-def test_a_crash_during_a_delta_compaction_loses_nothing(make_store: MakeStore, tmp_path: Path, step: str) -> None:
+def test_a_crash_during_a_delta_compaction_loses_nothing(make_store: MakeStore, backend: Backend, step: str) -> None:
     """Crashing at a step of a compaction into a delta changes neither what is confirmed nor what is uncertain."""
     armed = {"on": False}
 
@@ -128,7 +123,7 @@ def test_a_crash_during_a_delta_compaction_loses_nothing(make_store: MakeStore, 
     with pytest.raises(SimulatedCrash):
         store.open_list(REF).compact()
     store.close()
-    assert_recovers(make_store, tmp_path, expected)
+    assert_recovers(make_store, backend, expected)
     # The recovered state still reads its base and delta after a reopen.
     assert membership(make_store(snapshot_rows=SNAPSHOT_ROWS).open_list(REF)) == expected
 
@@ -136,9 +131,8 @@ def test_a_crash_during_a_delta_compaction_loses_nothing(make_store: MakeStore, 
 CHILD = textwrap.dedent(
     """
     import os, sys
-    from pathlib import Path
     from pinaudience.pinterest.limits import ListOperation
-    from pinaudience.state import ListRef, StateStore
+    from pinaudience.state import ListRef, open_state
 
     step = sys.argv[2]
 
@@ -146,7 +140,7 @@ CHILD = textwrap.dedent(
         if name == step:
             os._exit(137)
 
-    store = StateStore(Path(sys.argv[1]), faults=faults, snapshot_rows=int(sys.argv[3]))
+    store = open_state(sys.argv[1], faults=faults, snapshot_rows=int(sys.argv[3]))
     store.open_list(ListRef(*sys.argv[4:7])).compact()
     sys.exit(0)
     """
@@ -154,15 +148,15 @@ CHILD = textwrap.dedent(
 
 
 @pytest.mark.parametrize("step", COMPACTION_STEPS)
-def test_a_killed_compaction_loses_nothing(make_store: MakeStore, tmp_path: Path, step: str) -> None:
+def test_a_killed_compaction_loses_nothing(make_store: MakeStore, backend: Backend, step: str) -> None:
     """A process that dies at a step of compaction, with no cleanup at all, leaves a state the next run reads."""
     store = make_store(snapshot_rows=SNAPSHOT_ROWS)
     expected = prepare(store)
     store.close()
-    args = [str(tmp_path / "state"), step, str(SNAPSHOT_ROWS), REF.api_base, REF.ad_account_id, REF.customer_list_id]
+    args = [backend.location, step, str(SNAPSHOT_ROWS), REF.api_base, REF.ad_account_id, REF.customer_list_id]
     done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 137, done.stderr
-    assert_recovers(make_store, tmp_path, expected)
+    assert_recovers(make_store, backend, expected)
 
 
 def test_a_crash_while_recording_a_batch_leaves_no_half_batch(make_store: MakeStore) -> None:
@@ -182,12 +176,12 @@ def test_a_crash_while_recording_a_batch_leaves_no_half_batch(make_store: MakeSt
 
 
 @pytest.mark.parametrize("step", COMPACTION_STEPS)
-def test_a_killed_delta_compaction_loses_nothing(make_store: MakeStore, tmp_path: Path, step: str) -> None:
+def test_a_killed_delta_compaction_loses_nothing(make_store: MakeStore, backend: Backend, step: str) -> None:
     """A process that dies at a step of a compaction into a delta leaves a state the next run reads."""
     store = make_store(snapshot_rows=SNAPSHOT_ROWS)
     expected = prepare_delta(store)
     store.close()
-    args = [str(tmp_path / "state"), step, str(SNAPSHOT_ROWS), REF.api_base, REF.ad_account_id, REF.customer_list_id]
+    args = [backend.location, step, str(SNAPSHOT_ROWS), REF.api_base, REF.ad_account_id, REF.customer_list_id]
     done = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 137, done.stderr
-    assert_recovers(make_store, tmp_path, expected)
+    assert_recovers(make_store, backend, expected)

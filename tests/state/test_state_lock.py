@@ -5,31 +5,30 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from pinaudience.errors import StateLocked
 
-from .conftest import MakeStore
+from .conftest import Backend, MakeStore
 
 HOLDER = textwrap.dedent(
     """
     import sys
-    from pinaudience.state import StateStore
+    from pinaudience.state import open_state
 
-    with StateStore(sys.argv[1]) as store, store.lock(sys.argv[2]):
+    with open_state(sys.argv[1]) as store, store.lock(sys.argv[2]):
         print("locked", flush=True)
         sys.stdin.read()
     """
 )
 
 
-def test_a_second_process_cannot_take_a_held_lock(make_store: MakeStore, tmp_path: Path) -> None:
+def test_a_second_process_cannot_take_a_held_lock(make_store: MakeStore, backend: Backend) -> None:
     """While another process holds "list:42", taking it fails with StateLocked; once it exits, it succeeds."""
     store = make_store()
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(tmp_path / "state"), "list:42"],
+        [sys.executable, "-c", HOLDER, backend.location, "list:42"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -6,7 +6,6 @@ import errno
 import logging
 import os
 import sqlite3
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,9 +16,11 @@ from hypothesis import strategies as st
 from pinaudience.errors import StateError
 from pinaudience.pinterest.limits import ListOperation
 from pinaudience.records.recordset import RecordSet
-from pinaudience.state import SCHEMA_VERSION, ListRef, ListState, StateStore, default_state_dir
+from pinaudience.state import SCHEMA_VERSION, ListRef, ListState, StateStore, default_state_dir, open_state
 
-from .conftest import REF, MakeStore, sha
+from .conftest import REF, Backend, MakeStore, sha
+
+MakeEmbedded = Callable[..., StateStore]
 
 
 def confirmed_of(state: ListState) -> list[str]:
@@ -138,13 +139,15 @@ def journals(draw: st.DrawFn) -> list[tuple[str, list[int], str]]:
 
 @given(journals())
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_the_store_agrees_with_a_model_of_the_protocol(tmp_path: Path, steps: list[tuple[str, list[int], str]]) -> None:
+def test_the_store_agrees_with_a_model_of_the_protocol(
+    backend: Backend, tmp_path: Path, steps: list[tuple[str, list[int], str]]
+) -> None:
     """Any sequence of begin, acknowledge, discard and compact gives the model's confirmed and uncertain sets."""
-    directory = Path(tempfile.mkdtemp(dir=tmp_path))  # one store per example: tmp_path outlives them
+    location, ref = backend.fresh(tmp_path)  # one store (or list) per example
     confirmed: set[str] = set()
     latest: dict[str, str] = {}  # record -> "ack" or "pending", for its latest batch
-    with StateStore(directory) as store:
-        state = store.open_list(REF)
+    with open_state(location) as store:
+        state = store.open_list(ref)
         for operation, ids, outcome in steps:
             records = [sha(i) if i % 5 else f"user{i}@example.com" for i in ids]
             batch = state.begin(ListOperation(operation), records)
@@ -192,30 +195,29 @@ def test_metadata_is_kept_per_list_and_listed(make_store: MakeStore) -> None:
     assert listed["999"].ref.api_base == REF.api_base
 
 
-def test_forget_removes_rows_and_files(make_store: MakeStore, tmp_path: Path) -> None:
-    """A forgotten list has no state left, on disk or in SQLite, and starts empty when used again."""
+def test_forget_removes_rows_and_files(make_store: MakeStore, backend: Backend) -> None:
+    """A forgotten list has no state left, in files or rows, and starts empty when used again."""
     store = make_store()
     state = store.open_list(REF)
     state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(10)]))
     state.compact()
-    folder = tmp_path / "state" / "snapshots" / str(state.id)
-    assert any(folder.iterdir())
+    assert backend.has_snapshot_files(state.id)
     assert store.forget(REF) is True
-    assert not folder.exists()
+    assert not backend.has_snapshot_files(state.id)
     assert store.find_list(REF) is None
     assert store.forget(REF) is False
     assert confirmed_of(store.open_list(REF)) == []
 
 
-def test_a_fresh_store_is_at_the_current_schema_version(make_store: MakeStore, tmp_path: Path) -> None:
+def test_a_fresh_store_is_at_the_current_schema_version(make_embedded_store: MakeEmbedded, tmp_path: Path) -> None:
     """The schema version is written with the schema, and WAL is the journal mode."""
-    make_store().close()
+    make_embedded_store().close()
     with sqlite3.connect(tmp_path / "state" / "state.sqlite3") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_a_version_1_store_is_migrated_and_keeps_its_lists(make_store: MakeStore, tmp_path: Path) -> None:
+def test_a_version_1_store_is_migrated_and_keeps_its_lists(make_embedded_store: MakeEmbedded, tmp_path: Path) -> None:
     """A store written at schema version 1 opens at the current version with its lists and no pending audience."""
     from pinaudience.state.schema import MIGRATIONS
 
@@ -229,12 +231,53 @@ def test_a_version_1_store_is_migrated_and_keeps_its_lists(make_store: MakeStore
             (REF.api_base, REF.ad_account_id, REF.customer_list_id),
         )
         db.execute("PRAGMA user_version = 1")
-    info = make_store().find_list(REF)
+    info = make_embedded_store().find_list(REF)
     assert info is not None
     assert (info.list_name, info.audience_id, info.audience_name) == ("Old", "77", "Old audience")
     assert info.audience_pending_since is None
     with sqlite3.connect(directory / "state.sqlite3") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_store_upgraded_by_another_process_while_this_one_waited_is_not_upgraded_twice(
+    make_embedded_store: MakeEmbedded, tmp_path: Path
+) -> None:
+    """Workers of a fleet open one new state directory at once: one that read the schema version before another
+    upgraded it re-reads it under the write lock, instead of creating the tables again (found by tests/fleet:
+    `cannot upgrade the state schema to version 3: duplicate column name`).
+
+    Another connection holds the write lock while the store opens (so the store reads version 0, then waits),
+    upgrades the schema, and lets go. If the opening thread is too slow to read before the upgrade, it reads the
+    new version and the test proves less, but cannot fail wrongly."""
+    import threading
+
+    from pinaudience.state.schema import MIGRATIONS
+
+    directory = tmp_path / "state"
+    directory.mkdir()
+    other = sqlite3.connect(directory / "state.sqlite3", isolation_level=None)
+    other.execute("PRAGMA journal_mode = WAL")
+    other.execute("BEGIN IMMEDIATE")
+    opened: list[StateStore | BaseException] = []
+
+    def open_store() -> None:
+        try:
+            opened.append(make_embedded_store())
+        except BaseException as error:  # noqa: BLE001 - handed to the test thread
+            opened.append(error)
+
+    opener = threading.Thread(target=open_store)
+    opener.start()
+    opener.join(timeout=0.5)  # the opener reads version 0, then waits for the write lock
+    for version in range(1, SCHEMA_VERSION + 1):
+        MIGRATIONS[version](other)
+    other.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+    other.execute("COMMIT")
+    other.close()
+    opener.join(timeout=30)
+    (store,) = opened
+    assert isinstance(store, StateStore), store
+    assert store.find_list(REF) is None
 
 
 def test_a_pending_audience_is_recorded_and_cleared(make_store: MakeStore) -> None:
@@ -256,13 +299,13 @@ def test_a_pending_audience_is_recorded_and_cleared(make_store: MakeStore) -> No
     assert (done.audience_id, done.audience_pending_since) == ("88", None)
 
 
-def test_a_newer_schema_is_refused_clearly(make_store: MakeStore, tmp_path: Path) -> None:
+def test_a_newer_schema_is_refused_clearly(make_embedded_store: MakeEmbedded, tmp_path: Path) -> None:
     """State written by a newer pinaudience is not touched by an older one."""
-    make_store().close()
+    make_embedded_store().close()
     with sqlite3.connect(tmp_path / "state" / "state.sqlite3") as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(StateError, match=f"schema version {SCHEMA_VERSION + 1}, newer") as raised:
-        make_store()
+        make_embedded_store()
     assert "Upgrade pinaudience" in raised.value.resolution
 
 
@@ -330,13 +373,12 @@ def test_an_acknowledgement_that_cannot_be_recorded_leaves_the_batch_uncertain(m
     assert (confirmed_of(state), uncertain_of(state)) == ([], {sha(1)})
 
 
-def test_a_damaged_snapshot_is_a_state_error(make_store: MakeStore, tmp_path: Path) -> None:
+def test_a_damaged_snapshot_is_a_state_error(make_store: MakeStore, backend: Backend) -> None:
     """A truncated snapshot file is reported as state trouble, not as a Parquet traceback."""
     state = make_store().open_list(REF)
     state.acknowledge(state.begin(ListOperation.ADD, [sha(i) for i in range(100)]))
     state.compact()
-    (part,) = (tmp_path / "state" / "snapshots").glob("*/*/part-*.parquet")
-    part.write_bytes(part.read_bytes()[:100])
+    backend.damage_a_part()
     with pytest.raises(StateError, match="cannot read the snapshot file"):
         confirmed_of(state)
 
@@ -380,9 +422,9 @@ def test_no_record_reaches_an_exception_or_a_log(make_store: MakeStore, caplog: 
         assert canary[:9] not in text
 
 
-def test_compaction_gives_the_journal_space_back(make_store: MakeStore, tmp_path: Path) -> None:
+def test_compaction_gives_the_journal_space_back(make_embedded_store: MakeEmbedded, tmp_path: Path) -> None:
     """Once batches are folded into a snapshot, the SQLite file shrinks instead of keeping their pages."""
-    state = make_store().open_list(REF)
+    state = make_embedded_store().open_list(REF)
     for batch in range(10):
         state.acknowledge(state.begin(ListOperation.ADD, [sha(f"{batch}-{i}") for i in range(2000)]))
     database = tmp_path / "state" / "state.sqlite3"

@@ -129,7 +129,7 @@ async def test_unwritable_state_directory_fails_before_anything_is_sent(
     settings = settings_for(tmp_path, write_csv(tmp_path / "c.csv", emails(300)))
     from dataclasses import replace
 
-    settings = replace(settings, state_dir=blocker / "state")
+    settings = replace(settings, state=str(blocker / "state"))
     with pytest.raises(StateError):
         await run_sync(settings)
     assert await admin.requests() == []

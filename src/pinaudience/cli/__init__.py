@@ -10,6 +10,7 @@ import os
 import sys
 import traceback
 
+from pinaudience.cli import audiences as _audiences_command  # noqa: F401 - registers `pinaudience audiences`
 from pinaudience.cli import auth as _auth_commands  # noqa: F401 - registers `auth login|status|refresh`
 from pinaudience.cli import check as _check_command  # noqa: F401 - registers `pinaudience check`
 from pinaudience.cli import component as _component_command  # noqa: F401 - registers `pinaudience component`

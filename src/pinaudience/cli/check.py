@@ -15,6 +15,7 @@ from pinaudience.cli.options import (
     AdAccountOpt,
     ApiBaseOpt,
     AudienceIdOpt,
+    AudienceSelectOpt,
     ConfigOpt,
     CustomerListIdOpt,
     JsonOpt,
@@ -89,6 +90,7 @@ def _render(results: list[tuple[str, CheckResult, list[CheckStep]]]) -> None:
 @app.command("check")
 def check_command(
     config: ConfigOpt = None,
+    only: AudienceSelectOpt = None,
     ad_account_id: AdAccountOpt = None,
     api_base: ApiBaseOpt = None,
     token_store: TokenStoreOpt = None,
@@ -118,6 +120,7 @@ def check_command(
         list_name=list_name,
         audience_id=audience_id,
         customer_list_id=customer_list_id,
+        audiences=tuple(only or ()),
     )
     with logged_settings(config, overrides, log_format) as settings:
         results = run_checks(settings)

@@ -29,7 +29,7 @@ from pinaudience.config import (
     load_settings,
     read_toml,
 )
-from pinaudience.config.load import ENV_STATE
+from pinaudience.support.paths import ENV_STATE
 from pinaudience.support.redact import url_secrets
 
 NO_AD_ACCOUNT = "0"
@@ -87,10 +87,13 @@ TokenStoreOpt = Annotated[
     ),
 ]
 StateOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--state",
-        help="The state directory: what Pinterest confirmed each list holds. Keep it between runs.",
+        "--state-dir",
+        metavar="DIR|URL",
+        help="Where pinaudience keeps what Pinterest confirmed each list holds: a directory, or a "
+        "postgresql://user@host/db URL shared by every worker (or PINAUDIENCE_STATE). Keep it between runs.",
         show_default=False,
         rich_help_panel="Connection",
     ),
@@ -130,6 +133,18 @@ CustomerListIdOpt = Annotated[
     typer.Option(
         "--customer-list-id",
         help="An existing customer list, by id.",
+        show_default=False,
+        rich_help_panel="Destination",
+    ),
+]
+
+AudienceSelectOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--audience",
+        metavar="NAME",
+        help="Only the config file's audience of this name (repeatable): one job per audience "
+        "(`pinaudience audiences --config FILE` lists the names).",
         show_default=False,
         rich_help_panel="Destination",
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,10 +18,11 @@ from pinaudience.cli.options import AdAccountOpt, ApiBaseOpt, ConfigOpt, JsonOpt
 from pinaudience.cli.output import print_json, stdout_console
 from pinaudience.config import read_toml
 from pinaudience.errors import ConfigError, StateError
-from pinaudience.support.paths import default_state_dir
+from pinaudience.support.paths import ENV_STATE, default_state_dir, is_postgres_url
+from pinaudience.support.redact import redact_url
 
 if TYPE_CHECKING:  # the state store (SQLite, file locks, Parquet) loads when a command opens it
-    from pinaudience.state import ListInfo, StateStore
+    from pinaudience.state import ListInfo, StateBackend
 
 ListArg = Annotated[
     str,
@@ -28,16 +30,22 @@ ListArg = Annotated[
 ]
 
 
-def state_directory(state: Path | None, config: Path | None) -> Path:
-    """--state, else the config file's `state_dir`, else the user's state directory."""
-    if state is not None:
-        return state
+def state_location(state: str | None, config: Path | None) -> str:
+    """--state, else the config file's `state` (or `state_dir`), else PINAUDIENCE_STATE, else the user's state
+    directory: a directory, or a PostgreSQL URL."""
+    if state is not None and state.strip():
+        return state.strip()
     if config is not None:
-        value = read_toml(config).get("state_dir")
+        data = read_toml(config)
+        value = data.get("state", data.get("state_dir"))
         if isinstance(value, str) and value.strip():
+            if is_postgres_url(value):
+                return value.strip()
             path = Path(value.strip()).expanduser()
-            return path if path.is_absolute() else config.parent / path
-    return default_state_dir()
+            return str(path if path.is_absolute() else config.parent / path)
+    if os.environ.get(ENV_STATE, "").strip():
+        return os.environ[ENV_STATE].strip()
+    return str(default_state_dir())
 
 
 def _matches(info: ListInfo, ref: str | None, api_base: str | None, ad_account_id: str | None) -> bool:
@@ -91,17 +99,20 @@ def info_dict(info: ListInfo) -> dict[str, object]:
     }
 
 
-def _open(directory: Path) -> StateStore:
-    """The store in `directory`, which must already hold one: looking never creates a state directory."""
-    from pinaudience.state import StateStore
+def _open(location: str) -> StateBackend:
+    """The store at `location`; a directory must already hold one: looking never creates a state directory.
+
+    A PostgreSQL database is opened as a sync opens it (its tables are created on first use).
+    """
+    from pinaudience.state import open_state
     from pinaudience.state.store import DB_NAME
 
-    if not (directory / DB_NAME).is_file():
+    if not is_postgres_url(location) and not (Path(location) / DB_NAME).is_file():
         raise StateError(
-            f"there is no pinaudience state in {directory}",
-            resolution="Pass --state with the directory your syncs use (or --config with its state_dir).",
+            f"there is no pinaudience state in {location}",
+            resolution="Pass --state with the directory or PostgreSQL URL your syncs use (or --config with its state).",
         )
-    return StateStore(directory)
+    return open_state(location)
 
 
 @state_app.command("show")
@@ -122,21 +133,24 @@ def show(
 
     pinaudience state show --state /var/lib/pinaudience
 
+    PGPASSWORD=... pinaudience state show --state postgresql://pinaudience@db.internal/cdp
+
     pinaudience state show "VIP customers" --json
     """
-    directory = state_directory(state, config)
-    with logging_to(stream=sys.stderr, level=log_level(True)), _open(directory) as store:
+    location = state_location(state, config)
+    shown = redact_url(location)
+    with logging_to(stream=sys.stderr, level=log_level(True)), _open(location) as store:
         infos = [i for i in store.lists() if _matches(i, list_ref, api_base, ad_account_id)]
     if list_ref is not None and not infos:
         raise ConfigError(
-            f"the state in {directory} holds no customer list {list_ref!r}",
+            f"the state in {shown} holds no customer list {list_ref!r}",
             resolution="Run `pinaudience state show` to see the lists it holds.",
         )
     if json_output:
-        print_json({"state_dir": str(directory), "lists": [info_dict(i) for i in infos]})
+        print_json({"state": shown, "state_dir": shown, "lists": [info_dict(i) for i in infos]})
         return
     console = stdout_console()
-    console.print(Text(f"pinaudience state: {directory}", style="bold"))
+    console.print(Text(f"pinaudience state: {shown}", style="bold"))
     for i in infos:
         console.print()
         console.print(_card(i))
@@ -163,12 +177,12 @@ def forget(
 
     pinaudience state forget 4715834587 --state /var/lib/pinaudience --yes
     """
-    directory = state_directory(state, config)
-    with logging_to(stream=sys.stderr, level=log_level(True)), _open(directory) as store:
+    location = state_location(state, config)
+    with logging_to(stream=sys.stderr, level=log_level(True)), _open(location) as store:
         infos = [i for i in store.lists() if _matches(i, list_ref, api_base, ad_account_id)]
         if not infos:
             raise ConfigError(
-                f"the state in {directory} holds no customer list {list_ref!r}",
+                f"the state in {redact_url(location)} holds no customer list {list_ref!r}",
                 resolution="Run `pinaudience state show` to see the lists it holds.",
             )
         if len(infos) > 1:

@@ -14,6 +14,7 @@ from pinaudience.cli.options import (
     AdAccountOpt,
     ApiBaseOpt,
     AudienceIdOpt,
+    AudienceSelectOpt,
     ConfigOpt,
     CustomerListIdOpt,
     JsonOpt,
@@ -98,7 +99,7 @@ def destination_table(destination: DestinationStatus, state_dir: str) -> Table:
 
 def render_status(report: StatusReport, console: Console) -> None:
     for destination in report.destinations:
-        console.print(destination_table(destination, str(report.state_dir) if report.state_found else "none found"))
+        console.print(destination_table(destination, report.state if report.state_found else "none found"))
         for note in destination.notes:
             console.print(Text(f"note: {note}", style="yellow"))
         console.print()
@@ -107,6 +108,7 @@ def render_status(report: StatusReport, console: Console) -> None:
 @app.command("status")
 def status_command(
     config: ConfigOpt = None,
+    only: AudienceSelectOpt = None,
     ad_account_id: AdAccountOpt = None,
     api_base: ApiBaseOpt = None,
     token_store: TokenStoreOpt = None,
@@ -134,10 +136,11 @@ def status_command(
         ad_account_id=ad_account_id,
         api_base=api_base,
         token_store=token_store,
-        state_dir=state,
+        state=state,
         list_name=list_name,
         audience_id=audience_id,
         customer_list_id=customer_list_id,
+        audiences=tuple(only or ()),
     )
     with logged_settings(config, overrides, log_format) as settings:
         from pinaudience.engine.status import status

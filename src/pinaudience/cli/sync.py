@@ -20,6 +20,7 @@ from pinaudience.cli.options import (
     ApiBaseOpt,
     AudienceIdOpt,
     AudienceNameOpt,
+    AudienceSelectOpt,
     ConfigOpt,
     CustomerListIdOpt,
     JsonOpt,
@@ -145,6 +146,7 @@ def sync_command(
         ),
     ] = None,
     config: ConfigOpt = None,
+    only: AudienceSelectOpt = None,
     ad_account_id: AdAccountOpt = None,
     list_name: ListNameOpt = None,
     audience_name: AudienceNameOpt = None,
@@ -277,6 +279,8 @@ def sync_command(
     pinaudience sync customers.csv --ad-account-id 549755885175 --list-name "VIP customers" --dry-run
 
     pinaudience sync --config pinaudience.toml --report report.json --log-format json
+
+    pinaudience sync --config pinaudience.toml --audience "VIP customers"   (one job per audience)
     """
     overrides = Overrides(
         ad_account_id=ad_account_id,
@@ -285,7 +289,7 @@ def sync_command(
         ads_write_limit=ads_write_limit,
         ads_read_limit=ads_read_limit,
         rate_limit_url=Secret(rate_limit_url) if rate_limit_url else None,
-        state_dir=state,
+        state=state,
         input=input_file,
         list_name=list_name,
         audience_name=audience_name,
@@ -300,6 +304,7 @@ def sync_command(
         sample=sample,
         full=True if full else None,
         max_remove_fraction=max_remove_fraction,
+        audiences=tuple(only or ()),
     )
     if config is None and input_file is None:
         raise ConfigError(

@@ -8,7 +8,7 @@ a repr, a log line, a report or an exception.
 the loader; the Pinterest connection settings live beside the client, in `pinaudience.pinterest.settings`.
 """
 
-from pinaudience.config.load import load_settings, read_toml
+from pinaudience.config.load import check_unique_names, load_settings, read_toml
 from pinaudience.config.settings import AudienceSettings, Overrides, Settings
 from pinaudience.pinterest.settings import (
     ENV_ACCESS_TOKEN,
@@ -38,6 +38,7 @@ __all__ = [
     "Secret",
     "Settings",
     "SyncMode",
+    "check_unique_names",
     "default_state_dir",
     "default_token_store",
     "load_settings",

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
-from pinaudience.config.settings import AUDIENCE_KEYS, PINTEREST_KEYS, TOP_KEYS, AudienceSettings, Overrides, Settings
+from pinaudience.config.settings import (
+    AUDIENCE_KEYS,
+    PINTEREST_KEYS,
+    TABLE_ONLY_KEYS,
+    TOP_KEYS,
+    AudienceSettings,
+    Overrides,
+    Settings,
+    audience_label,
+)
 from pinaudience.config.values import (
     as_bool,
     as_enum,
@@ -32,13 +42,10 @@ from pinaudience.pinterest.settings import (
     Credentials,
     PinterestSettings,
     default_token_store,
-    is_postgres_url,
 )
 from pinaudience.plan.mode import SyncMode
+from pinaudience.support.paths import ENV_STATE, is_postgres_url
 from pinaudience.support.redact import redact_url
-
-ENV_STATE = "PINAUDIENCE_STATE"
-"""The state (a directory or a `postgresql://` URL) from the environment; a PostgreSQL one holds the tokens too."""
 
 
 def read_toml(path: Path) -> dict[str, object]:
@@ -66,9 +73,8 @@ def load_settings(
     """Build Settings from a TOML file, then command-line flags; the environment only fills secrets.
 
     Precedence: flags > file > environment (the environment, under Pinterest SDK names, fills only
-    credentials and the API base that neither the file nor the flags set). With no token store given, a
-    PostgreSQL state (`state`/`state_dir` in the file, the `--state` flag, or PINAUDIENCE_STATE) is the
-    token store too.
+    credentials and the API base that neither the file nor the flags set; `PINAUDIENCE_STATE` fills the
+    state the same way). With no token store given, a PostgreSQL state is the token store too.
     """
     overrides = overrides or Overrides()
     env = os.environ if env is None else env
@@ -80,7 +86,7 @@ def load_settings(
     _reject_unknown(pinterest_data, PINTEREST_KEYS, f"{where} [pinterest]")
     pinterest_data.update(overrides.pinterest_values())
     if not pinterest_data.get("token_store"):
-        state = overrides.state_dir or data.get("state") or data.get("state_dir") or env.get(ENV_STATE)
+        state = overrides.state or data.get("state") or data.get("state_dir") or env.get(ENV_STATE)
         if is_postgres_url(state):
             pinterest_data["token_store"] = state  # tokens live beside a PostgreSQL state
     pinterest = _pinterest_settings(pinterest_data, env, where)
@@ -91,6 +97,13 @@ def load_settings(
     if not isinstance(raw_audiences, list) or not all(isinstance(a, dict) for a in raw_audiences):
         raise ConfigError(f"{where}: `audience` must be an array of tables ([[audience]])")
     audience_tables: list[dict[str, object]] = [dict(a) for a in raw_audiences]
+    if overrides.audiences:
+        if config_file is None:
+            raise ConfigError(
+                "--audience selects audiences of a config file, and no --config was given",
+                resolution="Give --config FILE with [[audience]] tables, or leave --audience out.",
+            )
+        audience_tables = select_audiences(audience_tables, defaults, overrides.audiences, where)
     destination = overrides.destination_values()
     if destination:
         if len(audience_tables) > 1:
@@ -105,14 +118,74 @@ def load_settings(
     audiences: list[AudienceSettings] = []
     for index, table in enumerate(audience_tables, start=1):
         label = f"{where} audience {index}" if config_file is not None else "settings"
-        _reject_unknown(table, AUDIENCE_KEYS, label)
+        _reject_unknown(table, AUDIENCE_KEYS | TABLE_ONLY_KEYS, label)
         merged = {**defaults, **table, **overrides.run_values()}
         audiences.append(_audience_settings(merged, label, base_dir=config_file.parent if config_file else None))
 
-    state_dir = overrides.state_dir
-    if state_dir is None and "state_dir" in data:
-        state_dir = as_path(data["state_dir"], "state_dir", where, config_file.parent if config_file else None)
-    return Settings(pinterest=pinterest, audiences=tuple(audiences), state_dir=state_dir)
+    state = overrides.state if overrides.state is not None else _file_state(data, where, config_file)
+    if state is None and env.get(ENV_STATE, "").strip():
+        state = env[ENV_STATE].strip()
+    return Settings(pinterest=pinterest, audiences=tuple(audiences), state=state)
+
+
+def _file_state(data: Mapping[str, object], where: str, config_file: Path | None) -> str | None:
+    """The file's `state` (a directory, relative to the file, or a PostgreSQL URL); `state_dir` is its older name."""
+    if "state" in data and "state_dir" in data:
+        raise ConfigError(f"{where} sets both `state` and `state_dir`", resolution="Keep `state` only.")
+    name = "state" if "state" in data else "state_dir" if "state_dir" in data else None
+    if name is None:
+        return None
+    text = as_str(data[name], name, where)
+    if is_postgres_url(text):
+        return text.strip()
+    return str(as_path(text, name, where, config_file.parent if config_file else None))
+
+
+MAX_NAMES_SHOWN = 20
+"""An error about audience names lists at most this many of the file's names (and says how many there are)."""
+
+
+def table_label(table: Mapping[str, object], defaults: Mapping[str, object]) -> str:
+    """An `[[audience]]` table's name, as `AudienceSettings.label` will read it once loaded."""
+    merged = {**defaults, **table}
+    keys = ("name", "audience_name", "list_name", "audience_id", "customer_list_id")
+    return audience_label(*(table.get(k) if k == "name" else merged.get(k) for k in keys))
+
+
+def names_text(names: list[str]) -> str:
+    """`N audiences: a, b, c` (at most MAX_NAMES_SHOWN names, then how many more)."""
+    shown = ", ".join(repr(n) for n in names[:MAX_NAMES_SHOWN])
+    more = f" and {len(names) - MAX_NAMES_SHOWN} more" if len(names) > MAX_NAMES_SHOWN else ""
+    return f"{len(names)} audience{'' if len(names) == 1 else 's'}: {shown}{more}" if names else "no audiences"
+
+
+def check_unique_names(names: list[str], where: str) -> None:
+    """Names that select audiences must tell them apart; ConfigError naming the ones given twice."""
+    twice = [name for name, count in Counter(names).items() if count > 1]
+    if twice:
+        repeated = ", ".join(repr(n) for n in twice)
+        raise ConfigError(
+            f"{where}: several audiences are named {repeated}, so a name cannot select one",
+            resolution="Give each [[audience]] table a distinct `name` key (it overrides the list and audience names "
+            "as the audience's name in the file).",
+        )
+
+
+def select_audiences(
+    tables: list[dict[str, object]], defaults: Mapping[str, object], wanted: tuple[str, ...], where: str
+) -> list[dict[str, object]]:
+    """The `[[audience]]` tables named in `wanted` (`sync --audience NAME`), in the file's order."""
+    names = [table_label(t, defaults) for t in tables]
+    check_unique_names(names, where)
+    missing = [w for w in dict.fromkeys(wanted) if w not in names]
+    if missing:
+        listed = ", ".join(repr(m) for m in missing)
+        raise ConfigError(
+            f"{where}: no audience named {listed}; the file defines {names_text(names)}",
+            resolution="Name an audience of the file (`pinaudience audiences --config FILE` lists them): its `name`, "
+            "else its `audience_name`, else its `list_name`, else its audience or customer list id.",
+        )
+    return [t for t, n in zip(tables, names, strict=True) if n in wanted]
 
 
 def _table(data: Mapping[str, object], name: str, where: str) -> Mapping[str, object]:
@@ -209,7 +282,7 @@ def _audience_settings(data: dict[str, object], where: str, *, base_dir: Path | 
     kwargs: dict[str, object] = {}
     if data.get("input") is not None:
         kwargs["input"] = as_path(data["input"], "input", where, base_dir)
-    for key in ("list_name", "audience_name", "column"):
+    for key in ("name", "list_name", "audience_name", "column"):
         if data.get(key) is not None:
             text = as_str(data[key], key, where)
             if not text:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinaudience.identifiers.types import HashAlgorithm, IdType
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.settings import PinterestSettings
 from pinaudience.plan.mode import SyncMode
+from pinaudience.support.paths import is_postgres_url
+from pinaudience.support.redact import redact_url
 from pinaudience.support.secret import Secret
 
 
@@ -18,6 +21,9 @@ class AudienceSettings:
 
     input: Path | None = None
     """The customers file (CSV, TSV, Parquet, optionally gzip-compressed)."""
+    name: str | None = None
+    """What `sync --audience NAME` and `pinaudience audiences` call this audience (config key `name`, in an
+    `[[audience]]` table only); `label` falls back on the audience's other names."""
     list_name: str | None = None
     """Find the most recent customer list with this name, or create it."""
     audience_name: str | None = None
@@ -46,15 +52,57 @@ class AudienceSettings:
     def effective_audience_name(self) -> str | None:
         return self.audience_name or self.list_name
 
+    @property
+    def label(self) -> str:
+        """The audience's name in a config file: `name`, else `audience_name`, else `list_name`, else its id."""
+        return audience_label(self.name, self.audience_name, self.list_name, self.audience_id, self.customer_list_id)
 
-@dataclass(frozen=True)
+
+def audience_label(*candidates: object) -> str:
+    """The first non-empty of `name`, `audience_name`, `list_name`, `audience_id`, `customer_list_id`."""
+    for value in candidates:
+        if value is not None and str(value).strip():
+            return str(value)
+    return ""
+
+
+@dataclass(frozen=True, init=False)
 class Settings:
     """Everything one run needs."""
 
     pinterest: PinterestSettings
     audiences: tuple[AudienceSettings, ...] = ()
-    state_dir: Path | None = None
-    """Where confirmed membership is kept; None means the user's state directory."""
+    state: str | None = field(default=None, repr=False)
+    """Where confirmed membership is kept: a directory, or a `postgresql://` URL (which may hold a
+    password, so it is left out of the repr: `state_location` is what to show); None means the user's
+    state directory."""
+
+    def __init__(
+        self,
+        pinterest: PinterestSettings,
+        audiences: tuple[AudienceSettings, ...] = (),
+        state: str | os.PathLike[str] | None = None,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """`state_dir` is the older name of `state` (a directory); when given, it is the state."""
+        location = state_dir if state_dir is not None else state
+        object.__setattr__(self, "pinterest", pinterest)
+        object.__setattr__(self, "audiences", audiences)
+        object.__setattr__(self, "state", None if location is None else os.fspath(location))
+
+    @property
+    def state_dir(self) -> Path | None:
+        """The state directory; None when the state is the default directory or a PostgreSQL database."""
+        return None if self.state is None or is_postgres_url(self.state) else Path(self.state)
+
+    @property
+    def state_location(self) -> str | None:
+        """The state as logs, reports and errors show it: a directory, or a URL without its password."""
+        return None if self.state is None else redact_url(self.state)
+
+    def __repr__(self) -> str:
+        return f"Settings(pinterest={self.pinterest!r}, audiences={self.audiences!r}, state={self.state_location!r})"
 
 
 PINTEREST_KEYS = {
@@ -92,7 +140,9 @@ AUDIENCE_KEYS = {
     "full",
     "max_remove_fraction",
 }
-TOP_KEYS = {"pinterest", "defaults", "audience", "state_dir"}
+TABLE_ONLY_KEYS = {"name"}
+"""Keys of an `[[audience]]` table that `[defaults]` and flags cannot set: they tell the audiences apart."""
+TOP_KEYS = {"pinterest", "defaults", "audience", "state", "state_dir"}
 
 
 @dataclass(frozen=True)
@@ -107,7 +157,8 @@ class Overrides:
     ads_read_limit: str | None = None
     rate_limit_url: Secret | None = None
     rate_limit_scope: str | None = None
-    state_dir: Path | None = None
+    state: str | None = field(default=None, repr=False)
+    """`--state`: a directory or a `postgresql://` URL (`--state-dir` is its older name)."""
     input: Path | None = None
     list_name: str | None = None
     audience_name: str | None = None
@@ -122,6 +173,8 @@ class Overrides:
     sample: int | None = None
     full: bool | None = None
     max_remove_fraction: float | None = None
+    audiences: tuple[str, ...] = ()
+    """`sync --audience NAME` (repeatable): sync only the config file's audiences of these names."""
 
     def pinterest_values(self) -> dict[str, object]:
         keys = (

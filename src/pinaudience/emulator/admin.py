@@ -144,6 +144,15 @@ async def revoke_token(emu: Emulator, request: Request) -> Response:
     return JSONResponse({"revoked": emu.store.revoke_token(_name(body, "token"))})
 
 
+async def expire_token(emu: Emulator, request: Request) -> Response:
+    body = await _json_body(request)
+    in_s = body.get("in_s", 0)
+    if not isinstance(in_s, int | float) or isinstance(in_s, bool) or not math.isfinite(in_s) or in_s < 0:
+        raise invalid("in_s must be a number of seconds >= 0")
+    expires_at = emu.now() + float(in_s)
+    return JSONResponse({"expired": emu.store.expire_token(_name(body, "token"), expires_at), "expires_at": expires_at})
+
+
 def _admin_list_id(emu: Emulator, request: Request) -> int:
     list_id = request.path_params["customer_list_id"]
     if not is_id(list_id) or emu.store.get_list(int(list_id)) is None:
@@ -254,11 +263,11 @@ async def clear_requests(emu: Emulator, request: Request) -> Response:
 
 
 async def get_grants(emu: Emulator, request: Request) -> Response:
-    return JSONResponse({"grants": emu.grants})
+    return JSONResponse({"grants": emu.counters.grants()})
 
 
 async def clear_grants(emu: Emulator, request: Request) -> Response:
-    emu.grants.clear()
+    emu.counters.clear_grants()
     return Response(status_code=204)
 
 
@@ -314,6 +323,15 @@ async def clear_events(emu: Emulator, request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def get_counters(emu: Emulator, request: Request) -> Response:
+    return JSONResponse(emu.counters.to_dict())
+
+
+async def clear_counters(emu: Emulator, request: Request) -> Response:
+    emu.counters.clear()
+    return Response(status_code=204)
+
+
 async def clear_sends(emu: Emulator, request: Request) -> Response:
     emu.store.clear_sends()
     return Response(status_code=204)
@@ -325,6 +343,7 @@ _ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/users", create_user),
     ("POST", "/tokens", create_tokens),
     ("POST", "/tokens/revoke", revoke_token),
+    ("POST", "/tokens/expire", expire_token),
     ("PUT", "/ad_accounts/{ad_account_id}/state", set_account_state),
     ("GET", "/customer_lists/{customer_list_id}", list_stats),
     ("GET", "/customer_lists/{customer_list_id}/records", list_records),
@@ -339,6 +358,8 @@ _ROUTES: list[tuple[str, str, Any]] = [
     ("PUT", "/settings", put_settings),
     ("PUT", "/profile", put_profile),
     ("GET", "/stats", stats),
+    ("GET", "/counters", get_counters),
+    ("DELETE", "/counters", clear_counters),
     ("GET", "/faults", get_faults),
     ("PUT", "/faults", put_faults),
     ("DELETE", "/faults", delete_faults),

@@ -27,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.emulator import admin, conversions, oauth, pinterest_api, web
 from pinaudience.emulator import records as rec
+from pinaudience.emulator.counters import Counters
 from pinaudience.emulator.faults import Fault, FaultPlan
 from pinaudience.emulator.http import (
     AUTH_FAILED,
@@ -146,9 +147,9 @@ class Emulator:
         self.account_states: dict[str, str] = {}
         """Ad account id -> a state of `pinterest_api.ACCOUNT_STATES` (set through the admin API; in memory)."""
         self.windows = SlidingWindows()
+        self.counters = Counters()
+        """Token grants, admissions (with their times) and 429s by cause, for `GET /_emulator/counters`."""
         self.requests: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
-        self.grants: dict[str, dict[str, int]] = {}
-        """Token endpoint answers per grant type (`refresh_token`, ...): `{"granted": n, "refused": m}` (in memory)."""
         self.app = Starlette(
             routes=self._routes(),
             middleware=[Middleware(RequestIdMiddleware)],
@@ -184,8 +185,8 @@ class Emulator:
         self.faults = FaultPlan()
         self.account_states.clear()
         self.windows.clear()
+        self.counters.clear()
         self.requests.clear()
-        self.grants.clear()
         self.settings.update(self._initial_settings.to_dict())
 
     def transport(self) -> httpx.AsyncBaseTransport:
@@ -278,6 +279,7 @@ class Emulator:
                 self.store.revoke_token(token)
             raise ApiError(401, 2, AUTH_FAILED)
         if fault.status == 429:
+            self.counters.refuse(("fault",))
             headers = retry_headers(self.settings.rate_limit_hints, fault.retry_after_s, self.now())
             raise ApiError(429, 8, RATE_LIMITED, headers)
         if fault.status == 503 and operation.category is Category.ADS_CONVERSIONS:
@@ -341,21 +343,26 @@ class Emulator:
         assert caller is not None
         s = self.settings
         per_window = {Category.ADS_READ: s.ads_read_per_window, Category.ADS_WRITE: s.ads_write_per_window}
-        checks = [Limit(("second", caller.user, caller.app_id), s.per_second, 1.0)]
+        checks = [Limit(("second", caller.user, caller.app_id), s.per_second, 1.0, "per_second")]
         category = call.operation.category
         if category in per_window:
-            checks.append(Limit(("category", caller.user, caller.app_id, category), per_window[category], s.window_s))
+            window = ("category", caller.user, caller.app_id, category)
+            checks.append(Limit(window, per_window[category], s.window_s, category.value))
         if category is Category.ADS_CONVERSIONS:
             # "5,000 calls per minute per ad account" (the spec): keyed by the ad account, whoever calls.
             account = call.request.path_params.get("ad_account_id")
-            checks.append(Limit(("conversions", account), s.ads_conversions_per_window, s.window_s))
+            checks.append(Limit(("conversions", account), s.ads_conversions_per_window, s.window_s, "ads_conversions"))
         target = _WRITE_TARGET.get(call.operation.operation_id)
         if target is not None and s.list_writes_per_window is not None:
             key = ("object", call.operation.operation_id, call.request.path_params.get(target))
-            checks.append(Limit(key, s.list_writes_per_window, s.list_write_window_s))
-        wait = self.windows.acquire(checks, self.monotonic())
-        if wait > 0:
-            raise ApiError(429, 8, RATE_LIMITED, retry_headers(s.rate_limit_hints, wait, self.now()))
+            checks.append(Limit(key, s.list_writes_per_window, s.list_write_window_s, "object"))
+        now = self.monotonic()
+        wait, full = self.windows.admit(checks, now)
+        if wait <= 0:
+            self.counters.admit(category.value, now)
+            return
+        self.counters.refuse(tuple(limit.cause for limit in full))
+        raise ApiError(429, 8, RATE_LIMITED, retry_headers(s.rate_limit_hints, wait, self.now()))
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_bytes

@@ -131,7 +131,6 @@ async def token(emu: Emulator, call: Call) -> Response:
     if grant not in GRANT_TYPES:
         raise invalid(f"grant_type must be one of {', '.join(GRANT_TYPES)}.")
     now = emu.now()
-    counts = emu.grants.setdefault(grant, {"granted": 0, "refused": 0})
     try:
         if grant == "authorization_code":
             response = _from_code(emu, app_id, form, now)
@@ -140,9 +139,9 @@ async def token(emu: Emulator, call: Call) -> Response:
         else:
             response = _client_credentials(emu, app_id, form, now)
     except ApiError:
-        counts["refused"] += 1
+        emu.counters.refuse_grant(str(grant))
         raise
-    counts["granted"] += 1
+    emu.counters.grant(str(grant))
     return response
 
 

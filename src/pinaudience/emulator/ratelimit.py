@@ -20,6 +20,8 @@ class Limit:
     key: Hashable
     requests: int
     window_s: float
+    cause: str = ""
+    """What a 429 from this limit is counted as (`GET /_emulator/counters`)."""
 
 
 class SlidingWindows:
@@ -31,18 +33,24 @@ class SlidingWindows:
     def acquire(self, limits: Sequence[Limit], now: float) -> float:
         """Admit a request at `now` under all `limits` and return 0, or admit nothing and return the seconds
         until every full limit has a free slot."""
+        return self.admit(limits, now)[0]
+
+    def admit(self, limits: Sequence[Limit], now: float) -> tuple[float, tuple[Limit, ...]]:
+        """`acquire`, also saying which limits were full (none when the request was admitted)."""
         wait = 0.0
+        full: list[Limit] = []
         for limit in limits:
             times = self._window(limit, now)
             if len(times) >= limit.requests:
                 # The slot of the request `requests` places back from the newest frees first.
                 frees_at = times[len(times) - limit.requests] + limit.window_s
                 wait = max(wait, frees_at - now)
+                full.append(limit)
         if wait > 0:
-            return wait
+            return wait, tuple(full)
         for limit in limits:
             self._admitted.setdefault(limit.key, deque()).append(now)
-        return 0.0
+        return 0.0, ()
 
     def clear(self) -> None:
         self._admitted.clear()

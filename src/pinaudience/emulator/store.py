@@ -324,6 +324,11 @@ class Store(ListTables, EventTables):
         with self._db:
             return self._db.execute("UPDATE tokens SET revoked = 1 WHERE token = ?", (token,)).rowcount > 0
 
+    def expire_token(self, token: str, at: float) -> bool:
+        """Make `token` expire at `at` (the emulator's time); False when there is no such token."""
+        with self._db:
+            return self._db.execute("UPDATE tokens SET expires_at = ? WHERE token = ?", (at, token)).rowcount > 0
+
     def add_auth_code(self, code: AuthCode) -> None:
         with self._db:
             self._db.execute(

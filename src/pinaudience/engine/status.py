@@ -24,9 +24,10 @@ from pinaudience.errors import ConfigError, NotFound, PinaudienceError
 from pinaudience.pinterest import limits
 from pinaudience.pinterest.client import open_client
 from pinaudience.pinterest.models import Audience, CustomerList
-from pinaudience.state import ListInfo, StateStore
+from pinaudience.state import ListInfo, StateBackend, open_state
 from pinaudience.state.store import DB_NAME
-from pinaudience.support.paths import default_state_dir
+from pinaudience.support.paths import default_state_dir, is_postgres_url
+from pinaudience.support.redact import redact_url
 
 if TYPE_CHECKING:
     import httpx
@@ -146,9 +147,10 @@ class StatusReport:
 
     api_base: str
     ad_account_id: str
-    state_dir: Path
+    state: str
+    """Where the state is: a directory, or a PostgreSQL URL without its password."""
     state_found: bool
-    """Whether the state directory holds a pinaudience state at all."""
+    """Whether the state directory holds a pinaudience state at all (a PostgreSQL state always does)."""
     destinations: tuple[DestinationStatus, ...]
 
     @property
@@ -166,7 +168,7 @@ class StatusReport:
             "ok": self.ok,
             "api_base": self.api_base,
             "ad_account_id": self.ad_account_id,
-            "state_dir": str(self.state_dir),
+            "state_dir": self.state,
             "state_found": self.state_found,
             "destinations": [d.to_dict() for d in self.destinations],
         }
@@ -194,9 +196,9 @@ async def status_async(
             resolution="Give --list-name, --customer-list-id or --audience-id, or --config with [[audience]] tables.",
         )
     pinterest = settings.pinterest
-    state_dir = settings.state_dir or default_state_dir()
+    location = settings.state or str(default_state_dir())
     clock = clock or SystemClock()
-    with _open_state(state_dir, clock) as store:
+    with _open_state(location, clock) as store:
         known = store.lists() if store is not None else []
         known = [
             i
@@ -216,19 +218,20 @@ async def status_async(
     return StatusReport(
         api_base=pinterest.api_base,
         ad_account_id=pinterest.ad_account_id,
-        state_dir=state_dir,
+        state=redact_url(location),
         state_found=store is not None,
         destinations=tuple(destinations),
     )
 
 
 @contextlib.contextmanager
-def _open_state(directory: Path, clock: Clock) -> Iterator[StateStore | None]:
-    """The store in `directory` if it holds one; looking never creates a state directory."""
-    if not (directory / DB_NAME).is_file():
+def _open_state(location: str, clock: Clock) -> Iterator[StateBackend | None]:
+    """The store at `location` if it holds one; looking never creates a state directory (a PostgreSQL state is
+    opened as a sync opens it)."""
+    if not is_postgres_url(location) and not (Path(location) / DB_NAME).is_file():
         yield None
         return
-    with StateStore(directory, clock=clock) as store:
+    with open_state(location, clock=clock) as store:
         yield store
 
 

@@ -61,9 +61,8 @@ from pinaudience.pinterest.client import PinterestClient, open_client
 from pinaudience.pinterest.models import Audience, CustomerList
 from pinaudience.pinterest.ratelimit import RateLimiter
 from pinaudience.pinterest.retry import RetryPolicy
-from pinaudience.state import ListRef, ListState, StateStore
+from pinaudience.state import ListRef, ListState, StateBackend, open_state
 from pinaudience.state.store import list_target, lock_key
-from pinaudience.support.paths import default_state_dir
 
 if TYPE_CHECKING:
     import httpx
@@ -106,7 +105,7 @@ def sync(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
     observer: SyncObserver | None = None,
-    store: StateStore | None = None,
+    store: StateBackend | None = None,
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
 ) -> RunReport:
@@ -124,7 +123,7 @@ async def sync_async(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
     observer: SyncObserver | None = None,
-    store: StateStore | None = None,
+    store: StateBackend | None = None,
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
 ) -> RunReport:
@@ -144,7 +143,7 @@ async def sync_async(
     pinterest = settings.pinterest
     run = RunReport()
     own_store = store is None
-    store = store or StateStore(settings.state_dir or default_state_dir(), clock=clock)
+    store = store or open_state(settings.state, clock=clock)
     try:
         # Without `limiter`, the client makes one (`make_rate_limiter`: local, or Redis when `rate_limit_url`
         # is set, pinged before the first audience) and shares it between the audiences.
@@ -171,7 +170,7 @@ class _Job:
     """One audience's sync: what its steps share."""
 
     client: PinterestClient
-    store: StateStore
+    store: StateBackend
     pinterest: PinterestSettings
     audience: AudienceSettings
     clock: Clock

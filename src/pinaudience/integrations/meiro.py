@@ -18,7 +18,9 @@ Parameters (Meiro's Pinterest loader names first, then ours):
 | `id_type` | `email` (default), `maid`, `idfa` |
 | `column` | the identifier column, detected when absent |
 | `hash_algorithm` | `sha256` (default), `sha1`, `md5` when hashing is on |
-| `batch_size`, `max_remove_fraction`, `dry_run`, `api_base`, `state_dir` | as the CLI flags |
+| `batch_size`, `max_remove_fraction`, `dry_run`, `api_base` | as the CLI flags |
+| `state` | `--state`: a directory (default `/data/state`) or a `postgresql://user@host/db` URL (or `state_dir`) |
+| `#state_password` | the PostgreSQL password, merged into the `state` URL (so the URL itself need not be secret) |
 | `rate_limit_url` | a Redis URL (`redis://HOST:6379/0`): one rate-limit budget for every worker of the user and app |
 | `#rate_limit_password` | that Redis's password, merged into the URL (keep it out of `rate_limit_url` itself) |
 | `rate_limit_scope` | who shares that budget (default: from the app id and the refresh or access token) |
@@ -59,7 +61,8 @@ from pinaudience.engine.sync import sync
 from pinaudience.errors import ConfigError, InputError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm
 from pinaudience.support.files import write_atomic
-from pinaudience.support.redact import url_secrets
+from pinaudience.support.paths import is_postgres_url
+from pinaudience.support.redact import url_secrets, with_password
 from pinaudience.support.secret import Secret
 
 if TYPE_CHECKING:
@@ -87,7 +90,9 @@ KNOWN_PARAMETERS = {
     "column",
     "hash_algorithm",
     "batch_size",
+    "state",
     "state_dir",
+    "#state_password",
     "api_base",
     "dry_run",
     "max_remove_fraction",
@@ -202,12 +207,12 @@ def settings_from_parameters(parameters: Mapping[str, object], paths: ComponentP
     if batch_size is not None and not batch_size.is_integer():
         raise ConfigError(f"parameter `batch_size` must be a whole number, got {batch_size}")
     fraction = number("max_remove_fraction")
-    state_dir = Path(text("state_dir") or paths.default_state_dir)
+    state = _state(text("state"), text("state_dir"), text("#state_password"), paths)
     overrides = Overrides(
         ad_account_id=ad_account_id,
         api_base=text("api_base"),
-        state_dir=state_dir,
-        token_store=state_dir / "tokens.json",
+        state=state,
+        token_store=state if is_postgres_url(state) else Path(state) / "tokens.json",  # tokens beside the state
         input=paths.input_table,
         list_name=None if audience_id else audience_name,
         audience_name=None if audience_id else audience_name,
@@ -258,6 +263,27 @@ def _rate_limit_url(url: str | None, password: str | None) -> Secret | None:
     user, _, host = parts.netloc.rpartition("@")
     netloc = f"{user}:{quote(password, safe='')}@{host}"
     return Secret(urlunsplit(parts._replace(netloc=netloc)))
+
+
+def _state(state: str | None, state_dir: str | None, password: str | None, paths: ComponentPaths) -> str:
+    """The state location: `state` (or its older name `state_dir`), with `#state_password` merged into a URL."""
+    if state is not None and state_dir is not None:
+        raise ConfigError("parameters `state` and `state_dir` are both set", resolution="Keep `state` only.")
+    location = state or state_dir or str(paths.default_state_dir)
+    if password is None:
+        return location
+    if not is_postgres_url(location):
+        raise ConfigError(
+            "parameter `#state_password` needs a PostgreSQL `state` (postgresql://user@host/db)",
+            resolution="Set `state` to the PostgreSQL URL, or leave `#state_password` out.",
+        )
+    try:
+        return with_password(location, password)
+    except ValueError:
+        raise ConfigError(
+            "parameter `state` names no user for `#state_password`",
+            resolution="Write the user into the URL: postgresql://user@host/db.",
+        ) from None
 
 
 def load_component_settings(data_dir: Path) -> Settings:
@@ -335,7 +361,7 @@ def _describe(settings: Settings) -> str:
         f"ad account {settings.pinterest.ad_account_id}, {target}, mode {audience.mode.value}, "
         f"id type {audience.id_type.value}, hash {audience.hash.value}"
         + (", dry run" if audience.dry_run else "")
-        + f", state {settings.state_dir}"
+        + f", state {settings.state_location}"
     )
 
 

@@ -28,7 +28,6 @@ __all__ = [
     "PinterestSettings",
     "Secret",
     "default_token_store",
-    "is_postgres_url",
 ]
 
 ENV_ACCESS_TOKEN = "PINTEREST_ACCESS_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -44,14 +43,6 @@ ENV_RATE_LIMIT_URL = "PINAUDIENCE_RATE_LIMIT_URL"
 
 RATE_LIMIT_SCOPE_PATTERN = re.compile(r"^[A-Za-z0-9_.:@=-]{1,200}$")
 """What `rate_limit_scope` may hold: it becomes part of Redis keys and a Cluster hash tag (no braces, no spaces)."""
-
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-"""A token store (or state) given as a URL with one of these schemes is a PostgreSQL database."""
-
-
-def is_postgres_url(value: object) -> bool:
-    """True for a `postgresql://` or `postgres://` URL (a token store or state in PostgreSQL)."""
-    return isinstance(value, str) and value.strip().lower().startswith(POSTGRES_SCHEMES)
 
 
 @dataclass(frozen=True, repr=False)

@@ -28,10 +28,10 @@ from typing import Protocol
 from filelock import AsyncFileLock
 
 from pinaudience.errors import ConfigError, StateError
-from pinaudience.pinterest.settings import Credentials, is_postgres_url
+from pinaudience.pinterest.settings import Credentials
 from pinaudience.pinterest.tokens import TokenSet, fingerprint
 from pinaudience.support.files import write_atomic
-from pinaudience.support.paths import default_token_store
+from pinaudience.support.paths import default_token_store, is_postgres_url
 from pinaudience.support.secret import Secret
 
 LOCK_TIMEOUT_S = 120.0

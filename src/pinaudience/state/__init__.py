@@ -1,10 +1,13 @@
-"""The embedded state store: confirmed membership of each customer list, crash-safe.
+"""The state store: confirmed membership of each customer list, crash-safe, in one of two backends.
 
-SQLite (stdlib) holds metadata and the write-ahead journal of batches; Parquet files hold membership
-snapshots. See `pinaudience.state.store` for the protocol and docs/state.md for the layout and the
-crash-safety argument.
+`open_state(location)` opens the embedded store (`StateStore`: SQLite holds metadata and the write-ahead
+journal, Parquet files the membership snapshots) for a directory, or the PostgreSQL one
+(`pinaudience.state.postgres.PostgresStateStore`: the same, in tables) for a `postgresql://` URL. Both are
+a `StateBackend` and share `ListState` and the compaction. See `pinaudience.state.store` for the protocol
+and docs/state.md for the layouts and the crash-safety argument.
 """
 
+from pinaudience.state.backends import is_postgres_url, open_state
 from pinaudience.state.schema import SCHEMA_VERSION
 from pinaudience.state.snapshot import ConfirmedSet
 from pinaudience.state.store import (
@@ -17,6 +20,7 @@ from pinaudience.state.store import (
     ListRef,
     ListState,
     Membership,
+    StateBackend,
     StateLock,
     StateStore,
 )
@@ -34,7 +38,10 @@ __all__ = [
     "ListRef",
     "ListState",
     "Membership",
+    "StateBackend",
     "StateLock",
     "StateStore",
     "default_state_dir",
+    "is_postgres_url",
+    "open_state",
 ]

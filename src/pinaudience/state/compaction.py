@@ -12,7 +12,7 @@ acknowledged journal is folded either
 
 `choose_layout` decides once per compaction; `fold` then goes partition by partition, reading through a
 `SnapshotSource` and writing through a `SnapshotSink`, so the same logic serves another storage (the
-files of `SnapshotFolderWriter` today, a database's rows later).
+files of `SnapshotFolderWriter`, or PostgreSQL rows holding the same files: `SnapshotStorage`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import polars as pl
 
 from pinaudience.state import encoding
 from pinaudience.state.encoding import HASH, IDENTITY, TEXT
-from pinaudience.state.snapshot import ADD, apply_journal, snapshot_bits
+from pinaudience.state.snapshot import ADD, Snapshot, apply_journal, snapshot_bits
 
 DELTA_SHARE = 0.25
 """A delta larger than this share of the membership is folded into a new base."""
@@ -70,6 +70,33 @@ class SnapshotSink(Protocol):
     def reuse_part(self, index: int) -> None: ...
 
     def reuse_delta(self, index: int) -> None: ...
+
+
+class SnapshotWriter(SnapshotSink, Protocol):
+    """A sink that makes the new snapshot whole and durable under its name at `commit()`."""
+
+    def commit(self) -> None: ...
+
+
+class SnapshotStorage(Protocol):
+    """Where one list's snapshots live: a folder of Parquet files (`pinaudience.state.snapshot.FolderStorage`)
+    or rows holding the same files (`pinaudience.state.postgres.PostgresSnapshots`).
+
+    Which snapshot is current is the list's row in the state database, never the storage: a snapshot is
+    only read under the name, split and counts committed with it, and a written one is never modified.
+    """
+
+    def snapshot(self, name: str | None, bits: int, count: int, delta_rows: int) -> Snapshot:
+        """The snapshot `name` (None: the empty one); a `StateError` if it is missing."""
+        ...
+
+    def writer(self, name: str, base: str | None, fault: Callable[[str], None]) -> SnapshotWriter:
+        """A writer of the new snapshot `name`, which may reuse the files of snapshot `base`."""
+        ...
+
+    def remove_others(self, keep: str | None) -> None:
+        """Delete every snapshot of the list but `keep` (old ones, leftovers of crashed compactions)."""
+        ...
 
 
 @dataclass(frozen=True)

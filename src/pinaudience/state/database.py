@@ -13,9 +13,10 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, Protocol
 
 from pinaudience.clock import Clock
 from pinaudience.errors import StateError
@@ -37,6 +38,50 @@ FAULT_POINTS: Final = (
     "compact.switched",
     "compact.cleaned",
 )
+
+
+class Rows(Protocol):
+    """What a statement returns: its rows to iterate (or fetch one), and how many rows it changed."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """A connection inside a transaction, as `ListState` uses it: SQL with `?` placeholders.
+
+    Table names are the embedded ones (`meta`, `lists`, `batches`); the PostgreSQL database translates
+    them (and the placeholders) to its own, so both backends run one SQL text.
+    """
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Rows: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> object: ...
+
+
+class Database(Protocol):
+    """The state database of a backend: `StateDatabase` (SQLite) or `PostgresDatabase`.
+
+    Every write is one transaction (`write`), committed durably when the block ends; every failure of
+    the database becomes a `StateError` naming the action.
+    """
+
+    clock: Clock
+    fault: FaultHook
+
+    def write(self, action: str) -> AbstractContextManager[Connection]: ...
+
+    def read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]: ...
+
+    def read_transaction(self, action: str) -> AbstractContextManager[Connection]: ...
+
+    def shrink(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def no_fault(step: str) -> None:
@@ -102,6 +147,10 @@ class StateDatabase:
             )
         for target in range(version + 1, schema.SCHEMA_VERSION + 1):
             with self.write(f"upgrade the state schema to version {target}"):
+                # Several processes may open one new state at once (a fleet's workers sharing a directory): the
+                # version read above may be stale by now, so it is read again under the write lock.
+                if int(self._db.execute("PRAGMA user_version").fetchone()[0]) >= target:
+                    continue
                 schema.MIGRATIONS[target](self._db)
                 self._db.execute(f"PRAGMA user_version = {target:d}")
             log.info("state schema upgraded to version %d", target)
@@ -124,7 +173,7 @@ class StateDatabase:
                     raise state_error(action, error) from None
                 raise
 
-    def read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+    def read(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._mutex:
             try:
                 return list(self._db.execute(sql, args).fetchall())

@@ -1,14 +1,15 @@
 """The state of one customer list: its metadata, its write-ahead journal, its membership and compaction.
 
 `pinaudience.state.store` has the protocol (pending before sending, acknowledged after) and opens a
-`ListState` per list; this module holds what one list does with the shared `StateDatabase`.
+`ListState` per list; this module holds what one list does with the store's `Database` (SQLite or
+PostgreSQL) and its `SnapshotStorage` (a folder of Parquet files, or PostgreSQL rows holding them): one
+class, one SQL text and one compaction for both backends.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-import shutil
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,17 +20,10 @@ import polars as pl
 from pinaudience.errors import StateError
 from pinaudience.pinterest.limits import ListOperation
 from pinaudience.state import compaction, encoding
-from pinaudience.state.database import StateDatabase, state_error
+from pinaudience.state.compaction import SnapshotStorage
+from pinaudience.state.database import Database, state_error
 from pinaudience.state.encoding import IDENTITY
-from pinaudience.state.snapshot import (
-    SEQ,
-    ConfirmedSet,
-    Journal,
-    JournalEntry,
-    Snapshot,
-    SnapshotFolderWriter,
-    uncertain_set,
-)
+from pinaudience.state.snapshot import SEQ, ConfirmedSet, Journal, JournalEntry, Snapshot, uncertain_set
 from pinaudience.state.types import Batch, BatchStatus, CompactionResult, ListInfo, ListRef, Membership, opt
 
 log = logging.getLogger("pinaudience.state.store")
@@ -48,21 +42,21 @@ class ListState:
 
     def __init__(
         self,
-        db: StateDatabase,
+        db: Database,
         ref: ListRef,
         list_id: int,
         *,
-        folder: Path,
+        storage: SnapshotStorage,
         spill_rows: int,
         snapshot_rows: int,
         workdir: Path | None,
         delta_share: float = compaction.DELTA_SHARE,
     ) -> None:
-        """`folder` holds this list's snapshots; the other arguments are the store's (see `StateStore`)."""
+        """`storage` holds this list's snapshots; the other arguments are the store's (see `StateStore`)."""
         self._db = db
         self.ref = ref
         self.id = list_id
-        self._folder = folder
+        self._storage = storage
         self._spill_rows = spill_rows
         self._snapshot_rows = snapshot_rows
         self._workdir = workdir
@@ -115,15 +109,16 @@ class ListState:
         if frame.height == 0:
             raise ValueError("a batch needs at least one record")
         with self._db.write(f"record a batch of {frame.height} records for {self.ref}") as db:
-            cursor = db.execute(
-                "INSERT INTO batches (list_id, operation, status, count, records, created_at) "
-                "VALUES (?, ?, 'PENDING', ?, ?, ?)",
-                (self.id, operation.value, frame.height, blob, self._db.clock.now()),
+            seq = int(
+                db.execute(
+                    "INSERT INTO batches (list_id, operation, status, count, records, created_at) "
+                    "VALUES (?, ?, 'PENDING', ?, ?, ?) RETURNING seq",
+                    (self.id, operation.value, frame.height, blob, self._db.clock.now()),
+                ).fetchone()[0]
             )
             self._db.fault("batch.begin")
-        assert cursor.lastrowid is not None
-        log.debug("batch %d: %s of %d records pending", cursor.lastrowid, operation.value, frame.height)
-        return Batch(id=cursor.lastrowid, operation=operation, count=frame.height)
+        log.debug("batch %d: %s of %d records pending", seq, operation.value, frame.height)
+        return Batch(id=seq, operation=operation, count=frame.height)
 
     def acknowledge(self, batch: Batch | int) -> None:
         """Pinterest accepted the batch: it now counts in confirmed membership."""
@@ -154,7 +149,7 @@ class ListState:
             "SELECT seq, operation, count FROM batches WHERE list_id = ? AND status = 'PENDING' ORDER BY seq",
             (self.id,),
         )
-        return [Batch(int(r[0]), ListOperation(str(r[1])), int(r[2])) for r in rows]  # type: ignore[call-overload]
+        return [Batch(int(r[0]), ListOperation(str(r[1])), int(r[2])) for r in rows]
 
     # Reading membership
 
@@ -165,7 +160,7 @@ class ListState:
         if not rows:
             raise StateError(f"the state of {self.ref} was forgotten while in use")
         name, bits, count, delta_rows = rows[0]
-        return opt(name), int(bits), int(count), int(delta_rows)  # type: ignore[call-overload]
+        return opt(name), int(bits), int(count), int(delta_rows)
 
     def _journal(self) -> tuple[Snapshot, Journal, list[tuple[int, str]]]:
         """The current snapshot and journal, read in one transaction so they belong together."""
@@ -184,12 +179,14 @@ class ListState:
                     )
                 )
                 journal = Journal(entries, spill_rows=self._spill_rows, workdir=self._workdir)
+                try:
+                    # In the same transaction: a database's list of snapshot files belongs to the row read above.
+                    snapshot = self._storage.snapshot(name or None, bits, count, delta_rows)
+                except StateError as error:
+                    journal.close()
+                    raise StateError(f"the snapshot of {self.ref} cannot be read: {error.message}") from None
         except pl.exceptions.PolarsError:
             raise StateError(f"the journal of {self.ref} is damaged") from None
-        snapshot = Snapshot(self._folder / name if name else None, bits, count, delta_rows)
-        if snapshot.directory is not None and not snapshot.directory.is_dir():
-            journal.close()
-            raise StateError(f"the snapshot of {self.ref} is missing from {self._folder}")
         return snapshot, journal, statuses
 
     def membership(self) -> Membership:
@@ -223,7 +220,7 @@ class ListState:
             pending = [seq for seq, status in statuses if status == BatchStatus.PENDING.value]
             remaining = self._pending_remainders(journal, pending)
             layout = compaction.choose_layout(
-                has_base=snapshot.directory is not None,
+                has_base=snapshot.present,
                 base_bits=snapshot.bits,
                 confirmed=snapshot.count,
                 delta_rows=snapshot.delta_rows,
@@ -232,9 +229,10 @@ class ListState:
                 delta_share=self._delta_share,
             )
             name = f"s{(statuses[-1][0] if statuses else 0):012d}-{uuid.uuid4().hex[:8]}"
+            current_name = snapshot.name
             if acknowledged:
                 try:
-                    sink = SnapshotFolderWriter(self._folder / name, base=snapshot.directory, fault=fault)
+                    sink = self._storage.writer(name, base=current_name, fault=fault)
                     folded = compaction.fold(layout, snapshot, journal.effect, sink)
                     sink.commit()
                 except OSError as error:
@@ -277,7 +275,7 @@ class ListState:
                             (encoding.to_parquet_bytes(rest), rest.height, seq),
                         )
             fault("compact.switched")
-            self._remove_other_snapshots(keep=name if acknowledged else snapshot.directory)
+            self._storage.remove_others(keep=name if acknowledged else current_name)
             fault("compact.cleaned")
             self._db.shrink()
             uncertain = sum(frame.height for frame in remaining.values())
@@ -303,28 +301,27 @@ class ListState:
         rows = pl.concat(frames)
         return {seq: encoding.sort_encoded(rows.filter(pl.col(SEQ) == seq).select(IDENTITY)) for seq in pending}
 
-    def _remove_other_snapshots(self, keep: str | Path | None) -> None:
-        keep_name = keep.name if isinstance(keep, Path) else keep
-        if not self._folder.is_dir():
-            return
-        for child in self._folder.iterdir():
-            if child.name != keep_name:
-                shutil.rmtree(child, ignore_errors=True)
+
+_INFOS = (
+    "SELECT l.api_base, l.ad_account_id, l.customer_list_id, l.list_type, l.list_name, l.audience_id, "
+    "l.audience_name, l.snapshot_count, l.created_at, l.updated_at, l.compacted_at, "
+    "COALESCE(SUM(CASE WHEN b.status = 'ACKNOWLEDGED' THEN 1 ELSE 0 END), 0), "
+    "COALESCE(SUM(CASE WHEN b.status = 'PENDING' THEN 1 ELSE 0 END), 0), "
+    "COALESCE(SUM(CASE WHEN b.status = 'PENDING' THEN b.count ELSE 0 END), 0), l.audience_pending_since "
+    "FROM lists l LEFT JOIN batches b ON b.list_id = l.id "
+)
+_GROUPED = "GROUP BY l.id ORDER BY l.api_base, l.ad_account_id, l.customer_list_id"
 
 
-def read_infos(db: StateDatabase, ref: ListRef | None) -> list[ListInfo]:
+def read_infos(db: Database, ref: ListRef | None) -> list[ListInfo]:
     """What the database knows about `ref` (every list when None), ordered by API base, ad account, list id."""
-    wanted = (None, None, None) if ref is None else (ref.api_base, ref.ad_account_id, ref.customer_list_id)
-    rows = db.read(
-        "SELECT l.api_base, l.ad_account_id, l.customer_list_id, l.list_type, l.list_name, l.audience_id, "
-        "l.audience_name, l.snapshot_count, l.created_at, l.updated_at, l.compacted_at, "
-        "COALESCE(SUM(b.status = 'ACKNOWLEDGED'), 0), COALESCE(SUM(b.status = 'PENDING'), 0), "
-        "COALESCE(SUM(CASE WHEN b.status = 'PENDING' THEN b.count ELSE 0 END), 0), l.audience_pending_since "
-        "FROM lists l LEFT JOIN batches b ON b.list_id = l.id "
-        "WHERE ?1 IS NULL OR (l.api_base = ?1 AND l.ad_account_id = ?2 AND l.customer_list_id = ?3) "
-        "GROUP BY l.id ORDER BY l.api_base, l.ad_account_id, l.customer_list_id",
-        wanted,
-    )
+    if ref is None:
+        rows = db.read(_INFOS + _GROUPED)
+    else:
+        rows = db.read(
+            _INFOS + "WHERE l.api_base = ? AND l.ad_account_id = ? AND l.customer_list_id = ? " + _GROUPED,
+            (ref.api_base, ref.ad_account_id, ref.customer_list_id),
+        )
     return [
         ListInfo(
             ref=ListRef(str(r[0]), str(r[1]), str(r[2])),
@@ -332,14 +329,14 @@ def read_infos(db: StateDatabase, ref: ListRef | None) -> list[ListInfo]:
             list_name=opt(r[4]),
             audience_id=opt(r[5]),
             audience_name=opt(r[6]),
-            snapshot_count=int(r[7]),  # type: ignore[call-overload]
-            created_at=float(r[8]),  # type: ignore[arg-type]
-            updated_at=float(r[9]),  # type: ignore[arg-type]
-            compacted_at=None if r[10] is None else float(r[10]),  # type: ignore[arg-type]
-            acknowledged_batches=int(r[11]),  # type: ignore[call-overload]
-            pending_batches=int(r[12]),  # type: ignore[call-overload]
-            pending_records=int(r[13]),  # type: ignore[call-overload]
-            audience_pending_since=None if r[14] is None else float(r[14]),  # type: ignore[arg-type]
+            snapshot_count=int(r[7]),
+            created_at=float(r[8]),
+            updated_at=float(r[9]),
+            compacted_at=None if r[10] is None else float(r[10]),
+            acknowledged_batches=int(r[11]),
+            pending_batches=int(r[12]),
+            pending_records=int(r[13]),
+            audience_pending_since=None if r[14] is None else float(r[14]),
         )
         for r in rows
     ]

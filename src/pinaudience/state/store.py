@@ -28,7 +28,9 @@ locks/<sha256 of the key>.lock      advisory locks (`StateStore.lock`)
 
 Records are stored, never logged: errors and logs carry counts, batch ids and list ids only.
 
-This module opens the directory, its locks and its lists; `database` holds the SQLite connection and its
+This module holds the `StateBackend` protocol (what the engine and the CLI use of either backend), the
+`StoreBase` both backends share (lists, metadata, forgetting), and the embedded store: the directory, its
+locks and its lists; `postgres` is the PostgreSQL store; `database` holds the SQLite connection and its
 transactions, `list_state` what one list does (metadata, journal, membership, compaction) through the
 database's public methods, `snapshot` the Parquet snapshots, `compaction` what a compaction writes (apart
 from where it writes it), `types` the values they exchange.
@@ -42,17 +44,19 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 import filelock
 
 from pinaudience.clock import Clock, SystemClock
 from pinaudience.errors import StateLocked
-from pinaudience.state.compaction import DELTA_SHARE
-from pinaudience.state.database import DB_NAME, FAULT_POINTS, FaultHook, StateDatabase, no_fault, state_error
+from pinaudience.state.compaction import DELTA_SHARE, SnapshotStorage
+from pinaudience.state.database import DB_NAME, FAULT_POINTS, Database, FaultHook, StateDatabase, no_fault, state_error
 from pinaudience.state.list_state import KEEP, ListState, read_infos
-from pinaudience.state.snapshot import ROWS_PER_SNAPSHOT_FILE
+from pinaudience.state.snapshot import ROWS_PER_SNAPSHOT_FILE, FolderStorage
 from pinaudience.state.types import Batch, BatchStatus, CompactionResult, ListInfo, ListRef, Membership
 from pinaudience.support.paths import default_state_dir
 
@@ -70,8 +74,10 @@ __all__ = [
     "ListRef",
     "ListState",
     "Membership",
+    "StateBackend",
     "StateLock",
     "StateStore",
+    "StoreBase",
     "list_target",
     "lock_key",
 ]
@@ -95,17 +101,19 @@ def list_target(customer_list_id: str) -> str:
 class StateLock:
     """A held advisory lock; released by `release()` or at the end of a `with` block."""
 
-    def __init__(self, lock: filelock.BaseFileLock, key: str) -> None:
-        self._lock = lock
+    def __init__(self, key: str, release: Callable[[], None]) -> None:
+        """`release` gives the lock back (a file lock's release, or closing a PostgreSQL session)."""
         self.key = key
+        self._release: Callable[[], None] | None = release
 
     @property
     def held(self) -> bool:
-        return self._lock.is_locked
+        return self._release is not None
 
     def release(self) -> None:
-        if self._lock.is_locked:
-            self._lock.release(force=True)
+        release, self._release = self._release, None
+        if release is not None:
+            release()
 
     def __enter__(self) -> StateLock:
         return self
@@ -116,8 +124,105 @@ class StateLock:
         self.release()
 
 
-class StateStore:
-    """One state directory holding many customer lists."""
+class StateBackend(Protocol):
+    """What the engine and the CLI use of a state store, whichever backend holds it.
+
+    `StateStore` (a directory: SQLite and Parquet files) and `pinaudience.state.postgres.PostgresStateStore`
+    (a PostgreSQL database) implement it; `pinaudience.state.open_state` picks one from a location.
+    """
+
+    @property
+    def location(self) -> str:
+        """Where the state is, to show a user: a directory, or a URL without its password."""
+        ...
+
+    def lock(self, key: str) -> StateLock:
+        """Take the advisory lock named `key` now, or raise `StateLocked`."""
+        ...
+
+    def open_list(self, ref: ListRef) -> ListState: ...
+
+    def find_list(self, ref: ListRef) -> ListInfo | None: ...
+
+    def lists(self) -> list[ListInfo]: ...
+
+    def forget(self, ref: ListRef) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> StateBackend: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class StoreBase:
+    """What both backends do the same way with their `Database`: lists, their metadata and forgetting them."""
+
+    _db: Database
+    _spill_rows: int
+    _snapshot_rows: int
+    _workdir: Path | None
+    _delta_share: float
+
+    def _storage(self, list_id: int) -> SnapshotStorage:
+        raise NotImplementedError
+
+    def _drop_snapshots(self, list_id: int) -> None:
+        """Delete what is left of a forgotten list's snapshots once its row is gone."""
+        raise NotImplementedError
+
+    def open_list(self, ref: ListRef) -> ListState:
+        """The state of one list, created (empty) on first use."""
+        now = self._db.clock.now()
+        with self._db.write(f"record {ref}") as db:
+            db.execute(
+                "INSERT INTO lists (api_base, ad_account_id, customer_list_id, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (ref.api_base, ref.ad_account_id, ref.customer_list_id, now, now),
+            )
+        list_id = self._list_id(ref)
+        assert list_id is not None
+        return ListState(
+            self._db,
+            ref,
+            list_id,
+            storage=self._storage(list_id),
+            spill_rows=self._spill_rows,
+            snapshot_rows=self._snapshot_rows,
+            workdir=self._workdir,
+            delta_share=self._delta_share,
+        )
+
+    def _list_id(self, ref: ListRef) -> int | None:
+        rows = self._db.read(
+            "SELECT id FROM lists WHERE api_base = ? AND ad_account_id = ? AND customer_list_id = ?",
+            (ref.api_base, ref.ad_account_id, ref.customer_list_id),
+        )
+        return int(rows[0][0]) if rows else None
+
+    def find_list(self, ref: ListRef) -> ListInfo | None:
+        """What the store knows about `ref`, or None; never creates anything."""
+        infos = read_infos(self._db, ref)
+        return infos[0] if infos else None
+
+    def lists(self) -> list[ListInfo]:
+        """Every list the store holds, ordered by API base, ad account and list id."""
+        return read_infos(self._db, None)
+
+    def forget(self, ref: ListRef) -> bool:
+        """Drop everything recorded about `ref` (hold its lock); True if there was anything."""
+        list_id = self._list_id(ref)
+        if list_id is None:
+            return False
+        with self._db.write(f"forget {ref}") as db:
+            db.execute("DELETE FROM lists WHERE id = ?", (list_id,))
+        self._drop_snapshots(list_id)
+        log.info("forgot the state of %s", ref)
+        return True
+
+
+class StateStore(StoreBase):
+    """One state directory holding many customer lists: the embedded backend."""
 
     def __init__(
         self,
@@ -181,6 +286,10 @@ class StateStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def location(self) -> str:
+        return str(self.directory)
+
     # Locks
 
     def lock(self, key: str) -> StateLock:
@@ -194,58 +303,16 @@ class StateStore:
             raise StateLocked(f"another pinaudience run holds the lock on {key}") from None
         except OSError as error:
             raise state_error(f"take the lock on {key}", error) from None
-        return StateLock(lock, key)
+        return StateLock(key, lambda: lock.release(force=True))
 
     # Lists
 
-    def open_list(self, ref: ListRef) -> ListState:
-        """The state of one list, created (empty) on first use."""
-        now = self._clock.now()
-        with self._db.write(f"record {ref}") as db:
-            db.execute(
-                "INSERT INTO lists (api_base, ad_account_id, customer_list_id, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (ref.api_base, ref.ad_account_id, ref.customer_list_id, now, now),
-            )
-        row = self._db.read(
-            "SELECT id FROM lists WHERE api_base = ? AND ad_account_id = ? AND customer_list_id = ?",
-            (ref.api_base, ref.ad_account_id, ref.customer_list_id),
-        )
-        return ListState(
-            self._db,
-            ref,
-            int(row[0][0]),  # type: ignore[call-overload]
-            folder=self.directory / SNAPSHOTS / str(row[0][0]),
-            spill_rows=self._spill_rows,
-            snapshot_rows=self._snapshot_rows,
-            workdir=self._workdir,
-            delta_share=self._delta_share,
-        )
+    def _storage(self, list_id: int) -> FolderStorage:
+        return FolderStorage(self.directory / SNAPSHOTS / str(list_id))
 
-    def find_list(self, ref: ListRef) -> ListInfo | None:
-        """What the store knows about `ref`, or None; never creates anything."""
-        infos = read_infos(self._db, ref)
-        return infos[0] if infos else None
-
-    def lists(self) -> list[ListInfo]:
-        """Every list the store holds, ordered by API base, ad account and list id."""
-        return read_infos(self._db, None)
-
-    def forget(self, ref: ListRef) -> bool:
-        """Drop everything recorded about `ref` (hold its lock); True if there was anything."""
-        rows = self._db.read(
-            "SELECT id FROM lists WHERE api_base = ? AND ad_account_id = ? AND customer_list_id = ?",
-            (ref.api_base, ref.ad_account_id, ref.customer_list_id),
-        )
-        if not rows:
-            return False
-        list_id = int(rows[0][0])  # type: ignore[call-overload]
-        with self._db.write(f"forget {ref}") as db:
-            db.execute("DELETE FROM lists WHERE id = ?", (list_id,))
+    def _drop_snapshots(self, list_id: int) -> None:
         # Ids are never reused (AUTOINCREMENT), so the folder of a forgotten id can go at any time.
         shutil.rmtree(self.directory / SNAPSHOTS / str(list_id), ignore_errors=True)
-        log.info("forgot the state of %s", ref)
-        return True
 
     def _forget_orphans(self) -> None:
         """Delete snapshot folders of lists forgotten by a run that died before deleting them."""

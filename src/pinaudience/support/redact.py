@@ -72,3 +72,15 @@ def url_secrets(url: str) -> list[str]:
     match = _URL_PASSWORD.search(url)
     password = match.group("password") if match else ""
     return [text for text in dict.fromkeys((password, unquote(password))) if text]
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` (`scheme://user@host/...`, or `scheme://user:old@host/...`) with `password` as its password."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None:
+        raise ValueError("the URL names no user to give the password to")
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = quote(parts.username, safe="")
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
