@@ -22,8 +22,8 @@ from typing import Final
 
 import polars as pl
 
-from pinaudience.identifiers.rules import RULES, TRIM_CHARS, hash_expr
-from pinaudience.identifiers.types import HashAlgorithm, IdType
+from pinaudience.identifiers.rules import RULES, hash_expr
+from pinaudience.identifiers.types import TRIM_CHARS, HashAlgorithm, IdType
 
 VALUE_SEPARATOR: Final[str] = ";"
 """Separates several values of one field in a text cell (`a@example.com;b@example.com`). A semicolon cannot be

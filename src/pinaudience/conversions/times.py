@@ -21,7 +21,7 @@ from typing import Final
 
 import polars as pl
 
-from pinaudience.identifiers.rules import TRIM_CHARS
+from pinaudience.identifiers.types import TRIM_CHARS
 
 LATEST_SECONDS: Final[int] = 4_102_444_800
 """2100-01-01T00:00:00Z: a larger number is not a time in seconds."""
