@@ -243,9 +243,9 @@ def child(spec_path: Path) -> None:
     class TimedLimiter(LocalRateLimiter):
         """The engine's limiter, noting how long each write waited for its slot."""
 
-        async def acquire(self, category: Category) -> None:
+        async def acquire(self, category: Category, *, key: str | None = None) -> None:
             began = time.perf_counter()
-            await super().acquire(category)
+            await super().acquire(category, key=key)
             if category is Category.ADS_WRITE:
                 write_waits.append(time.perf_counter() - began)
 

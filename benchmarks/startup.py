@@ -2,9 +2,11 @@
 
     python benchmarks/startup.py                      # 9 rounds, with and without pinaudience's bytecode cached
     python benchmarks/startup.py --runs 15 --bytecode cached
+    python benchmarks/startup.py --runs 11 --bytecode cached --before /tmp/before/src   # interleaved with another tree
 
 Cases, each a fresh process started from this one, interleaved round by round (so that a change in the
-machine's load touches every case alike), reported as the median of the rounds with the fastest and slowest:
+machine's load touches every case alike), reported as the median of the rounds with the fastest and slowest, and
+the median CPU time (user plus system, from `wait4`), the steadier figure on a shared machine:
 
 - `python -c pass`, `import typer`, `import httpx`, `import polars`: what a user would compare with (the
   interpreter alone; the CLI framework, which every command needs; the HTTP client and the dataframe library,
@@ -15,6 +17,10 @@ machine's load touches every case alike), reported as the median of the rounds w
   opens the input file, found by a Python audit hook (`sys.addaudithook`, the `open` event) that this benchmark
   installs in a small launcher which then calls the console script's own entry point; the hook ends the
   process there. `sync` gets an unreachable API base: nothing before the read speaks to Pinterest.
+
+`--before SRC` runs every pinaudience case a second time in each round with `PYTHONPATH=SRC` (the `src` folder of
+another checkout, e.g. `git archive COMMIT src | tar -x -C /tmp/before`), interleaved with this one: a before and
+after under the same load. Third-party packages are the same for both.
 
 Bytecode: a user's `pip install` compiles every module (pinaudience's own included) to cached bytecode. An
 editable install on a machine that sets PYTHONDONTWRITEBYTECODE=1 never caches pinaudience's modules, and
@@ -27,7 +33,9 @@ the bytecode pip compiled for them in both.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -70,6 +78,8 @@ class Case:
     argv: list[str]
     to_first_read: bool = False
     """The process prints the monotonic clock (ns) at its first read of the input; else timed to its exit."""
+    pythonpath: str | None = None
+    """Prepended to the import path (`--before`): pinaudience from another checkout."""
 
 
 def cases(tmp: Path) -> list[Case]:
@@ -111,18 +121,34 @@ def cases(tmp: Path) -> list[Case]:
     ]
 
 
-def run_once(case: Case, env: dict[str, str]) -> float:
-    """Seconds from starting the process to its exit, or to its first read of the input."""
+def with_before(all_cases: list[Case], source: str) -> list[Case]:
+    """Each pinaudience case, then the same with pinaudience imported from `source` (its name says `before`)."""
+    out: list[Case] = []
+    for case in all_cases:
+        out.append(case)
+        if "pinaudience" in case.name:
+            out.append(dataclasses.replace(case, name=f"{case.name} [before]", pythonpath=source))
+    return out
+
+
+def run_once(case: Case, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds from starting the process to its exit, or to its first read of the input; and its CPU seconds."""
+    if case.pythonpath is not None:
+        env = {**env, "PYTHONPATH": case.pythonpath}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic_ns()
     done = subprocess.run(case.argv, env=env, capture_output=True, text=True, check=False)
     ended = time.monotonic_ns()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the processes run one at a time: the delta is this one's
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    code, stdout, stderr = done.returncode, done.stdout, done.stderr
     if case.to_first_read:
-        if done.returncode != 0 or not done.stdout.strip().isdigit():
-            raise SystemExit(f"{case.name}: never read its input (exit {done.returncode})\n{done.stderr[-2000:]}")
-        return (int(done.stdout) - started) / 1e9
-    if done.returncode != 0:
-        raise SystemExit(f"{case.name}: exit {done.returncode}\n{done.stderr[-2000:]}")
-    return (ended - started) / 1e9
+        if code != 0 or not stdout.strip().isdigit():
+            raise SystemExit(f"{case.name}: never read its input (exit {code})\n{stderr[-2000:]}")
+        return (int(stdout) - started) / 1e9, cpu
+    if code != 0:
+        raise SystemExit(f"{case.name}: exit {code}\n{stderr[-2000:]}")
+    return (ended - started) / 1e9, cpu
 
 
 def package_is_editable() -> bool:
@@ -153,15 +179,19 @@ def measure(label: str, all_cases: list[Case], runs: int, cached: bool, prepare:
     prepare()
     for case in all_cases:  # one warm-up each: the page cache, and in `cached` mode the bytecode
         run_once(case, env)
-    times: dict[str, list[float]] = {case.name: [] for case in all_cases}
+    times: dict[str, list[tuple[float, float]]] = {case.name: [] for case in all_cases}
     print(f"\n{label}: {runs} rounds, load average {load()} at the start", flush=True)
     for _ in range(runs):
         for case in all_cases:
             times[case.name].append(run_once(case, env))
     width = max(len(case.name) for case in all_cases)
     for case in all_cases:
-        values = times[case.name]
-        print(f"  {case.name:<{width}}  {statistics.median(values):6.3f} s  ({min(values):.3f} to {max(values):.3f})")
+        wall = [w for w, _ in times[case.name]]
+        cpu = statistics.median(c for _, c in times[case.name])
+        print(
+            f"  {case.name:<{width}}  {statistics.median(wall):6.3f} s  ({min(wall):.3f} to {max(wall):.3f})"
+            f"  cpu {cpu:6.3f} s"
+        )
     print(f"  load average {load()} at the end", flush=True)
 
 
@@ -169,6 +199,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=9, help="rounds of every case (default 9)")
     parser.add_argument("--bytecode", choices=["both", "cached", "uncached"], default="both")
+    parser.add_argument("--before", metavar="SRC", help="also run the pinaudience cases with PYTHONPATH=SRC")
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
@@ -176,6 +207,8 @@ def main() -> None:
     editable = package_is_editable()
     with tempfile.TemporaryDirectory(prefix="pinaudience-startup-") as directory:
         all_cases = cases(Path(directory))
+        if args.before:
+            all_cases = with_before(all_cases, str(Path(args.before).resolve()))
         if args.bytecode in ("both", "uncached"):
             if editable:
                 measure(

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinaudience.records.distinct import DistinctCounter
+from pinaudience.records.distinct import DistinctCounter, count_distinct, partition_bits_for
 
 texts = st.lists(st.one_of(st.none(), st.text(max_size=6), st.sampled_from(["a", "b", "ab", "é", ""])), max_size=60)
 
@@ -37,6 +37,14 @@ def test_strings_sharing_a_long_prefix_are_told_apart(tmp_path: Path) -> None:
     values = [base, base[:32], base[:40], base[:63] + "0", base[:16] + "f" * 48, base, base[:32]]
     assert count(values, chunk=2, spill_rows=3, workdir=tmp_path / "spill") == 5
     assert count(values, chunk=7, spill_rows=100) == 5
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "ab", "é", "", "0" * 64]), max_size=40), st.integers(0, 3))
+def test_colliding_hashes_are_resolved_by_comparing_strings(values: list[str], spread: int) -> None:
+    """Different strings given equal hashes (all equal, or a few values for many strings) still count apart."""
+    hashes = pl.Series([hash(value) % (spread + 1) for value in values], dtype=pl.UInt64)
+    assert count_distinct(pl.Series(values, dtype=pl.String), hashes) == len(set(values))
 
 
 def test_spill_files_are_removed(tmp_path: Path) -> None:
@@ -69,3 +77,12 @@ def test_empty_counter_counts_zero() -> None:
     counter = DistinctCounter()
     counter.add(pl.Series([None, None], dtype=pl.String))
     assert counter.finish() == 0
+
+
+def test_expected_rows_choose_fewer_partitions(tmp_path: Path) -> None:
+    """The partitions are as few as keep each near spill_rows, and the count is the same with them."""
+    assert [partition_bits_for(rows, 100) for rows in (1, 100, 101, 400, 401, 6_400)] == [1, 1, 1, 2, 3, 6]
+    counter = DistinctCounter(tmp_path, spill_rows=100, expected_rows=150)
+    for start in range(0, 1_000, 70):
+        counter.add(pl.Series([str(i % 300) for i in range(start, start + 70)]))
+    assert counter.finish() == 300

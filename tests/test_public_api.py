@@ -6,7 +6,7 @@ import pytest
 
 import pinaudience
 from pinaudience.engine.report import AudienceReport
-from pinaudience.input.prepare import PrepareReport
+from pinaudience.input.report import PrepareReport
 
 REPORT_KEYS = [
     "status",

@@ -50,7 +50,8 @@ if TYPE_CHECKING:
         StateLocked,
     )
     from pinaudience.identifiers.types import HashAlgorithm, IdType
-    from pinaudience.input.prepare import Prepared, PrepareProgress, PrepareReport, prepare
+    from pinaudience.input.prepare import Prepared, prepare
+    from pinaudience.input.report import PrepareProgress, PrepareReport
 
 __all__ = [
     "AudienceReport",
@@ -119,8 +120,8 @@ _MODULE_OF: dict[str, str] = {
     "HashAlgorithm": "pinaudience.identifiers.types",
     "IdType": "pinaudience.identifiers.types",
     "Prepared": "pinaudience.input.prepare",
-    "PrepareProgress": "pinaudience.input.prepare",
-    "PrepareReport": "pinaudience.input.prepare",
+    "PrepareProgress": "pinaudience.input.report",
+    "PrepareReport": "pinaudience.input.report",
     "prepare": "pinaudience.input.prepare",
 }
 """Where each public name is defined; `__getattr__` imports the module on first use."""

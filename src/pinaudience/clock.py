@@ -6,7 +6,6 @@ so no test ever waits for real seconds.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Protocol
 
@@ -31,6 +30,8 @@ class SystemClock:
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio  # only what sleeps loads it: the CLI reads its input before asyncio loads
+
         if seconds > 0:
             await asyncio.sleep(seconds)
 
@@ -59,6 +60,8 @@ class FakeClock:
         self._now += seconds
 
     async def sleep(self, seconds: float) -> None:
+        import asyncio
+
         wake_at = self._now + max(seconds, 0.0)
         await asyncio.sleep(0)
         self._now = max(self._now, wake_at)

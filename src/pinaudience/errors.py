@@ -15,6 +15,8 @@ PinaudienceError                 kind, message, resolution; exit code 1 (the use
     ├── InsufficientPermissions  insufficient_permissions: 403 or code 29
     ├── NotFound                 not_found: 404
     ├── InvalidRequest           invalid_request: 400/413, Pinterest rejected the request itself
+    │   ├── InvalidEvents        invalid_request: 400 (code 4196) to a batch of conversion events
+    │   └── RequestTooLarge      invalid_request: 413, the body was too large (the sender splits the batch)
     ├── RateLimited              rate_limited: 429 after every retry
     └── PinterestUnavailable     pinterest_unavailable: 5xx, timeouts or network errors after every retry
 ```
@@ -225,6 +227,34 @@ class InvalidRequest(PinterestError):
 
     kind = "invalid_request"
     default_resolution = "Pinterest's message above names the problem; fix the setting or input it points at."
+
+
+class InvalidEvents(InvalidRequest):
+    """Pinterest refused a whole batch of conversion events as invalid (`events/create`: 400, code 4196).
+
+    No event of the batch was recorded. Events Pinterest judges one by one (a bad hash, an unknown event name) do
+    not raise this: they come back as failed events of an `EventsResult` (HTTP 422). Kind `invalid_request`.
+    """
+
+    default_resolution = (
+        "Pinterest refused the whole batch of conversion events and recorded none of them: its message above names "
+        "the event's position and the field. Fix how that field is built (only the fields of Pinterest's "
+        "Conversions API, of its types: event_time an integer of Unix seconds, user_data with em, hashed_maids, or "
+        "client_ip_address with client_user_agent), then send the batch again."
+    )
+
+
+class RequestTooLarge(InvalidRequest):
+    """Pinterest, or a gateway before it, refused a request body as too large (413); nothing was applied.
+
+    Not a failure of the run: the sender splits the batch and sends the halves (the sync engine does; a batch of
+    one that is still too large is an error). Kind `invalid_request`.
+    """
+
+    default_resolution = (
+        "Send fewer records or events per request (lower batch_size); if a single one is refused, a proxy between "
+        "pinaudience and Pinterest limits bodies too tightly."
+    )
 
 
 class RateLimited(PinterestError):

@@ -102,3 +102,14 @@ def test_state_backends_benchmark_runs_both_backends() -> None:
         assert f"  embedded   {phase} " in done.stdout
         assert f"  postgresql {phase} " in done.stdout
     assert "planning and compaction (compact + plan + recompact)" in done.stdout
+
+
+def test_events_prepare_benchmark_runs_and_both_modes_agree() -> None:
+    """The conversion events benchmark generates a small file, runs the vectorised preparation and the per-row
+    loop as whole processes, finds every count and event id equal, and prints the ratio."""
+    out = run_benchmark("events_prepare.py", "--rows", "2000")
+    assert (
+        "the same work: rows, events sent, rejects by reason, invalid values by field and every event id agree" in out
+    )
+    assert "vectorised vs loop: " in out
+    assert out.count(" rows/s ") == 2

@@ -14,7 +14,7 @@ from pinaudience.cli.progress import LogDisplay, RichDisplay
 from pinaudience.clock import FakeClock
 from pinaudience.engine.events import AudienceDone, PhaseStarted, ReadProgress, UploadProgress
 from pinaudience.engine.report import AudienceReport
-from pinaudience.input.prepare import PrepareProgress
+from pinaudience.input.report import PrepareProgress
 from pinaudience.pinterest.events import RateLimitHit, RetryScheduled
 
 AUDIENCE = "VIP"

@@ -147,7 +147,7 @@ def test_a_postgresql_state_takes_its_password_from_a_secret_parameter(tmp_path:
     )
     assert settings.state == "postgresql://loader:canary-meiro-pg%2Fpw%40x@db.internal/cdp"
     assert settings.state_dir is None
-    assert settings.pinterest.credentials.token_store == tmp_path / "state" / "tokens.json"
+    assert settings.pinterest.credentials.token_store == settings.state  # the rotated tokens live there too
     assert password not in repr(settings)
     assert "canary-meiro-pg" not in repr(settings)
 

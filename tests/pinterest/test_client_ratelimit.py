@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -189,3 +190,73 @@ def test_bucket_rejects_nonsense() -> None:
         TokenBucket.for_limit(RateLimit(10, 1.0), headroom=-0.1)
     with pytest.raises(ValueError, match="slack"):
         TokenBucket(1.0, slack_s=-1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    requests=st.integers(min_value=1, max_value=40),
+    window_s=st.floats(min_value=0.5, max_value=120.0),
+    calls=st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=3),
+    per_second=st.none() | st.integers(min_value=1, max_value=200),
+)
+def test_each_key_never_has_more_than_the_limit_in_any_window(
+    requests: int, window_s: float, calls: list[int], per_second: int | None
+) -> None:
+    """Callers of several keys at once (ad accounts' conversion events): no key's window holds more than N, and all
+    keys together stay under the shared per-second cap."""
+    clock = FakeClock()
+    limiter = LocalRateLimiter(clock, {Category.ADS_CONVERSIONS: RateLimit(requests, window_s)}, per_second)
+    times: dict[str, list[float]] = {f"{n}": [] for n in range(len(calls))}
+
+    async def worker(key: str, n: int) -> None:
+        for _ in range(n):
+            await limiter.acquire(Category.ADS_CONVERSIONS, key=key)
+            times[key].append(clock.monotonic())
+
+    async def run() -> None:
+        await asyncio.gather(*(worker(f"{i}", n) for i, n in enumerate(calls)))
+
+    asyncio.run(run())
+    for i, n in enumerate(calls):
+        assert len(times[f"{i}"]) == n
+        assert most_in_any_window(times[f"{i}"], window_s) <= requests
+    if per_second is not None:
+        assert most_in_any_window([t for ts in times.values() for t in ts], 1.0) <= per_second
+
+
+async def key_schedule(limiter: LocalRateLimiter | Any, clock: FakeClock, plan: list[str | None]) -> list[float]:
+    """Acquire ads_conversions for each key of `plan` in turn (None: no key); the clock after each grant."""
+    times = []
+    for key in plan:
+        await limiter.acquire(Category.ADS_CONVERSIONS, key=key)
+        times.append(clock.monotonic())
+    return times
+
+
+KEY_PLAN: list[str | None] = ["111", "222", "111", "222", "111", None, None, "333", "222", "111"]
+"""Two ad accounts alternating, the shared bucket, and a third account: each key at its own pace."""
+
+
+@pytest.mark.anyio
+async def test_keys_divide_a_category_into_budgets(clock: FakeClock) -> None:
+    """Each key (and no key) has its own bucket at the category's limit; a pause holds back only its key."""
+    limit = RateLimit(5, 60.0)
+    limiter = LocalRateLimiter(clock, {Category.ADS_CONVERSIONS: limit, Category.ADS_WRITE: limit})
+    step = limiter.interval_s(Category.ADS_CONVERSIONS, key="111")
+    assert step == pytest.approx(60.0 / 4 * (1 + DEFAULT_HEADROOM))
+    times = await key_schedule(limiter, clock, KEY_PLAN)
+    assert times == pytest.approx([0, 0, step, step, 2 * step, 2 * step, 3 * step, 3 * step, 3 * step, 3 * step])
+    await limiter.pause(Category.ADS_CONVERSIONS, 1_000.0, key="333")
+    assert limiter.delay(Category.ADS_CONVERSIONS, key="333") == pytest.approx(1_000.0)
+    assert limiter.delay(Category.ADS_CONVERSIONS, key="444") == 0.0
+    assert limiter.delay(Category.ADS_WRITE) == 0.0
+    assert limiter.granted[Category.ADS_CONVERSIONS] == len(KEY_PLAN)
+
+
+@pytest.mark.anyio
+async def test_a_key_must_fit_a_redis_key(clock: FakeClock) -> None:
+    """A key with braces, spaces or nothing in it is refused (it becomes part of a Redis key)."""
+    limiter = LocalRateLimiter(clock, {Category.ADS_CONVERSIONS: RateLimit(5, 60.0)})
+    for key in ("", "a b", "{x}", "x" * 201):
+        with pytest.raises(ValueError, match="rate-limit key"):
+            await limiter.acquire(Category.ADS_CONVERSIONS, key=key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -21,7 +22,7 @@ from pinaudience.clock import FakeClock
 from pinaudience.pinterest.limits import Category, RateLimit
 from pinaudience.pinterest.ratelimit import DEFAULT_HEADROOM, LocalRateLimiter
 from pinaudience.pinterest.redis_ratelimit import RedisRateLimiter
-from tests.pinterest.test_client_ratelimit import most_in_any_window
+from tests.pinterest.test_client_ratelimit import KEY_PLAN, key_schedule, most_in_any_window
 from tests.servers import RedisServer
 
 
@@ -145,3 +146,90 @@ def test_the_script_keeps_the_local_limiters_pace(redis_server: RedisServer, lat
     asyncio.run(run_callers([on_fake_time(redis_server, clock, limit, 100, shared)], clock, 300, 1, late))
     local = asyncio.run(local_times())
     assert shared == pytest.approx(local, abs=300e-6)
+
+
+def granted_to(times: list[float]) -> Callable[[Category, float], None]:
+    """An `on_grant` that notes each grant's time in `times`."""
+    return lambda _category, at: times.append(at)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    requests=st.integers(min_value=1, max_value=40),
+    window_s=st.floats(min_value=0.5, max_value=120.0),
+    calls=st.lists(st.integers(min_value=1, max_value=50), min_size=1, max_size=3),
+    per_second=st.none() | st.integers(min_value=1, max_value=200),
+)
+def test_each_key_never_has_more_than_the_limit_in_any_window(
+    redis_server: RedisServer, requests: int, window_s: float, calls: list[int], per_second: int | None
+) -> None:
+    """Workers of one scope each sending one key's calls (ad accounts' conversion events): no key's window holds
+    more than N, and all keys together stay under the scope's per-second cap."""
+    clock = FakeClock()
+    scope = f"prop-{secrets.token_hex(6)}"
+    times: list[list[float]] = [[] for _ in calls]
+    limiters = [
+        RedisRateLimiter(
+            redis_server.url(),
+            clock,
+            {Category.ADS_CONVERSIONS: RateLimit(requests, window_s)},
+            per_second,
+            scope=scope,
+            time_from_clock=True,
+            on_grant=granted_to(mine),
+        )
+        for mine in times
+    ]
+
+    async def worker(limiter: RedisRateLimiter, key: str, n: int) -> None:
+        for _ in range(n):
+            await limiter.acquire(Category.ADS_CONVERSIONS, key=key)
+
+    async def run() -> None:
+        try:
+            await asyncio.gather(*(worker(limiters[i], f"{i}", n) for i, n in enumerate(calls)))
+        finally:
+            for limiter in limiters:
+                await limiter.close()
+
+    asyncio.run(run())
+    for n, granted in zip(calls, times, strict=True):
+        assert len(granted) == n
+        assert most_in_any_window(granted, window_s) <= requests
+    if per_second is not None:
+        assert most_in_any_window([t for ts in times for t in ts], 1.0) <= per_second
+
+
+def test_the_script_keeps_the_local_limiters_keys(redis_server: RedisServer) -> None:
+    """A schedule over several keys (and none) gets the same grant times, and the same pause of one key, from the
+    script as from the local limiter; each key is a Redis key of its own under the scope."""
+    limits = {Category.ADS_CONVERSIONS: RateLimit(5, 60.0)}
+
+    async def schedule(limiter: LocalRateLimiter | RedisRateLimiter, clock: FakeClock) -> list[float]:
+        times = await key_schedule(limiter, clock, KEY_PLAN)
+        await limiter.pause(Category.ADS_CONVERSIONS, 1_000.0, key="333")
+        times += await key_schedule(limiter, clock, ["222", "333"])
+        return times
+
+    local_clock = FakeClock()
+    local = asyncio.run(schedule(LocalRateLimiter(local_clock, limits, 100), local_clock))
+    clock = FakeClock()
+    scope = f"keys-{secrets.token_hex(6)}"
+    limiter = RedisRateLimiter(redis_server.url(), clock, limits, 100, scope=scope, time_from_clock=True)
+
+    async def shared_run() -> tuple[list[float], list[str]]:
+        import redis.asyncio
+
+        async with limiter, redis.asyncio.Redis.from_url(redis_server.url()) as raw:
+            times = await schedule(limiter, clock)
+            stored = sorted(k if isinstance(k, str) else k.decode() for k in await raw.keys(f"*{{{scope}}}*"))
+        return times, stored
+
+    shared, stored = asyncio.run(shared_run())
+    assert shared == pytest.approx(local, abs=300e-6)
+    assert local[-1] == pytest.approx(local[-3] + 1_000.0)  # key 333 waited out its pause, set after the plan
+    prefix = f"pinaudience:rl:{{{scope}}}"
+    assert stored == sorted(
+        [f"{prefix}:ads_conversions", f"{prefix}:second"]
+        + [f"{prefix}:ads_conversions:{k}" for k in ("111", "222", "333")]
+    )

@@ -42,7 +42,7 @@ from pinaudience.identifiers.types import HashAlgorithm, IdType
 from pinaudience.support.files import write_atomic
 
 # The engine (Polars, httpx, the state store) and the progress display load when a sync runs, so that the
-# other commands, and `--help`, start without them.
+# other commands, and `--help`, start without them; the engine after the input's first bytes are read.
 if TYPE_CHECKING:
     from pinaudience.cli.progress import Display
     from pinaudience.clock import Clock
@@ -312,15 +312,20 @@ def sync_command(
         )
     from pinaudience.cli.progress import Ticker
     from pinaudience.cli.render import render_run
-    from pinaudience.engine.sync import sync
+    from pinaudience.engine.inputs import open_first_input
 
     with showing_progress(quiet=quiet, log_format=log_format, secrets=env_secrets()) as (display, secrets):
         settings: Settings | None = None
         try:
             settings = load(config, overrides)
             secrets.extend(settings_secrets(settings))
+            # The input's head is read before the engine (Polars, httpx, the state store) loads; the engine
+            # takes it at the read step, after the state lock. Nothing before the read speaks to Pinterest.
+            opened = open_first_input(settings)
+            from pinaudience.engine.sync import sync
+
             with display, Ticker(display):
-                run = sync(settings, observer=display)
+                run = sync(settings, observer=display, opened=opened)
         except PinaudienceError as exc:
             failed = _failed_report(settings, exc, mode=mode, dry_run=dry_run, ad_account_id=ad_account_id)
             if report is not None:

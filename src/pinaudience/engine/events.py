@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pinaudience.engine.report import AudienceReport
-from pinaudience.input.prepare import PrepareProgress
+from pinaudience.input.report import PrepareProgress
 from pinaudience.pinterest.events import ClientEvent
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pinaudience.errors import PinaudienceError
-from pinaudience.input.prepare import PrepareReport
+from pinaudience.input.report import PrepareReport
 
 PINTEREST_DELAY_NOTE = "Pinterest may take up to 48 hours to reflect changes in the audience size shown in Ads Manager."
 

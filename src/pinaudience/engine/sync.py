@@ -3,7 +3,9 @@
 This is the only module that knows the order of the steps. For each audience of the settings:
 
 1. lock the configured destination in the state store (a second run on it fails at once);
-2. read: prepare the file (`pinaudience.input.prepare`) into the desired records, with counts;
+2. read: prepare the file (`pinaudience.input.prepare`) into the desired records, with counts (the first
+   audience's file may have been opened already, its head read, before the engine loaded:
+   `pinaudience.engine.inputs`);
 3. resolve the destination with reads only (`pinaudience.engine.resolve`): by audience id (its rule
    names the list), by customer list id, or by name (the most recent list with that name); find the
    CUSTOMER_LIST audience on it;
@@ -56,7 +58,8 @@ from pinaudience.engine.resolve import (
 )
 from pinaudience.engine.upload import Upload
 from pinaudience.errors import ConfigError, NotEnoughRecords, NotFound, PinaudienceError
-from pinaudience.input.prepare import Prepared, PrepareProgress, prepare
+from pinaudience.input.prepare import Prepared, prepare
+from pinaudience.input.report import PrepareProgress
 from pinaudience.pinterest.client import PinterestClient, open_client
 from pinaudience.pinterest.models import Audience, CustomerList
 from pinaudience.pinterest.ratelimit import RateLimiter
@@ -66,6 +69,9 @@ from pinaudience.state.store import list_target, lock_key
 
 if TYPE_CHECKING:
     import httpx
+
+    from pinaudience.engine.inputs import OpenedInput
+    from pinaudience.input.source import Source
 
 log = logging.getLogger("pinaudience.sync")
 
@@ -108,11 +114,19 @@ def sync(
     store: StateBackend | None = None,
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
+    opened: OpenedInput | None = None,
 ) -> RunReport:
     """Sync every audience of `settings`; blocking. See `sync_async`."""
     return asyncio.run(
         sync_async(
-            settings, transport=transport, clock=clock, observer=observer, store=store, limiter=limiter, retry=retry
+            settings,
+            transport=transport,
+            clock=clock,
+            observer=observer,
+            store=store,
+            limiter=limiter,
+            retry=retry,
+            opened=opened,
         )
     )
 
@@ -126,13 +140,15 @@ async def sync_async(
     store: StateBackend | None = None,
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
+    opened: OpenedInput | None = None,
 ) -> RunReport:
     """Sync every audience of `settings` in turn, sharing one client and one rate limiter.
 
     Errors of one audience end that audience (its report says which, with the resolution) and the run
     goes on with the next; the run's status is `error` if any audience failed. Errors that concern the
     whole run (the state directory, the configuration) are raised before anything is sent.
-    `retry` replaces the policy built from `settings.pinterest` (tests seed its jitter).
+    `retry` replaces the policy built from `settings.pinterest` (tests seed its jitter). `opened` is the first
+    audience's input as `pinaudience.engine.inputs.open_first_input` opened it before the engine loaded.
     """
     if not settings.audiences:
         raise ConfigError(
@@ -151,7 +167,7 @@ async def sync_async(
             pinterest, transport=transport, clock=clock, observer=notify, limiter=limiter, retry=retry
         ) as client:
             for audience in settings.audiences:
-                job = _Job(client, store, pinterest, audience, clock, notify)
+                job = _Job(client, store, pinterest, audience, clock, notify, opened)
                 report = await sync_audience(job)
                 run.audiences.append(report)
                 notify(AudienceDone(job.label, report))
@@ -175,6 +191,8 @@ class _Job:
     audience: AudienceSettings
     clock: Clock
     notify: SyncObserver
+    opened: OpenedInput | None = None
+    """The first audience's input, opened before the engine loaded; used by that audience's read step."""
 
     @property
     def label(self) -> str:
@@ -291,12 +309,13 @@ async def _steps(job: _Job, report: AudienceReport, stack: contextlib.AsyncExitS
 
 async def _read(job: _Job, path: Path) -> Prepared:
     a = job.audience
+    source: Source | Path = job.opened.source_for(a, path) if job.opened is not None else path
 
     def progress(p: PrepareProgress) -> None:
         job.notify(ReadProgress(job.label, p))
 
     return await asyncio.to_thread(
-        prepare, path, id_type=a.id_type, column=a.column, hash=a.hash, sample=a.sample, progress=progress
+        prepare, source, id_type=a.id_type, column=a.column, hash=a.hash, sample=a.sample, progress=progress
     )
 
 

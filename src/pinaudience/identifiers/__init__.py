@@ -1,6 +1,7 @@
 """Customer identifiers: the kinds pinaudience knows and the rules that turn raw values into Pinterest records.
 
-- `types`: `IdType` and `HashAlgorithm`, shared by every layer (no Polars: the configuration and the CLI use it).
+- `types`: `IdType`, `HashAlgorithm` and `TRIM_CHARS`, shared by every layer (no Polars: the configuration, the CLI
+  and the CSV sniffer use them).
 - `rules`: the rules table (normalise, validate with a reason, recognise pre-hashed, hash) as Polars expressions.
 - `pipeline`: the rules applied to many values at once, in two passes.
 - `reference`: the same rules one value at a time in plain Python, the specification tests compare against.
@@ -15,17 +16,17 @@ Pure: nothing here reads files, prints or logs.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from pinaudience.identifiers.types import HashAlgorithm, IdType
+from pinaudience.identifiers.types import TRIM_CHARS, HashAlgorithm, IdType
 
 if TYPE_CHECKING:
     from pinaudience.identifiers.pipeline import evaluate
-    from pinaudience.identifiers.rules import RULES, TRIM_CHARS, IdRule, Origin, Reason
+    from pinaudience.identifiers.rules import RULES, IdRule, Origin, Reason
 
 __all__ = ["RULES", "TRIM_CHARS", "HashAlgorithm", "IdRule", "IdType", "Origin", "Reason", "evaluate"]
 
 _MODULE_OF = {
     "evaluate": "pinaudience.identifiers.pipeline",
-    **dict.fromkeys(("RULES", "TRIM_CHARS", "IdRule", "Origin", "Reason"), "pinaudience.identifiers.rules"),
+    **dict.fromkeys(("RULES", "IdRule", "Origin", "Reason"), "pinaudience.identifiers.rules"),
 }
 
 

@@ -22,20 +22,8 @@ from typing import Final
 import polars as pl
 import polars_hash  # noqa: F401 - registers the `chash` and `nchash` expression namespaces
 
-from pinaudience.identifiers.types import HashAlgorithm, IdType
+from pinaudience.identifiers.types import TRIM_CHARS, HashAlgorithm, IdType
 from pinaudience.support.hexdigest import HEX_DIGEST_RE
-
-TRIM_CHARS: Final[str] = (
-    # Unicode White_Space, plus the C0 information separators that Python's str.isspace() also counts.
-    "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
-    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    "\u2028\u2029\u202f\u205f\u3000"
-    # Invisible characters that copy-and-paste leaves around values: zero-width space, non-joiner and
-    # joiner, word joiner, the byte order mark (zero-width no-break space), and the Mongolian vowel
-    # separator (a space before Unicode 6.3).
-    "\u200b\u200c\u200d\u2060\ufeff\u180e"
-)
-"""Characters removed from both ends of every value before anything else."""
 
 PREHASHED_LENGTHS: Final[dict[int, HashAlgorithm]] = {
     32: HashAlgorithm.MD5,

@@ -18,9 +18,9 @@ import contextlib
 import io
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final, Protocol
+from typing import IO, Final, Protocol
 
 import polars as pl
 
@@ -29,6 +29,7 @@ from pinaudience.identifiers.pipeline import ORIGIN, PENDING, REASON, RECORD, fi
 from pinaudience.identifiers.rules import PREHASHED_ORIGINS, Origin, effective_algorithm
 from pinaudience.identifiers.types import HashAlgorithm, IdType
 from pinaudience.input.guard import guarded
+from pinaudience.input.report import PrepareProgress, PrepareReport
 from pinaudience.input.source import ROW, VALUE, Source, SourceInfo, open_source, read_error
 from pinaudience.records.distinct import DistinctCounter
 from pinaudience.records.recordset import PREFIX, RecordSet, RecordSetBuilder, sort_prefix
@@ -44,41 +45,6 @@ file being known to be large); see docs/benchmarks.md."""
 
 COUNT_SPILL_ROWS: Final[int] = 3_000_000
 """Records `prepare_counts` holds in memory before its counter spills: about 250 MB of hex digests."""
-
-
-@dataclass(frozen=True, slots=True)
-class PrepareProgress:
-    """How far `prepare` has read, sent to its `progress` callback after every batch."""
-
-    rows_read: int
-    bytes_read: int
-    """Bytes of the file on disk read so far: estimated from the mean row size, exact at the end."""
-    total_bytes: int | None
-    """Size of the file on disk, when known."""
-
-
-@dataclass(slots=True)
-class PrepareReport:
-    """The counts of one `prepare`: JSON-serialisable, and free of any value from the file."""
-
-    rows_read: int = 0
-    """Data rows read (the header is not a data row)."""
-    rows_valid: int = 0
-    rows_invalid: int = 0
-    invalid_by_reason: dict[str, int] = field(default_factory=dict)
-    """Invalid rows per reason (`pinaudience.identifiers.Reason` values), reasons that occurred only."""
-    duplicates: int = 0
-    """Valid rows whose record repeated an earlier one."""
-    prehashed_by_algorithm: dict[str, int] = field(default_factory=dict)
-    """Valid rows that were already hashed, per algorithm (md5, sha1, sha256), passed through lower-cased."""
-    hashed: int = 0
-    """Valid rows hashed here."""
-    records: int = 0
-    """Distinct records out."""
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +65,7 @@ class Counted:
 
 
 def prepare(
-    path: Path | str,
+    path: Path | str | Source,
     *,
     id_type: IdType = IdType.EMAIL,
     column: str | None = None,
@@ -116,18 +82,19 @@ def prepare(
     hashed anyway). `rejects` receives a CSV of `row,reason` for every invalid row (1-based data rows, the
     header not counted), never the values. `sample=N` keeps only the first N distinct valid records in file
     order and stops reading there; the counts then cover the rows read. `workdir` is where large record sets
-    spill (default: the system's temporary directory).
+    spill (default: the system's temporary directory). `path` may also be what `open_source` returned for the
+    same `id_type` and `column`: a caller that opened the file already (the CLI, before it loads Polars).
 
     Raises `InputError` when the file cannot be read or holds no data, `ConfigError` for unusable options.
     """
     if sample is not None and sample < 1:
         raise ConfigError(f"sample must be at least 1, got {sample}")
-    opened = open_source(path, id_type=id_type, column=column)
+    opened = path if isinstance(path, Source) else open_source(path, id_type=id_type, column=column)
     run = _Run(opened, id_type=id_type, algorithm=hash, sample=sample, progress=progress)
     builder = RecordSetBuilder(workdir, spill_rows=SPILL_ROWS, expected_rows=_expected_rows(opened, sample))
     sink = _BuilderSink(builder, hashes=effective_algorithm(id_type, hash) is not HashAlgorithm.NONE)
     with _rejects_file(rejects) as rejects_out:
-        _read(opened, run, sink, rejects_out, prefix=True, discard=builder.discard)
+        _read(opened, run, sink, rejects_out, prefix=True, ordered=True, discard=builder.discard)
         records = builder.finish()
         try:
             run.finish(records.count)
@@ -138,7 +105,7 @@ def prepare(
 
 
 def prepare_counts(
-    path: Path | str,
+    path: Path | str | Source,
     *,
     id_type: IdType = IdType.EMAIL,
     column: str | None = None,
@@ -153,11 +120,13 @@ def prepare_counts(
     orders them nor keeps them; `pinaudience prepare` without `--out` uses it. Same options and errors as
     `prepare` (no `sample`, which is about records).
     """
-    opened = open_source(path, id_type=id_type, column=column)
+    opened = path if isinstance(path, Source) else open_source(path, id_type=id_type, column=column)
     run = _Run(opened, id_type=id_type, algorithm=hash, sample=None, progress=progress)
-    counter = DistinctCounter(workdir, spill_rows=COUNT_SPILL_ROWS)
+    counter = DistinctCounter(workdir, spill_rows=COUNT_SPILL_ROWS, expected_rows=_expected_rows(opened, None))
     with _rejects_file(rejects) as rejects_out:
-        _read(opened, run, _CounterSink(counter), rejects_out, prefix=False, discard=counter.discard)
+        # The count does not depend on the order of the batches; the rejects file is in file order.
+        ordered = rejects_out is not None
+        _read(opened, run, _CounterSink(counter), rejects_out, prefix=False, ordered=ordered, discard=counter.discard)
         run.finish(counter.finish())
     return Counted(report=run.report, source=opened.info)
 
@@ -169,11 +138,16 @@ def _read(
     rejects: IO[str] | None,
     *,
     prefix: bool,
+    ordered: bool,
     discard: Callable[[], None],
 ) -> None:
-    """Stream the file through both passes into `run` and `sink`; `discard` the sink's spill on any failure."""
+    """Stream the file through both passes into `run` and `sink`; `discard` the sink's spill on any failure.
+
+    `ordered`: batches in file order (a sample, a rejects file); otherwise in the order the streaming engine
+    finishes them, which keeps both cores busy (measured a third less wall time at 3 million rows)."""
     try:
-        for batch in guarded(opened, _batches(opened, run.id_type, run.algorithm, prefix=prefix)):
+        batches = _batches(opened, run.id_type, run.algorithm, prefix=prefix, ordered=ordered)
+        for batch in guarded(opened, batches):
             if not run.take(batch, sink, rejects):
                 break
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
@@ -220,9 +194,11 @@ class _CounterSink:
         raise AssertionError("prepare_counts takes no sample")
 
 
-def _batches(opened: Source, id_type: IdType, algorithm: HashAlgorithm, *, prefix: bool) -> Iterator[pl.DataFrame]:
+def _batches(
+    opened: Source, id_type: IdType, algorithm: HashAlgorithm, *, prefix: bool, ordered: bool
+) -> Iterator[pl.DataFrame]:
     query = _query(opened, id_type, algorithm, prefix=prefix)
-    yield from query.collect_batches(chunk_size=BATCH_ROWS, maintain_order=True, optimizations=opened.optimizations)
+    yield from query.collect_batches(chunk_size=BATCH_ROWS, maintain_order=ordered, optimizations=opened.optimizations)
 
 
 def _query(opened: Source, id_type: IdType, algorithm: HashAlgorithm, *, prefix: bool = True) -> pl.LazyFrame:
@@ -313,7 +289,7 @@ class _Run:
             sink.take(batch, settled.get_column(RECORD))
         else:
             batch, settled = self._sample(batch, settled, sink)
-        self.report.rows_read = int(batch.get_column(ROW)[-1])
+        self.report.rows_read += batch.height  # every row is in exactly one batch, whatever their order
         for frame in (batch, settled):
             for origin, count in frame.get_column(ORIGIN).value_counts().iter_rows():
                 if origin != int(Origin.PENDING):

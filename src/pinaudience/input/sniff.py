@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from pinaudience.errors import InputError
-from pinaudience.identifiers.rules import TRIM_CHARS
-from pinaudience.identifiers.types import IdType
+from pinaudience.identifiers.types import TRIM_CHARS, IdType
 from pinaudience.support.hexdigest import HEX_DIGEST
 
 DELIMITERS: Final[tuple[str, ...]] = (",", ";", "\t", "|")

@@ -5,6 +5,10 @@ encoding, delimiter, whether the first row is a header, and which column holds t
 what it cannot read with an `InputError`. `Source.scan` then gives a lazy, streaming Polars query over that
 one column, so a file of any size is read in bounded memory.
 
+Opening a CSV needs no Polars (only a Parquet file's schema does): Polars loads when the file is scanned, so
+a command reads and checks the head of its input before it waits for Polars to load (docs/benchmarks.md,
+"Start-up").
+
 Messages never quote the file's values: Polars' own parse errors do, so they are replaced by ours.
 """
 
@@ -16,13 +20,10 @@ import io
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Final
 
 from pinaudience.errors import InputError
-from pinaudience.identifiers.rules import TRIM_CHARS
-from pinaudience.identifiers.types import IdType
+from pinaudience.identifiers.types import TRIM_CHARS, IdType
 from pinaudience.input.sniff import (
     choose_column,
     clean_name,
@@ -33,6 +34,9 @@ from pinaudience.input.sniff import (
     split_row,
     unused_separator,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
 
 VALUE: Final[str] = "value"
 """The column `Source.scan` yields the raw identifiers in."""
@@ -52,7 +56,6 @@ _FOREIGN_MAGIC: Final[tuple[tuple[bytes, str], ...]] = (
 )
 _PARQUET_MAGIC: Final[bytes] = b"PAR1"
 _GZIP_MAGIC: Final[bytes] = b"\x1f\x8b"
-_TEXT_TYPES: Final[tuple[type[pl.DataType], ...]] = (pl.String, pl.Categorical, pl.Enum, pl.Binary, pl.Null)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +108,16 @@ class Source:
     def optimizations(self) -> pl.QueryOptFlags:
         """Query flags for `scan`: a delimited CSV parses every column, so that a row with a stray delimiter
         (more fields than the header) is an error rather than silently read by position."""
+        import polars as pl
+
         if self.info.format == "csv" and self.info.delimiter is not None:
             return pl.QueryOptFlags(projection_pushdown=False)
         return pl.QueryOptFlags()
 
     def scan(self) -> pl.LazyFrame:
         """A lazy query yielding `row` (1-based data row number) and `value` (the raw string, null if absent)."""
+        import polars as pl
+
         if self.info.format == "parquet":
             frame = pl.scan_parquet(self.info.path).select(pl.col(self.info.column).cast(pl.String).alias(VALUE))
         else:
@@ -291,6 +298,8 @@ def _open_csv(
 
 
 def _open_parquet(path: Path, size: int, *, id_type: IdType, column: str | None) -> Source:
+    import polars as pl
+
     try:
         schema = pl.read_parquet_schema(path)
         total_rows = int(pl.scan_parquet(path).select(pl.len()).collect().item())
@@ -301,7 +310,7 @@ def _open_parquet(path: Path, size: int, *, id_type: IdType, column: str | None)
         raise InputError(f"the Parquet file {path} has no columns")
     index = choose_column(path, columns, id_type=id_type, column=column, has_header=True)
     dtype = schema[columns[index]]
-    if not (isinstance(dtype, _TEXT_TYPES) or dtype.is_integer()):
+    if not (isinstance(dtype, (pl.String, pl.Categorical, pl.Enum, pl.Binary, pl.Null)) or dtype.is_integer()):
         raise InputError(
             f"column {columns[index][:40]!r} of {path} holds {dtype} values, not text",
             resolution="Choose a text column with --column.",

@@ -8,13 +8,18 @@ engine, `check` and the CLI; pass `limiter=` to share one limiter between the au
 One call, step by step: wait for the rate limiter; take a bearer token; send; classify the answer
 (`errors.classify`). A 401 refreshes the token once and resends at once; 429, 500/502/503/504,
 timeouts and dropped connections go back to the retry policy; anything else is raised.
+
+Conversion events (`send_events`) take the same path with three differences: the rate limiter's
+`ads_conversions` budget is the ad account's own (Pinterest counts it per ad account, not per user), the
+bearer token is the conversion access token when the credentials hold one, and a 422 is an answer (some
+events failed), not an error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -25,6 +30,7 @@ from pinaudience.pinterest import limits
 from pinaudience.pinterest.errors import (
     CODE_MISSING_SCOPES,
     CODE_NOT_PERMITTED,
+    EVENTS_OPERATION,
     classify,
     is_retriable,
     request_id,
@@ -43,8 +49,8 @@ from pinaudience.pinterest.events import (
 )
 from pinaudience.pinterest.http import new_http_client
 from pinaudience.pinterest.limits import ListOperation
-from pinaudience.pinterest.models import LIST_TYPES, AdAccount, Audience, CustomerList
-from pinaudience.pinterest.providers import TokenProvider, token_provider
+from pinaudience.pinterest.models import LIST_TYPES, AdAccount, Audience, ConversionEvent, CustomerList, EventsResult
+from pinaudience.pinterest.providers import MissingTokenProvider, StaticTokenProvider, TokenProvider, token_provider
 from pinaudience.pinterest.ratelimit import ListWriteGate, RateLimiter, make_rate_limiter
 from pinaudience.pinterest.retry import Retryable, RetryPolicy
 
@@ -86,6 +92,7 @@ class PinterestClient:
         observer: Observer | None = None,
         stats: ClientStats | None = None,
         writes_in_flight_per_list: int = limits.DEFAULT_WRITES_IN_FLIGHT_PER_LIST,
+        conversion_tokens: TokenProvider | None = None,
     ) -> None:
         if not limits.ID_PATTERN.match(ad_account_id):
             raise ConfigError(
@@ -94,6 +101,9 @@ class PinterestClient:
             )
         self.ad_account_id = ad_account_id
         self.tokens = tokens
+        self.conversion_tokens = conversion_tokens
+        """The conversion access token's provider (`Credentials.conversion_token`), for `events/create` only; None
+        sends events with `tokens`."""
         self.limiter = limiter
         self.stats = stats if stats is not None else ClientStats()
         """Requests, retries, 429s and refreshes so far, for the run report."""
@@ -210,6 +220,59 @@ class PinterestClient:
         data = await self._call("ad_accounts/get")
         return AdAccount.from_api(data)
 
+    # -------------------------------------------------------------------------------------- conversion events
+
+    async def send_events(
+        self, events: Sequence[ConversionEvent], *, ad_account_id: str | None = None, test: bool = False
+    ) -> EventsResult:
+        """Send one batch of 1 to `limits.MAX_EVENTS_PER_REQUEST` conversion events, normalised and hashed already,
+        to the ad account (this client's, unless `ad_account_id` names another); `test` asks Pinterest to judge them
+        without recording any (`?test=true`).
+
+        Returns Pinterest's answer for each event, in the order sent, whether Pinterest answered 200 (all
+        processed) or 422 (some failed: `EventsResult.failures()` says which, with Pinterest's messages; the
+        processed ones are recorded). Raises, before anything is sent, ValueError for an empty or oversized batch
+        and TypeError for an event that is not a mapping; then the client's errors: `InvalidEvents` (400, code
+        4196: the whole batch was refused, nothing recorded), `RequestTooLarge` (413: nothing recorded; splitting
+        the batch is the caller's business), `AuthorizationError` (401), `InsufficientPermissions` (403: the
+        token's user may not send events to the account), `RateLimited` and `PinterestUnavailable` after the retry
+        policy gave up.
+
+        Paced under `ads_conversions` with the ad account's own budget (`PinterestSettings.ads_conversions_limit`,
+        Pinterest's 5,000 a minute per ad account), and under the overall per-second limit; no `ads_write` slot is
+        used. Sent with the conversion access token when the credentials hold one, else with the OAuth token.
+
+        Retried like the other calls (429, 500/502/503/504, timeouts, dropped connections). A retry after an answer
+        was lost (a timeout, a dropped connection, a 5xx from a gateway after Pinterest recorded the batch) sends
+        the same events again, and Pinterest may then hold them twice; it de-duplicates events by `event_id` (with
+        its tag's events too) before reporting, so every event must carry a stable `event_id`, the same on every
+        resend. A partial 422 is never resent: resending its failed events unchanged would fail them again.
+        """
+        account = _checked_id(ad_account_id if ad_account_id is not None else self.ad_account_id)
+        body = {"data": _events(events)}
+        response = await self._request(
+            EVENTS_OPERATION,
+            params={"test": "true"} if test else None,
+            json=body,
+            ad_account_id=account,
+            limiter_key=account,
+            tokens=self.conversion_tokens,
+            accept=frozenset({_STATUS_NOT_ALL_PROCESSED}),
+        )
+        try:
+            data = _json_object(response, EVENTS_OPERATION)
+        except PinterestUnavailable as exc:
+            exc.outcome_unknown = True  # a 200 or 422 that cannot be read: some events may have been recorded
+            raise
+        return EventsResult.from_api(
+            data,
+            sent=len(body["data"]),
+            ad_account_id=account,
+            test=test,
+            http_status=response.status_code,
+            request_id=request_id(response),
+        )
+
     # ----------------------------------------------------------------------------------------------- core
 
     async def _pages(self, operation_id: str, page_size: int) -> AsyncGenerator[dict[str, Any]]:
@@ -252,18 +315,44 @@ class PinterestClient:
         A `gate` (a customer list's updates) holds one of the list's writes in flight for the call and its
         retries, spaces each attempt after the list's last write, and widens that spacing on a 429.
         """
-        op = limits.OPERATIONS[operation_id]
-        path = op.path.format(ad_account_id=self.ad_account_id, **path_ids).lstrip("/")
+        response = await self._request(
+            operation_id, params=params, json=json, idempotent=idempotent, gate=gate, path_ids=path_ids
+        )
+        return _json_object(response, operation_id)
 
-        async def attempt(number: int) -> dict[str, Any]:
+    async def _request(
+        self,
+        operation_id: str,
+        *,
+        params: dict[str, str | int] | None = None,
+        json: dict[str, Any] | None = None,
+        idempotent: bool = True,
+        gate: ListWriteGate | None = None,
+        path_ids: Mapping[str, str] | None = None,
+        ad_account_id: str | None = None,
+        limiter_key: str | None = None,
+        tokens: TokenProvider | None = None,
+        accept: frozenset[int] = frozenset(),
+    ) -> httpx.Response:
+        """`_call`'s loop, answering the response itself: a 2xx, or a status in `accept` (an answer the caller
+        reads, such as the 422 of `events/create`). `ad_account_id` replaces the client's in the path,
+        `limiter_key` divides the category's rate budget (see `RateLimiter`), `tokens` replaces the client's
+        token provider."""
+        op = limits.OPERATIONS[operation_id]
+        account = ad_account_id or self.ad_account_id
+        path = op.path.format(ad_account_id=account, **(path_ids or {})).lstrip("/")
+        provider = tokens or self.tokens
+        conversion_token = tokens is not None and tokens is self.conversion_tokens
+
+        async def attempt(number: int) -> httpx.Response:
             refreshed = False
             while True:
                 if gate is None:
-                    await self.limiter.acquire(op.category)
+                    await self.limiter.acquire(op.category, key=limiter_key)
                 else:
                     async with gate.starting():
-                        await self.limiter.acquire(op.category)
-                token = await self.tokens.access_token()
+                        await self.limiter.acquire(op.category, key=limiter_key)
+                token = await provider.access_token()
                 self._notify(RequestSent(operation=operation_id, attempt=number))
                 try:
                     response = await self._http.request(
@@ -271,15 +360,19 @@ class PinterestClient:
                     )
                 except httpx.TransportError as exc:
                     raise transport_failure(exc, operation=operation_id, idempotent=idempotent) from None
-                error = classify(response, operation=operation_id, ad_account_id=self.ad_account_id)
+                if response.status_code in accept:
+                    return response
+                error = classify(
+                    response, operation=operation_id, ad_account_id=account, conversion_token=conversion_token
+                )
                 if error is None:
-                    return _json_object(response, operation_id)
+                    return response
                 if (
                     response.status_code == 401
                     and error.code not in (CODE_MISSING_SCOPES, CODE_NOT_PERMITTED)
                     and not refreshed
-                    and self.tokens.can_refresh
-                    and await self.tokens.refresh_after_unauthorized(token)
+                    and provider.can_refresh
+                    and await provider.refresh_after_unauthorized(token)
                 ):
                     refreshed = True
                     continue
@@ -294,7 +387,7 @@ class PinterestClient:
                     # Every call of this category would hit the same wall: hold them all back, for what
                     # Pinterest asked, or (no hint, as Pinterest documents it) for this call's own backoff.
                     wait = hint if hint is not None else self._retry.backoff(number)
-                    await self.limiter.pause(op.category, wait)
+                    await self.limiter.pause(op.category, wait, key=limiter_key)
                     if gate is not None:
                         gate.throttled()
                     raise Retryable(error, "429", wait)
@@ -304,6 +397,24 @@ class PinterestClient:
             return await self._retry.run(attempt, operation=operation_id, on_retry=self._notify)
         async with gate.slot():
             return await self._retry.run(attempt, operation=operation_id, on_retry=self._notify)
+
+
+_STATUS_NOT_ALL_PROCESSED = 422
+"""`events/create`'s answer when some events failed: the spec's `DetailedError`, the per-event answers in `details`."""
+
+
+def _events(events: Sequence[ConversionEvent]) -> list[dict[str, object]]:
+    """The batch as sent (each event a dict, for JSON); refused here, before it leaves, when Pinterest would refuse
+    it for its size, or it is not a batch of mappings."""
+    if isinstance(events, str | bytes | Mapping):
+        raise TypeError("events must be a sequence of events (mappings), not one event or a string")
+    batch = list(events)
+    if not 1 <= len(batch) <= limits.MAX_EVENTS_PER_REQUEST:
+        raise ValueError(f"a batch holds 1 to {limits.MAX_EVENTS_PER_REQUEST} events, got {len(batch)}")
+    for index, event in enumerate(batch):
+        if not isinstance(event, Mapping):
+            raise TypeError(f"event {index} of the batch is a {type(event).__name__}, not a mapping")
+    return [event if isinstance(event, dict) else dict(event) for event in batch]
 
 
 def _checked_id(value: str) -> str:
@@ -357,6 +468,8 @@ async def open_client(
     `transport` replaces the network (the emulator's in-process transport); `limiter` may be shared
     by several clients (its owner opens and closes it), else `make_rate_limiter(settings)` makes one, local or
     shared through Redis (`rate_limit_url`); `tokens` replaces the provider `settings.credentials` call for.
+    A conversion access token in the credentials sends `send_events` with it; when the credentials hold nothing
+    else, the other calls raise the `ConfigError` of missing credentials when they are made.
     """
     clock = clock or SystemClock()
     retry = retry or RetryPolicy.from_settings(settings, clock)
@@ -369,9 +482,17 @@ async def open_client(
         http = await stack.enter_async_context(
             new_http_client(settings.api_base, timeout_s=settings.timeout_s, transport=transport)
         )
-        provider = tokens or token_provider(
-            settings, http, clock=clock, retry=retry, observer=fan_out(stats, observer, _log_event)
-        )
+        conversion_token = settings.credentials.conversion_token
+        conversion = StaticTokenProvider(conversion_token, clock=clock) if conversion_token else None
+        provider: TokenProvider
+        try:
+            provider = tokens or token_provider(
+                settings, http, clock=clock, retry=retry, observer=fan_out(stats, observer, _log_event)
+            )
+        except ConfigError as exc:
+            if conversion is None:
+                raise
+            provider = MissingTokenProvider(exc)
         yield PinterestClient(
             http,
             ad_account_id=settings.ad_account_id,
@@ -382,4 +503,5 @@ async def open_client(
             observer=observer,
             stats=stats,
             writes_in_flight_per_list=settings.writes_in_flight_per_list,
+            conversion_tokens=conversion,
         )

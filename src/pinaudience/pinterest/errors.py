@@ -16,9 +16,15 @@ Pinterest documents few error codes and none for "expired versus invalid token" 
 | 429                 | any  | RateLimited               | yes                           |
 | 500, 502, 503, 504  | any  | PinterestUnavailable      | yes                           |
 | other 5xx           | any  | PinterestUnavailable      | no                            |
-| 413                 | any  | InvalidRequest            | no (the upload splits the batch) |
+| 413                 | any  | RequestTooLarge           | no (the upload splits the batch) |
 | anything else       | any  | InvalidRequest            | no (400: fix the request)     |
 | no response         |      | PinterestUnavailable      | yes (timeouts, dropped conns) |
+
+Conversion events (`events/create`) differ in three rows, and in their resolutions: a 400 (code 4196) is
+`InvalidEvents` (the whole batch was refused); a 401 names the token that was refused (the conversion access
+token, when one is configured: it cannot be refreshed, only generated again in Ads Manager); a 403 names the
+roles that may send events. A 422 is not an error there: the client reads it as an `EventsResult` (some events
+failed) before it gets here.
 
 An answer whose body is not JSON (a gateway's HTML page before Pinterest, for 413, 502 or 504) is
 classified by its status alone, and the message says so: "The answer to customer_lists/update (HTTP 502)
@@ -43,11 +49,13 @@ import httpx
 from pinaudience.errors import (
     AuthorizationError,
     InsufficientPermissions,
+    InvalidEvents,
     InvalidRequest,
     NotFound,
     PinterestError,
     PinterestUnavailable,
     RateLimited,
+    RequestTooLarge,
 )
 from pinaudience.pinterest.retry import Retryable
 from pinaudience.support.redact import redact
@@ -58,7 +66,9 @@ CODE_MISSING_SCOPES = 3
 CODE_NOT_PERMITTED = 29
 CODE_AD_ACCOUNT_DISAPPROVED = 2625
 CODE_AD_ACCOUNT_UNDER_REVIEW = 2626
+CODE_INVALID_EVENTS = 4196
 STATUS_TOO_LARGE = 413
+EVENTS_OPERATION = "events/create"
 
 REAUTHORIZE = "Reauthorize: run `pinaudience auth login`."
 
@@ -148,13 +158,38 @@ def permissions_resolution(ad_account_id: str | None) -> str:
     )
 
 
+def _events_auth_resolution(conversion_token: bool, ad_account_id: str | None) -> str:
+    account = f"ad account {ad_account_id}" if ad_account_id else "the ad account"
+    if conversion_token:
+        return (
+            f"Generate a new conversion access token in Pinterest Ads Manager for {account} (Conversions) and set "
+            "it as PINTEREST_CONVERSION_TOKEN, or unset that to send events with the OAuth token (scope ads:write)."
+        )
+    return "Reauthorize with the scope ads:write (run `pinaudience auth login`), or set a conversion access token."
+
+
+def _events_permissions_resolution(conversion_token: bool, ad_account_id: str | None) -> str:
+    account = f"ad account {ad_account_id}" if ad_account_id else "the ad account"
+    token = "conversion access token" if conversion_token else "OAuth token"
+    return (
+        f"The Pinterest user of the {token} may not send conversion events to {account}: it must own the account "
+        "or hold one of its Business Access roles Admin, Analyst, Audience or Campaign. Ask an admin of the account "
+        "to grant one, or use a token of a user who has one."
+    )
+
+
 def classify(
-    response: httpx.Response, *, operation: str | None = None, ad_account_id: str | None = None
+    response: httpx.Response,
+    *,
+    operation: str | None = None,
+    ad_account_id: str | None = None,
+    conversion_token: bool = False,
 ) -> PinterestError | None:
     """The error a response stands for, or None for a success; pure (reads the response, nothing else).
 
     `ad_account_id` names the account in the insufficient_permissions resolution; when absent it is
-    read from the request path.
+    read from the request path. `conversion_token` says the request carried a conversion access token
+    (`events/create` only), which the resolutions of a 401 or 403 then name.
     """
     status = response.status_code
     if 200 <= status < 300:
@@ -186,6 +221,20 @@ def classify(
             resolution=_account_state_resolution(code, account),
             **fields,
         )
+    events = operation == EVENTS_OPERATION
+    if events and (code == CODE_NOT_PERMITTED or status == 403):
+        return InsufficientPermissions(
+            f"No permission to send conversion events to ad account {account or '(unknown)'}. {answered}",
+            resolution=_events_permissions_resolution(conversion_token, account),
+            **fields,
+        )
+    if events and status == 401:
+        token = "conversion access token" if conversion_token else "access token"
+        return AuthorizationError(
+            f"The {token} was not accepted for conversion events. {answered}",
+            resolution=_events_auth_resolution(conversion_token, account),
+            **fields,
+        )
     if code == CODE_NOT_PERMITTED or status == 403:
         return InsufficientPermissions(
             f"No access to ad account {account or '(unknown)'}. {answered}",
@@ -207,10 +256,19 @@ def classify(
     if status >= 500:
         return PinterestUnavailable(f"Pinterest failed. {answered}", **fields)
     if status == STATUS_TOO_LARGE:
-        return InvalidRequest(
+        return RequestTooLarge(
             f"Pinterest (or a gateway before it) refused the request body as too large (413). {answered}",
-            resolution="Lower batch_size: fewer records per request make a smaller body.",
+            resolution=(
+                "Split the batch and send the halves: fewer events per request make a smaller body (nothing of this "
+                "batch was recorded). If a single event is refused, a proxy before Pinterest limits bodies too tightly."
+                if events
+                else "Lower batch_size: fewer records per request make a smaller body."
+            ),
             **fields,
+        )
+    if events and status == 400:
+        return InvalidEvents(
+            f"Pinterest refused the whole batch of conversion events; none was recorded. {answered}", **fields
         )
     return InvalidRequest(f"Request rejected. {answered}", **fields)
 

@@ -1,5 +1,8 @@
 """Pinterest's objects as the rest of pinaudience sees them: frozen, typed, ids as strings, counters as ints.
 
+Customer lists, audiences and ad accounts; and, for the Conversions API, the answer to a batch of events
+(`EventsResult`, one `EventResult` per event).
+
 Parsing is lenient about what Pinterest may add or leave out (every field but `id` has a default) and
 strict about what we rely on: a missing id is an error, and `number` counters become ints.
 """
@@ -7,10 +10,13 @@ strict about what we rely on: a missing id is an error, and `number` counters be
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pinaudience.errors import PinterestUnavailable
+from pinaudience.support.redact import redact
 
 LIST_TYPES = frozenset({"EMAIL", "IDFA", "MAID", "LR_ID", "DLX_ID", "HASHED_PINNER_ID"})
 """Pinterest's `list_type` values (`IdType.list_type` gives ours)."""
@@ -181,3 +187,172 @@ class AdAccount:
         out = asdict(self)
         out["permissions"] = list(self.permissions)
         return out
+
+
+# The Conversions API (`events/create`) ------------------------------------------------------------------------
+
+ConversionEvent = Mapping[str, object]
+"""One conversion event as Pinterest takes it: already normalised and hashed (`event_name`, `action_source`,
+`event_time`, `event_id`, `user_data`, ...), its values JSON's (nested mappings as dicts). The client sends it as
+it is and checks only the batch's bounds; Pinterest (and the emulator) judge the rest."""
+
+EVENT_STATUSES = frozenset({"processed", "failed"})
+"""An event's `status` in Pinterest's answer (the spec's enum)."""
+
+_EVENT_MESSAGE_LIMIT = 500
+
+
+def _event_message(value: Any) -> str | None:
+    """An event's `error_message` or `warning_message`: None when absent or empty (Pinterest answers ""), else
+    redacted (`support.redact`: a message may quote a value) and at most 500 characters."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = redact(value.strip())
+    return text if len(text) <= _EVENT_MESSAGE_LIMIT else text[:_EVENT_MESSAGE_LIMIT] + "…"
+
+
+@dataclass(frozen=True)
+class EventResult:
+    """Pinterest's answer for one event of a batch."""
+
+    status: str
+    """`processed` (Pinterest recorded it, or would have in test mode) or `failed` (not recorded)."""
+    error_message: str | None = None
+    """Why it failed (redacted: never an identifier), None for a processed event."""
+    warning_message: str | None = None
+    """What Pinterest noticed without failing the event (a field that is not standard), redacted."""
+
+    @property
+    def processed(self) -> bool:
+        return self.status == "processed"
+
+
+@dataclass(frozen=True)
+class EventsResult:
+    """Pinterest's answer to one batch of conversion events: counts, and one `EventResult` per event sent, in the
+    order sent (`events[i]` answers the batch's event i).
+
+    Both of Pinterest's answers become one: HTTP 200 (every event processed) and HTTP 422 (a `DetailedError` whose
+    `details` is the same answer: not every event was processed, each event's `status` says which). A 422 is a
+    partial success, not an error: its processed events are recorded and must not be sent again.
+    """
+
+    ad_account_id: str
+    received: int
+    """`num_events_received`, as Pinterest counted."""
+    processed: int
+    """`num_events_processed`, as Pinterest counted."""
+    events: tuple[EventResult, ...]
+    test: bool = False
+    """Sent in test mode (`?test=true`): Pinterest judged the events the same way, and recorded none."""
+    http_status: int = 200
+    """200, or 422 when some events failed."""
+    request_id: str | None = None
+    """Pinterest's `x-pinterest-rid`, which its support asks for."""
+
+    @property
+    def failed(self) -> int:
+        """Events of the batch that Pinterest did not process."""
+        return sum(1 for event in self.events if not event.processed)
+
+    @property
+    def all_processed(self) -> bool:
+        return self.failed == 0
+
+    def failures(self) -> list[tuple[int, str]]:
+        """(position in the batch, Pinterest's message) of each failed event, in order."""
+        return [
+            (index, event.error_message or "no message")
+            for index, event in enumerate(self.events)
+            if not event.processed
+        ]
+
+    def failed_by_message(self) -> dict[str, int]:
+        """How many events failed with each of Pinterest's messages."""
+        return dict(Counter(message for _, message in self.failures()))
+
+    def warnings_by_message(self) -> dict[str, int]:
+        """How many events (processed or not) carried each of Pinterest's warnings."""
+        return dict(Counter(e.warning_message for e in self.events if e.warning_message is not None))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Counts and messages for a report (no event, no identifier)."""
+        return {
+            "ad_account_id": self.ad_account_id,
+            "received": self.received,
+            "processed": self.processed,
+            "failed": self.failed,
+            "test": self.test,
+            "failed_by_message": self.failed_by_message(),
+            "warnings_by_message": self.warnings_by_message(),
+            "request_id": self.request_id,
+        }
+
+    @classmethod
+    def from_api(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        sent: int,
+        ad_account_id: str,
+        test: bool = False,
+        http_status: int = 200,
+        request_id: str | None = None,
+    ) -> EventsResult:
+        """Read Pinterest's answer to a batch of `sent` events: the 200 body, or the 422 `DetailedError` (whose
+        `details` holds the same fields). Raises `PinterestUnavailable`, with `outcome_unknown` set, when the answer
+        does not say which events were processed: some may have been recorded, so the caller must not treat the
+        batch as refused."""
+        answer: Mapping[str, Any] = data
+        details = data.get("details")
+        if "events" not in data and isinstance(details, Mapping):
+            answer = details
+        events = _event_results(answer.get("events"), sent)
+        received = _maybe_int(answer.get("num_events_received"))
+        processed = _maybe_int(answer.get("num_events_processed"))
+        if "events" not in answer and http_status == 200 and received == processed == sent:
+            events = (EventResult("processed"),) * sent  # every event processed, said by the counts alone
+        if events is None:
+            error = PinterestUnavailable(
+                f"Pinterest's answer to events/create (HTTP {http_status}) does not say which of the {sent} events "
+                "were processed.",
+                resolution=(
+                    "Some events of the batch may have been recorded. Sending it again is safe only because Pinterest "
+                    "de-duplicates events by event_id; run again later, and report the request id to Pinterest if it "
+                    "repeats."
+                ),
+                status=http_status,
+                request_id=request_id,
+                operation="events/create",
+            )
+            error.outcome_unknown = True
+            raise error
+        done = sum(1 for event in events if event.processed)
+        return cls(
+            ad_account_id=ad_account_id,
+            received=received if received is not None else sent,
+            processed=processed if processed is not None else done,
+            events=events,
+            test=test,
+            http_status=http_status,
+            request_id=request_id,
+        )
+
+
+def _event_results(value: Any, sent: int) -> tuple[EventResult, ...] | None:
+    """The per-event answers, or None unless there is exactly one per event sent, each with a known status."""
+    if not isinstance(value, list) or len(value) != sent:
+        return None
+    results = []
+    for item in value:
+        status = item.get("status") if isinstance(item, Mapping) else None
+        if status not in EVENT_STATUSES:
+            return None
+        results.append(
+            EventResult(
+                status=status,
+                error_message=_event_message(item.get("error_message")),
+                warning_message=_event_message(item.get("warning_message")),
+            )
+        )
+    return tuple(results)

@@ -11,6 +11,9 @@ Every refresh rotates the refresh token, so the new pair is saved to the token s
 (`token_store`). Refreshes in one process collapse into one request (an asyncio lock); workers sharing
 one store (a file, or a PostgreSQL row) take its lock, re-read the pair under it, and adopt a pair another
 worker just wrote instead of refreshing a dead token. `token_provider` picks the provider the settings call for.
+
+A conversion access token (`Credentials.conversion_token`, for conversion events only) is a `StaticTokenProvider`
+of its own beside those; credentials that hold nothing else get a `MissingTokenProvider` for every other call.
 """
 
 from __future__ import annotations
@@ -78,6 +81,28 @@ class StaticTokenProvider:
         return token_status(
             TokenSet(access_token=self._token), self._clock.now(), kind="static access token", source="environment"
         )
+
+
+class MissingTokenProvider:
+    """No OAuth token: the credentials hold only a conversion access token, good for conversion events alone.
+
+    Stands in for the provider `token_provider` could not build, and raises its `ConfigError` when a call other
+    than `events/create` asks for a token, so that a setup that only sends events needs nothing else.
+    """
+
+    can_refresh = False
+
+    def __init__(self, error: ConfigError) -> None:
+        self._error = error
+
+    async def access_token(self) -> str:
+        raise self._error
+
+    async def refresh_after_unauthorized(self, rejected: str) -> bool:
+        return False
+
+    def status(self) -> TokenStatus:
+        raise self._error
 
 
 class RefreshingTokenProvider:

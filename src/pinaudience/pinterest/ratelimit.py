@@ -25,6 +25,12 @@ A 429 pauses its whole category (`pause`) for what the server asked, or, without
 documents none), for the retry policy's backoff: every caller of the category waits, not only the one
 that was refused, so one 429 costs about one extra request instead of one per caller in flight.
 
+A `key` divides a category's limit into one budget per key: Pinterest counts `ads_conversions` (5,000 calls a
+minute) per ad account, not per user, so the client acquires and pauses that category with the ad account's id
+as the key, and each ad account gets a bucket of its own, made on first use from the category's limit. A 429
+on one ad account's events pauses that account only. The overall per-second bucket is shared by every key
+(Pinterest counts it per user and app), and a call without a key draws on the category's one shared bucket.
+
 `RateLimiter` is the seam: the in-process `LocalRateLimiter` here, shared by every audience of one run,
 and `redis_ratelimit.RedisRateLimiter`, shared by every worker that uses one Pinterest user and app
 (`rate_limit_url`). `make_rate_limiter` picks one from the settings.
@@ -48,6 +54,7 @@ from typing import TYPE_CHECKING, Protocol, Self
 
 from pinaudience.clock import Clock
 from pinaudience.pinterest.limits import Category, RateLimit
+from pinaudience.pinterest.settings import RATE_LIMIT_SCOPE_PATTERN
 
 if TYPE_CHECKING:
     from pinaudience.pinterest.redis_ratelimit import RedisRateLimiter
@@ -61,17 +68,33 @@ _EPSILON_S = 1e-6
 sleeping on them could loop without time moving."""
 
 
+KEY_PATTERN = RATE_LIMIT_SCOPE_PATTERN
+"""What a limiter `key` may hold (it becomes part of a Redis key): an ad account id always fits."""
+
+
 class RateLimiter(Protocol):
     """What the client needs from a rate limiter."""
 
-    async def acquire(self, category: Category) -> None:
-        """Return when one call of `category` may start now; the call counts against the limits."""
+    async def acquire(self, category: Category, *, key: str | None = None) -> None:
+        """Return when one call of `category` may start now; the call counts against the limits.
+
+        With a `key` (an ad account id for `ads_conversions`), the call counts against that key's own budget of the
+        category's limit, and against the overall per-second limit shared by every key.
+        """
         ...
 
-    async def pause(self, category: Category, seconds: float) -> None:
-        """Start no call of `category` for `seconds`: Pinterest answered 429, and every call of the category
-        would meet the same wall. `seconds` is the server's hint, or the backoff the client chose without one."""
+    async def pause(self, category: Category, seconds: float, *, key: str | None = None) -> None:
+        """Start no call of `category` (of `key`'s budget, if given) for `seconds`: Pinterest answered 429, and
+        every such call would meet the same wall. `seconds` is the server's hint, or the backoff the client chose
+        without one."""
         ...
+
+
+def checked_key(key: str | None) -> str | None:
+    """`key`, refused with ValueError when it would not make a safe Redis key part."""
+    if key is not None and not (isinstance(key, str) and KEY_PATTERN.match(key)):
+        raise ValueError(f"a rate-limit key is 1 to 200 letters, digits or _ . : @ = -, got {key!r}")
+    return key
 
 
 class TokenBucket:
@@ -122,8 +145,9 @@ class TokenBucket:
 class LocalRateLimiter:
     """Per-category buckets plus one overall per-second bucket, for the tasks of one process.
 
-    Callers of one category queue in order (an asyncio lock each), so a long write queue never holds
-    up reads; the overall bucket is checked and charged in the same step as the category's.
+    Callers of one category (and key) queue in order (an asyncio lock each), so a long write queue never holds
+    up reads, nor one ad account's events another's; the overall bucket is checked and charged in the same step
+    as the category's. A key's bucket is made on first use from its category's limit (see the module's docstring).
     """
 
     def __init__(
@@ -135,34 +159,46 @@ class LocalRateLimiter:
         headroom: float = DEFAULT_HEADROOM,
     ) -> None:
         self._clock = clock
-        self._buckets = {
-            category: TokenBucket.for_limit(limit, headroom=headroom) for category, limit in limits.items()
+        self._limits = dict(limits)
+        self._headroom = headroom
+        self._buckets: dict[tuple[Category, str | None], TokenBucket] = {
+            (category, None): TokenBucket.for_limit(limit, headroom=headroom) for category, limit in limits.items()
         }
         self._overall = (
             TokenBucket.for_limit(RateLimit(per_second, 1.0), headroom=headroom) if per_second is not None else None
         )
-        self._locks: dict[Category, asyncio.Lock] = {}
+        self._locks: dict[tuple[Category, str | None], asyncio.Lock] = {}
         self.granted: dict[Category, int] = dict.fromkeys(Category, 0)
-        """Calls let through, per category."""
+        """Calls let through, per category (every key's together)."""
         self.waited_s: dict[Category, float] = dict.fromkeys(Category, 0.0)
-        """Time callers spent waiting, per category (summed over callers)."""
+        """Time callers spent waiting, per category (summed over callers and keys)."""
 
     @classmethod
     def from_settings(
         cls, settings: PinterestSettings, clock: Clock, *, headroom: float = DEFAULT_HEADROOM
     ) -> LocalRateLimiter:
-        """The limiter for `settings.ads_write_limit`, `ads_read_limit` and `per_second`."""
-        return cls(
-            clock,
-            {Category.ADS_WRITE: settings.ads_write_limit, Category.ADS_READ: settings.ads_read_limit},
-            settings.per_second,
-            headroom=headroom,
-        )
+        """The limiter for `settings.ads_write_limit`, `ads_read_limit`, `ads_conversions_limit` (per ad account)
+        and `per_second`."""
+        return cls(clock, settings.category_limits(), settings.per_second, headroom=headroom)
 
-    def interval_s(self, category: Category) -> float:
-        """Seconds between two calls of `category` at full speed."""
-        intervals = [b.interval_s for b in (self._buckets.get(category), self._overall) if b is not None]
-        return max(intervals, default=0.0)
+    def interval_s(self, category: Category, *, key: str | None = None) -> float:
+        """Seconds between two calls of `category` (of one key) at full speed."""
+        return max((b.interval_s for b in self._charged(category, key)), default=0.0)
+
+    def delay(self, category: Category, *, key: str | None = None) -> float:
+        """Seconds a call of `category` (of `key`'s budget) would wait if it came now (0: it may start now)."""
+        now = self._clock.monotonic()
+        return max((b.delay(now) for b in self._charged(category, key)), default=0.0)
+
+    def _bucket(self, category: Category, key: str | None) -> TokenBucket | None:
+        bucket = self._buckets.get((category, key))
+        if bucket is None and key is not None and category in self._limits:
+            bucket = TokenBucket.for_limit(self._limits[category], headroom=self._headroom)
+            self._buckets[(category, key)] = bucket
+        return bucket
+
+    def _charged(self, category: Category, key: str | None) -> list[TokenBucket]:
+        return [b for b in (self._bucket(category, checked_key(key)), self._overall) if b is not None]
 
     async def open(self) -> None:
         """Nothing to open (the Redis limiter's twin: both are async context managers)."""
@@ -178,11 +214,11 @@ class LocalRateLimiter:
     ) -> None:
         return None
 
-    async def acquire(self, category: Category) -> None:
-        lock = self._locks.setdefault(category, asyncio.Lock())
+    async def acquire(self, category: Category, *, key: str | None = None) -> None:
+        buckets = self._charged(category, key)
+        lock = self._locks.setdefault((category, key), asyncio.Lock())
         async with lock:
             started = self._clock.monotonic()
-            buckets = [b for b in (self._buckets.get(category), self._overall) if b is not None]
             while True:
                 now = self._clock.monotonic()
                 wait = max((b.delay(now) for b in buckets), default=0.0)
@@ -197,8 +233,8 @@ class LocalRateLimiter:
                 self.waited_s[category] += now - started
                 return
 
-    async def pause(self, category: Category, seconds: float) -> None:
-        bucket = self._buckets.get(category) or self._overall
+    async def pause(self, category: Category, seconds: float, *, key: str | None = None) -> None:
+        bucket = self._bucket(category, checked_key(key)) or self._overall
         if bucket is not None and seconds > 0:
             bucket.block_until(self._clock.monotonic() + seconds)
 

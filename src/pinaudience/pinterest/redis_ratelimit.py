@@ -14,9 +14,13 @@ clock) and asks again; within one process, callers of one category queue in orde
 as with the local limiter. `pause` moves the category's TAT forward in Redis, so a 429 that one worker
 receives holds back every worker of the scope.
 
-Keys: `pinaudience:rl:{SCOPE}:ads_write`, `...:ads_read`, `...:second`. The braces are Redis Cluster's hash
-tag, so one scope's keys share a slot and one script may touch them all. Each key expires once its TAT (plus
-the slack) has passed, after which it would make no difference: an idle scope leaves nothing behind.
+Keys: `pinaudience:rl:{SCOPE}:ads_write`, `...:ads_read`, `...:second`, and for a call acquired with a `key` (the
+ad account of `ads_conversions`, which Pinterest counts per ad account) `...:ads_conversions:KEY`, one bucket per
+key at the category's limit, as in the local limiter. A keyed bucket lives under the scope too, because one script
+must touch it and the per-second key in one Cluster slot: workers of different scopes (different Pinterest users)
+that send events to one ad account count apart, though Pinterest counts them together. The braces are Redis
+Cluster's hash tag, so one scope's keys share a slot and one script may touch them all. Each key expires once its
+TAT (plus the slack) has passed, after which it would make no difference: an idle scope leaves nothing behind.
 
 Failure: no grant, no call. A Redis that cannot be reached, refuses the password or times out raises
 `RateLimiterUnavailable` from `open` (a PING before the run resolves or writes anything) and from every
@@ -41,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Self
 from pinaudience.clock import Clock
 from pinaudience.errors import ConfigError, RateLimiterUnavailable
 from pinaudience.pinterest.limits import Category, RateLimit
-from pinaudience.pinterest.ratelimit import DEFAULT_HEADROOM, TokenBucket
+from pinaudience.pinterest.ratelimit import DEFAULT_HEADROOM, TokenBucket, checked_key
 from pinaudience.pinterest.settings import RATE_LIMIT_SCOPE_PATTERN
 from pinaudience.pinterest.tokens import fingerprint
 from pinaudience.support.redact import redact, redact_url, url_secrets
@@ -124,6 +128,8 @@ def default_scope(credentials: Credentials) -> str:
         return f"app-{credentials.app_id or 'none'}.seed-{fingerprint(credentials.refresh_token)}"
     if credentials.access_token:
         return f"token-{fingerprint(credentials.access_token)}"
+    if credentials.conversion_token:
+        return f"conversion-{fingerprint(credentials.conversion_token)}"
     raise ConfigError(
         "rate_limit_url is set but no rate-limit scope can be derived: the credentials hold neither a refresh "
         "token nor an access token (the tokens come from the token store only)",
@@ -200,22 +206,25 @@ class RedisRateLimiter:
         self._timeout_s = timeout_s
         self._on_grant = on_grant
         self._time_from_clock = time_from_clock
-        prefix = f"{KEY_PREFIX}:{{{scope}}}"
-        self._buckets = {
-            category: _Bucket(f"{prefix}:{category.value}", limit, headroom) for category, limit in limits.items()
+        self._prefix = prefix = f"{KEY_PREFIX}:{{{scope}}}"
+        self._limits = dict(limits)
+        self._headroom = headroom
+        self._buckets: dict[tuple[Category, str | None], _Bucket] = {
+            (category, None): _Bucket(f"{prefix}:{category.value}", limit, headroom)
+            for category, limit in limits.items()
         }
         self._overall = (
             _Bucket(f"{prefix}:second", RateLimit(per_second, 1.0), headroom) if per_second is not None else None
         )
-        self._locks: dict[Category, asyncio.Lock] = {}
+        self._locks: dict[tuple[Category, str | None], asyncio.Lock] = {}
         self._opening = asyncio.Lock()
         self._redis: Any = None
         self._acquire: Any = None
         self._pause: Any = None
         self.granted: dict[Category, int] = dict.fromkeys(Category, 0)
-        """Calls let through by this instance, per category."""
+        """Calls let through by this instance, per category (every key's together)."""
         self.waited_s: dict[Category, float] = dict.fromkeys(Category, 0.0)
-        """Time this instance's callers spent waiting, per category (summed over callers)."""
+        """Time this instance's callers spent waiting, per category (summed over callers and keys)."""
 
     @classmethod
     def from_settings(
@@ -227,20 +236,21 @@ class RedisRateLimiter:
         return cls(
             settings.rate_limit_url,
             clock,
-            {Category.ADS_WRITE: settings.ads_write_limit, Category.ADS_READ: settings.ads_read_limit},
+            settings.category_limits(),
             settings.per_second,
             scope=scope_for(settings),
             headroom=headroom,
             timeout_s=min(settings.timeout_s, TIMEOUT_S),
         )
 
-    def keys(self, category: Category) -> list[str]:
-        """The Redis keys a call of `category` is checked and charged against."""
-        return [b.key for b in self._charged(category)]
+    def keys(self, category: Category, *, key: str | None = None) -> list[str]:
+        """The Redis keys a call of `category` (of `key`'s budget) is checked and charged against."""
+        return [b.key for b in self._charged(category, key)]
 
-    def interval_s(self, category: Category) -> float:
-        """Seconds between two calls of `category` at full speed (for the whole scope, not this instance)."""
-        return max((b.interval_s for b in self._charged(category)), default=0.0)
+    def interval_s(self, category: Category, *, key: str | None = None) -> float:
+        """Seconds between two calls of `category` (of one key) at full speed (for the whole scope, not this
+        instance)."""
+        return max((b.interval_s for b in self._charged(category, key)), default=0.0)
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -300,17 +310,18 @@ class RedisRateLimiter:
 
     # ------------------------------------------------------------------------------------------- limiting
 
-    async def acquire(self, category: Category) -> None:
-        """Return when Redis granted one call of `category` now; `RateLimiterUnavailable` if it cannot."""
+    async def acquire(self, category: Category, *, key: str | None = None) -> None:
+        """Return when Redis granted one call of `category` (of `key`'s budget) now; `RateLimiterUnavailable` if it
+        cannot."""
+        buckets = self._charged(category, key)
         await self.open()
-        buckets = self._charged(category)
         if not buckets:
             self.granted[category] += 1
             return
         keys = [b.key for b in buckets]
         args: list[int] = [n for b in buckets for n in (b.interval_us, b.slack_us)]
         args.append(_KEY_MARGIN_MS)
-        lock = self._locks.setdefault(category, asyncio.Lock())
+        lock = self._locks.setdefault((category, key), asyncio.Lock())
         async with lock:
             started = self._clock.monotonic()
             while True:
@@ -323,9 +334,9 @@ class RedisRateLimiter:
         if self._on_grant is not None:
             self._on_grant(category, int(now_us) / 1_000_000)
 
-    async def pause(self, category: Category, seconds: float) -> None:
-        """Hold back every worker's calls of `category` for `seconds`, from Redis's now."""
-        bucket = self._buckets.get(category) or self._overall
+    async def pause(self, category: Category, seconds: float, *, key: str | None = None) -> None:
+        """Hold back every worker's calls of `category` (of `key`'s budget) for `seconds`, from Redis's now."""
+        bucket = self._bucket(category, checked_key(key)) or self._overall
         if bucket is None or seconds <= 0:
             return
         await self.open()
@@ -338,8 +349,15 @@ class RedisRateLimiter:
         """-1: the scripts read Redis's clock; with `time_from_clock` (tests), the injected clock's time."""
         return round(self._clock.monotonic() * 1_000_000) if self._time_from_clock else -1
 
-    def _charged(self, category: Category) -> list[_Bucket]:
-        return [b for b in (self._buckets.get(category), self._overall) if b is not None]
+    def _bucket(self, category: Category, key: str | None) -> _Bucket | None:
+        bucket = self._buckets.get((category, key))
+        if bucket is None and key is not None and category in self._limits:
+            name = f"{self._prefix}:{category.value}:{key}"
+            bucket = self._buckets[(category, key)] = _Bucket(name, self._limits[category], self._headroom)
+        return bucket
+
+    def _charged(self, category: Category, key: str | None) -> list[_Bucket]:
+        return [b for b in (self._bucket(category, checked_key(key)), self._overall) if b is not None]
 
     def _secrets(self) -> list[str]:
         return url_secrets(self._url.reveal())

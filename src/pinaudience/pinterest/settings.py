@@ -20,6 +20,7 @@ __all__ = [
     "ENV_API_URI",
     "ENV_APP_ID",
     "ENV_APP_SECRET",
+    "ENV_CONVERSION_TOKEN",
     "ENV_RATE_LIMIT_URL",
     "ENV_REFRESH_TOKEN",
     "RATE_LIMIT_SCOPE_PATTERN",
@@ -34,6 +35,9 @@ ENV_REFRESH_TOKEN = "PINTEREST_REFRESH_ACCESS_TOKEN"  # noqa: S105 - a variable 
 ENV_APP_ID = "PINTEREST_APP_ID"
 ENV_APP_SECRET = "PINTEREST_APP_SECRET"  # noqa: S105 - a variable name
 ENV_API_URI = "PINTEREST_API_URI"
+ENV_CONVERSION_TOKEN = "PINTEREST_CONVERSION_TOKEN"  # noqa: S105 - a variable name
+"""A conversion access token from Pinterest Ads Manager, for `events/create` only (`Credentials.conversion_token`).
+Pinterest's SDK names none; this follows its `PINTEREST_` names."""
 ENV_RATE_LIMIT_URL = "PINAUDIENCE_RATE_LIMIT_URL"
 """The shared rate limiter's Redis URL, when neither the config file nor `--rate-limit-url` gives one."""
 
@@ -56,6 +60,11 @@ class Credentials:
     token_store: Path | str | None = None
     """Where rotated tokens are kept: a file (mode 0600), or a `postgresql://` URL (the table `pinaudience_tokens`,
     shared by every worker); when it holds a newer refresh token of the same lineage, that one wins."""
+    conversion_token: Secret | None = None
+    """A conversion access token, generated in Pinterest Ads Manager for sending conversion events
+    (`PINTEREST_CONVERSION_TOKEN`): when set, `events/create` is sent with it, and every other call with the
+    OAuth token above; unset, conversion events go with the OAuth token (scope `ads:write`). It is long-lived and
+    never refreshed; it acts for the user who generated it, on any ad account that user may send events for."""
 
     @property
     def can_refresh(self) -> bool:
@@ -65,7 +74,8 @@ class Credentials:
         store = redact_url(self.token_store) if isinstance(self.token_store, str) else self.token_store
         return (
             f"Credentials(access_token={self.access_token!r}, refresh_token={self.refresh_token!r}, "
-            f"app_id={self.app_id!r}, app_secret={self.app_secret!r}, token_store={store!r})"
+            f"app_id={self.app_id!r}, app_secret={self.app_secret!r}, token_store={store!r}, "
+            f"conversion_token={self.conversion_token!r})"
         )
 
 
@@ -82,6 +92,9 @@ class PinterestSettings:
     """Write calls allowed per window (Pinterest standard access: 400/60); lower it if other tools share the quota."""
     ads_read_limit: limits.RateLimit = limits.STANDARD.ads_read
     """Read calls allowed per window (Pinterest standard access: 1000/60)."""
+    ads_conversions_limit: limits.RateLimit = limits.ADS_CONVERSIONS
+    """`events/create` calls allowed per window for EACH ad account (Pinterest: 5000/60 per ad account, whoever
+    calls); lower it if other tools send events to the same ad account."""
     per_second: int = limits.STANDARD.per_second
     """Calls per second across all categories."""
     timeout_s: float = 60.0
@@ -105,3 +118,11 @@ class PinterestSettings:
     """Who shares the Redis budget: one name per Pinterest user and app. Default: derived from the credentials
     (the app id and a fingerprint of the seed refresh token, or of the static access token), so workers started
     with the same credentials share it; set the same value on workers that hold different seeds for one user."""
+
+    def category_limits(self) -> dict[limits.Category, limits.RateLimit]:
+        """The limit of each rate category, as the rate limiters take them (`ads_conversions` per ad account)."""
+        return {
+            limits.Category.ADS_WRITE: self.ads_write_limit,
+            limits.Category.ADS_READ: self.ads_read_limit,
+            limits.Category.ADS_CONVERSIONS: self.ads_conversions_limit,
+        }
