@@ -233,7 +233,7 @@ async def test_no_raw_value_reaches_the_report_the_rejects_or_the_logs(
     """A raw email or phone appears nowhere: report, rejects file, log records, error."""
     caplog.set_level(logging.DEBUG)
     when = int(clock.now() - 60)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"email": CANARY_EMAIL, "phone": CANARY_PHONE, "event_time": when, "event_name": "lead"},
         {"email": "Canary.Person@@Example.com", "phone": CANARY_PHONE, "event_time": when, "event_name": "lead"},
         {"email": CANARY_EMAIL, "phone": CANARY_PHONE, "event_time": "yesterday", "event_name": "lead"},
