@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -137,6 +138,30 @@ def load_settings(
     if state is None and env.get(ENV_STATE, "").strip():
         state = env[ENV_STATE].strip()
     return Settings(pinterest=pinterest, audiences=tuple(audiences), state=state, events=events)
+
+
+def with_events_flags(settings: Settings, flags: Mapping[str, object]) -> Settings:
+    """The settings with the `events` command's flags (the keys of an `[[events]]` table; `input` among them) applied
+    to the config file's one `[[events]]` table, or to a new one; a file of several tables takes no file argument."""
+    given = {key: value for key, value in flags.items() if value is not None}
+    if "input" in given and len(settings.events) > 1:
+        raise ConfigError(
+            f"the config file defines {len(settings.events)} [[events]] tables; an events file on the command line "
+            "applies to one only",
+            resolution="Leave the file argument out to send every [[events]] table, or use a config with one.",
+        )
+    flag_spec = events_settings(given, "command line", base_dir=None)
+    bases = settings.events or (EventsSettings(),)
+    merged = []
+    for base in bases:
+        changes: dict[str, object] = {key: getattr(flag_spec, key) for key in given if key != "columns"}
+        if "columns" in given:
+            changes["columns"] = tuple({**base.mapping, **flag_spec.mapping}.items())
+        spec = dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+        if spec.max_age_days is not None and spec.retention_days <= spec.max_age_days:
+            raise ConfigError(f"`retention_days` ({spec.retention_days:g}) must be longer than `max_age_days`")
+        merged.append(spec)
+    return dataclasses.replace(settings, events=tuple(merged))
 
 
 def events_settings(data: Mapping[str, object], where: str, *, base_dir: Path | None) -> EventsSettings:
