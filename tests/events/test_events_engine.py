@@ -247,3 +247,15 @@ async def test_no_raw_value_reaches_the_report_the_rejects_or_the_logs(
     for text in texts:
         for canary in (CANARY_EMAIL, CANARY_EMAIL.lower(), "Canary.Person", "867-5309", "8675309"):
             assert canary not in text
+
+
+async def test_a_batch_pinterest_finds_too_large_is_sent_again_in_halves(
+    tmp_path: Path, clock: FakeClock, admin: EmulatorAdmin, run_events: EventsRunner
+) -> None:
+    """A 413 splits the batch until each part fits; every event is still sent once."""
+    await admin.settings(max_body_bytes=150_000)
+    path = write_events(tmp_path / "events.csv", checkouts(clock, 1000))
+    report = await run_events(events_settings(tmp_path, path))
+    assert report.status == "ok", report.error
+    assert report.batches_split >= 1
+    assert (report.processed, (await admin.conversion_events())["unique_event_ids"]) == (1000, 1000)
