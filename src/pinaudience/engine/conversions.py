@@ -182,7 +182,7 @@ async def send_events_file_async(
     started = clock.monotonic()
     run = _Run(spec, settings, clock, notify, report)
     try:
-        notify(PhaseStarted(spec.label, "reading"))
+        run.phase("reading")
         prepared = run.prepare()
         own_store = store is None
         backend = store or open_state(settings.state, clock=clock)
@@ -206,6 +206,15 @@ async def send_events_file_async(
     finally:
         run.write_rejects()
         report.duration_s = round(clock.monotonic() - started, 3)
+    log.info(
+        "%s: %s; %d sent, %d processed, %d failed, %d rejected before sending",
+        spec.label,
+        report.status,
+        report.sent,
+        report.processed,
+        report.failed,
+        report.events_rejected,
+    )
     return report
 
 
@@ -233,6 +242,10 @@ class _Run:
         self.notify = notify
         self.report = report
         self.rejects: list[tuple[int, str]] = []
+
+    def phase(self, name: str) -> None:
+        log.info("%s: %s", self.spec.label, name)
+        self.notify(PhaseStarted(self.spec.label, name))
 
     def prepare(self) -> PreparedEvents:
         import polars as pl
@@ -291,7 +304,15 @@ class _Run:
                 events = events.filter(~pl.col("event_id").is_in(list(done)))
             report.already_acknowledged = prepared.report.events_ready - events.height
         batches = [events.slice(start, spec.batch_size) for start in range(0, events.height, spec.batch_size)]
-        self.notify(PhaseStarted(spec.label, "uploading"))
+        self.phase("uploading")
+        log.info(
+            "%s: %d events to send in %d batches (%d acknowledged before, %d rejected)",
+            spec.label,
+            events.height,
+            len(batches),
+            report.already_acknowledged,
+            report.events_rejected,
+        )
         total = events.height
         progress = {"events": 0, "batches": 0}
         pending = iter(batches)
