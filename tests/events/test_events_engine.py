@@ -259,3 +259,15 @@ async def test_a_batch_pinterest_finds_too_large_is_sent_again_in_halves(
     assert report.status == "ok", report.error
     assert report.batches_split >= 1
     assert (report.processed, (await admin.conversion_events())["unique_event_ids"]) == (1000, 1000)
+
+
+async def test_a_rejects_file_that_cannot_be_written_fails_the_run_by_name(
+    tmp_path: Path, clock: FakeClock, run_events: EventsRunner
+) -> None:
+    """A rejects path in a missing folder: the events are sent, and the run ends with invalid_input naming the file."""
+    path = write_events(tmp_path / "events.csv", checkouts(clock, 3))
+    report = await run_events(events_settings(tmp_path, path, rejects=tmp_path / "missing" / "rejects.csv"))
+    assert (report.status, report.processed) == ("error", 3)
+    assert report.error is not None
+    assert report.error.kind == "invalid_input"
+    assert "rejects file" in report.error.message

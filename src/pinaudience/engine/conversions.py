@@ -204,7 +204,11 @@ async def send_events_file_async(
         report.fail(exc)
         log.warning("events run %s failed: %s", spec.label, exc.kind)
     finally:
-        run.write_rejects()
+        try:
+            run.write_rejects()
+        except PinaudienceError as exc:
+            if report.error is None:
+                report.fail(exc)
         report.duration_s = round(clock.monotonic() - started, 3)
     log.info(
         "%s: %s; %d sent, %d processed, %d failed, %d rejected before sending",
