@@ -271,3 +271,41 @@ async def test_a_rejects_file_that_cannot_be_written_fails_the_run_by_name(
     assert report.error is not None
     assert report.error.kind == "invalid_input"
     assert "rejects file" in report.error.message
+
+
+async def test_429s_and_a_lost_answer_are_retried_and_pinterest_counts_each_event_once(
+    tmp_path: Path, clock: FakeClock, admin: EmulatorAdmin, run_events: EventsRunner
+) -> None:
+    """Retries as for audiences: a 429 and a 503 are retried; an answer lost after Pinterest recorded the batch is
+    retried too, and Pinterest de-duplicates the resent events by event_id."""
+    await admin.faults(
+        {"operation": "events/create", "calls": [1], "status": 429},
+        {"operation": "events/create", "calls": [2], "status": 503},
+        {"operation": "events/create", "calls": [3], "drop": "after"},
+    )
+    path = write_events(tmp_path / "events.csv", checkouts(clock, 2000))
+    settings = events_settings(tmp_path, path)
+    one = replace(settings, pinterest=replace(settings.pinterest, writes_in_flight=1))
+    report = await run_events(one)
+    assert report.status == "ok", report.error
+    assert (report.processed, report.requests["retries"], report.requests["rate_limited"]) == (2000, 3, 1)
+    counts = await admin.conversion_events()
+    assert (counts["unique_event_ids"], counts["reported"]) == (2000, 2000)
+    assert counts["received"] == 3000  # the batch whose answer was lost arrived twice
+
+
+async def test_pinterest_unavailable_after_every_retry_ends_the_run_and_the_rerun_sends_the_rest(
+    tmp_path: Path, clock: FakeClock, admin: EmulatorAdmin, run_events: EventsRunner
+) -> None:
+    """503s past the retry budget end the run with pinterest_unavailable; what was acknowledged stays journaled."""
+    await admin.faults({"operation": "events/create", "calls": list(range(2, 40)), "status": 503})
+    path = write_events(tmp_path / "events.csv", checkouts(clock, 3000))
+    settings = events_settings(tmp_path, path)
+    one = replace(settings, pinterest=replace(settings.pinterest, writes_in_flight=1))
+    report = await run_events(one)
+    assert report.error is not None
+    assert (report.error.kind, report.processed) == ("pinterest_unavailable", 1000)
+    await admin.clear_faults()
+    again = await run_events(one)
+    assert (again.status, again.already_acknowledged, again.sent) == ("ok", 1000, 2000)
+    assert (await admin.conversion_events())["unique_event_ids"] == 3000
