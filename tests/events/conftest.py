@@ -13,7 +13,7 @@ import pytest
 
 from pinaudience.clock import FakeClock
 from pinaudience.config import Credentials, EventsSettings, PinterestSettings, Secret, Settings
-from pinaudience.emulator import SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator
+from pinaudience.emulator import PROFILE_NAMES, SEED_ACCESS_TOKEN, SEED_AD_ACCOUNT_ID, Emulator
 from pinaudience.engine.conversions import EventsRunReport, send_events_file_async
 from pinaudience.engine.events import SyncEvent
 from tests.emulator_admin import EmulatorAdmin
@@ -73,6 +73,14 @@ def events_settings(tmp_path: Path, input_file: Path, *, state: str | None = Non
         state=state or str(tmp_path / "state"),
         events=(EventsSettings(input=input_file, **events),),
     )
+
+
+@pytest.fixture(params=PROFILE_NAMES)
+def emulator_profile(request: pytest.FixtureRequest) -> str:
+    """Every events engine test runs against each emulator profile: Pinterest's known behaviour, and the pessimistic
+    one."""
+    profile: str = request.param
+    return profile
 
 
 @pytest.fixture
