@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     from pinaudience.config import (
         AudienceSettings,
         Credentials,
+        EventsSettings,
         PinterestSettings,
         Secret,
         Settings,
         SyncMode,
         load_settings,
     )
+    from pinaudience.engine.conversions import EventsRunReport, send_events_file, send_events_file_async
     from pinaudience.engine.events import SyncEvent
     from pinaudience.engine.report import AudienceReport, RunReport
     from pinaudience.engine.sync import sync, sync_async
@@ -59,6 +61,8 @@ __all__ = [
     "AuthorizationError",
     "ConfigError",
     "Credentials",
+    "EventsRunReport",
+    "EventsSettings",
     "HashAlgorithm",
     "IdType",
     "InputError",
@@ -86,6 +90,8 @@ __all__ = [
     "__version__",
     "load_settings",
     "prepare",
+    "send_events_file",
+    "send_events_file_async",
     "sync",
     "sync_async",
 ]
@@ -107,12 +113,24 @@ _ERRORS = (
     "StateError",
     "StateLocked",
 )
-_CONFIG = ("AudienceSettings", "Credentials", "PinterestSettings", "Secret", "Settings", "SyncMode", "load_settings")
+_CONFIG = (
+    "AudienceSettings",
+    "Credentials",
+    "EventsSettings",
+    "PinterestSettings",
+    "Secret",
+    "Settings",
+    "SyncMode",
+    "load_settings",
+)
 
 _MODULE_OF: dict[str, str] = {
     **dict.fromkeys(_ERRORS, "pinaudience.errors"),
     **dict.fromkeys(_CONFIG, "pinaudience.config"),
     "SyncEvent": "pinaudience.engine.events",
+    "EventsRunReport": "pinaudience.engine.conversions",
+    "send_events_file": "pinaudience.engine.conversions",
+    "send_events_file_async": "pinaudience.engine.conversions",
     "AudienceReport": "pinaudience.engine.report",
     "RunReport": "pinaudience.engine.report",
     "sync": "pinaudience.engine.sync",

@@ -113,3 +113,13 @@ def test_events_prepare_benchmark_runs_and_both_modes_agree() -> None:
     )
     assert "vectorised vs loop: " in out
     assert out.count(" rows/s ") == 2
+
+
+def test_events_upload_benchmark_runs_and_loses_nothing() -> None:
+    """The events upload benchmark completes, finds every event recorded once, a rerun sending nothing, and prints
+    the utilisation ratio and the 429 count."""
+    out = run_benchmark("events_upload.py", "--calls", "30", "--scale", "0.5")
+    assert "no loss, no double count (every event recorded once): yes" in out
+    assert "rerun sends nothing: yes" in out
+    assert "calls per window achieved / ceiling" in out
+    assert "429s: 0 seen by the server" in out

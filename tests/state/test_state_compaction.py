@@ -133,10 +133,11 @@ def test_a_version_2_store_opens_with_its_snapshot_and_no_delta(
     state.compact()
     with sqlite3.connect(tmp_path / "state" / "state.sqlite3") as db:
         db.execute("ALTER TABLE lists DROP COLUMN snapshot_delta_rows")
+        db.execute("DROP TABLE event_acks")
         db.execute("PRAGMA user_version = 2")
     state = make_store(snapshot_rows=SNAPSHOT_ROWS).open_list(REF)
     with sqlite3.connect(tmp_path / "state" / "state.sqlite3") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert confirmed_of(state) == ordered({sha(i) for i in range(1000)})
     state.acknowledge(state.begin(ListOperation.REMOVE, [sha(0)]))
     assert state.compact().confirmed == 999

@@ -50,6 +50,7 @@ def test_a_new_database_gets_the_schema_on_first_use(postgres_url: str) -> None:
         "pinaudience_batches",
         "pinaudience_snapshot_blobs",
         "pinaudience_snapshot_files",
+        "pinaudience_event_acks",
     }
 
 
@@ -76,7 +77,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_state(postgres_url: str)
         assert (info.list_name, info.acknowledged_batches) == ("Old", 1)
         with store.open_list(REF).membership() as membership:
             assert membership.confirmed.to_list() == [sha(1)]
-    assert version_of(postgres_url) == SCHEMA_VERSION == 2
+    assert version_of(postgres_url) == SCHEMA_VERSION == 3
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT attstorage FROM pg_attribute WHERE attrelid = 'pinaudience_batches'::regclass "

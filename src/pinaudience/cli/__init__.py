@@ -16,6 +16,7 @@ from pinaudience.cli import check as _check_command  # noqa: F401 - registers `p
 from pinaudience.cli import component as _component_command  # noqa: F401 - registers `pinaudience component`
 from pinaudience.cli import demo as _demo_command  # noqa: F401 - registers `pinaudience demo`
 from pinaudience.cli import emulator as _emulator_commands  # noqa: F401 - registers `emulator serve`
+from pinaudience.cli import events as _events_command  # noqa: F401 - registers `pinaudience events`
 from pinaudience.cli import prepare as _prepare_command  # noqa: F401 - registers `pinaudience prepare`
 from pinaudience.cli import state as _state_commands  # noqa: F401 - registers `state show|forget`
 from pinaudience.cli import status as _status_command  # noqa: F401 - registers `pinaudience status`

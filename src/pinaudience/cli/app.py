@@ -7,7 +7,19 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-COMMAND_ORDER = ("demo", "sync", "audiences", "check", "status", "auth", "state", "prepare", "component", "emulator")
+COMMAND_ORDER = (
+    "demo",
+    "sync",
+    "events",
+    "audiences",
+    "check",
+    "status",
+    "auth",
+    "state",
+    "prepare",
+    "component",
+    "emulator",
+)
 """How `pinaudience --help` lists the commands: the way a newcomer meets them, not the order of import."""
 
 

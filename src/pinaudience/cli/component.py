@@ -45,7 +45,7 @@ def component_command(
         display = LogDisplay(clock=SystemClock())
         with Ticker(display):
             result = run_component(data_dir, observer=display)
-    error = result.report.error
+    error = result.error
     if error is not None:
         render_error_parts(error.kind, error.message, error.resolution, error.request_id, stderr_console())
     if result.exit_code:

@@ -21,6 +21,7 @@ from pinaudience.cli.logs import LogFormat, logging_to
 from pinaudience.config import (
     ENV_ACCESS_TOKEN,
     ENV_APP_SECRET,
+    ENV_CONVERSION_TOKEN,
     ENV_RATE_LIMIT_URL,
     ENV_REFRESH_TOKEN,
     Overrides,
@@ -175,14 +176,16 @@ LogFormatOpt = Annotated[
 def env_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     """The secrets the environment holds, so log lines can be scrubbed of them even before settings load."""
     env = os.environ if env is None else env
-    found = [env[name] for name in (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_APP_SECRET) if env.get(name)]
+    names = (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_APP_SECRET, ENV_CONVERSION_TOKEN)
+    found = [env[name] for name in names if env.get(name)]
     return found + url_secrets(env.get(ENV_STATE, "")) + url_secrets(env.get(ENV_RATE_LIMIT_URL, ""))
 
 
 def settings_secrets(settings: Settings | PinterestSettings) -> list[str]:
     pinterest = settings.pinterest if isinstance(settings, Settings) else settings
     creds = pinterest.credentials
-    found = [s.reveal() for s in (creds.access_token, creds.refresh_token, creds.app_secret) if s]
+    held = (creds.access_token, creds.refresh_token, creds.app_secret, creds.conversion_token)
+    found = [s.reveal() for s in held if s]
     if isinstance(creds.token_store, str):
         found += url_secrets(creds.token_store)
     return found + (url_secrets(pinterest.rate_limit_url.reveal()) if pinterest.rate_limit_url else [])

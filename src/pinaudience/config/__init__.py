@@ -8,13 +8,14 @@ a repr, a log line, a report or an exception.
 the loader; the Pinterest connection settings live beside the client, in `pinaudience.pinterest.settings`.
 """
 
-from pinaudience.config.load import check_unique_names, load_settings, read_toml
-from pinaudience.config.settings import AudienceSettings, Overrides, Settings
+from pinaudience.config.load import check_unique_names, events_settings, load_settings, read_toml, with_events_flags
+from pinaudience.config.settings import AudienceSettings, EventsSettings, Overrides, Settings
 from pinaudience.pinterest.settings import (
     ENV_ACCESS_TOKEN,
     ENV_API_URI,
     ENV_APP_ID,
     ENV_APP_SECRET,
+    ENV_CONVERSION_TOKEN,
     ENV_RATE_LIMIT_URL,
     ENV_REFRESH_TOKEN,
     Credentials,
@@ -29,10 +30,12 @@ __all__ = [
     "ENV_API_URI",
     "ENV_APP_ID",
     "ENV_APP_SECRET",
+    "ENV_CONVERSION_TOKEN",
     "ENV_RATE_LIMIT_URL",
     "ENV_REFRESH_TOKEN",
     "AudienceSettings",
     "Credentials",
+    "EventsSettings",
     "Overrides",
     "PinterestSettings",
     "Secret",
@@ -41,6 +44,8 @@ __all__ = [
     "check_unique_names",
     "default_state_dir",
     "default_token_store",
+    "events_settings",
     "load_settings",
     "read_toml",
+    "with_events_flags",
 ]

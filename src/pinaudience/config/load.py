@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -9,10 +10,12 @@ from pathlib import Path
 
 from pinaudience.config.settings import (
     AUDIENCE_KEYS,
+    EVENTS_KEYS,
     PINTEREST_KEYS,
     TABLE_ONLY_KEYS,
     TOP_KEYS,
     AudienceSettings,
+    EventsSettings,
     Overrides,
     Settings,
     audience_label,
@@ -36,6 +39,7 @@ from pinaudience.pinterest.settings import (
     ENV_API_URI,
     ENV_APP_ID,
     ENV_APP_SECRET,
+    ENV_CONVERSION_TOKEN,
     ENV_RATE_LIMIT_URL,
     ENV_REFRESH_TOKEN,
     RATE_LIMIT_SCOPE_PATTERN,
@@ -122,10 +126,98 @@ def load_settings(
         merged = {**defaults, **table, **overrides.run_values()}
         audiences.append(_audience_settings(merged, label, base_dir=config_file.parent if config_file else None))
 
+    raw_events = data.get("events", [])
+    if not isinstance(raw_events, list) or not all(isinstance(e, dict) for e in raw_events):
+        raise ConfigError(f"{where}: `events` must be an array of tables ([[events]])")
+    events = tuple(
+        events_settings(dict(table), f"{where} events {index}", base_dir=config_file.parent if config_file else None)
+        for index, table in enumerate(raw_events, start=1)
+    )
+
     state = overrides.state if overrides.state is not None else _file_state(data, where, config_file)
     if state is None and env.get(ENV_STATE, "").strip():
         state = env[ENV_STATE].strip()
-    return Settings(pinterest=pinterest, audiences=tuple(audiences), state=state)
+    return Settings(pinterest=pinterest, audiences=tuple(audiences), state=state, events=events)
+
+
+def with_events_flags(settings: Settings, flags: Mapping[str, object]) -> Settings:
+    """The settings with the `events` command's flags (the keys of an `[[events]]` table; `input` among them) applied
+    to the config file's one `[[events]]` table, or to a new one; a file of several tables takes no file argument."""
+    given = {key: value for key, value in flags.items() if value is not None}
+    if "input" in given and len(settings.events) > 1:
+        raise ConfigError(
+            f"the config file defines {len(settings.events)} [[events]] tables; an events file on the command line "
+            "applies to one only",
+            resolution="Leave the file argument out to send every [[events]] table, or use a config with one.",
+        )
+    flag_spec = events_settings(given, "command line", base_dir=None)
+    bases = settings.events or (EventsSettings(),)
+    merged = []
+    for base in bases:
+        changes: dict[str, object] = {key: getattr(flag_spec, key) for key in given if key != "columns"}
+        if "columns" in given:
+            changes["columns"] = tuple({**base.mapping, **flag_spec.mapping}.items())
+        spec = dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+        if spec.max_age_days is not None and spec.retention_days <= spec.max_age_days:
+            raise ConfigError(f"`retention_days` ({spec.retention_days:g}) must be longer than `max_age_days`")
+        merged.append(spec)
+    return dataclasses.replace(settings, events=tuple(merged))
+
+
+def events_settings(data: Mapping[str, object], where: str, *, base_dir: Path | None) -> EventsSettings:
+    """An `[[events]]` table (or the `events` command's flags, as the same keys), checked."""
+    _reject_unknown(data, EVENTS_KEYS, where)
+    kwargs: dict[str, object] = {}
+    for key in ("input", "rejects"):
+        if data.get(key) is not None:
+            kwargs[key] = as_path(data[key], key, where, base_dir)
+    for key in ("name", "event_name", "action_source"):
+        if data.get(key) is not None:
+            text = as_str(data[key], key, where).strip()
+            if not text:
+                raise ConfigError(f"{where}: `{key}` must not be empty")
+            kwargs[key] = text.lower() if key != "name" else text
+    for key, allowed in (
+        ("event_name", limits.CONVERSION_EVENT_NAMES),
+        ("action_source", limits.CONVERSION_ACTION_SOURCES),
+    ):
+        if key in kwargs and kwargs[key] not in allowed:
+            raise ConfigError(
+                f"{where}: `{key}` is not one of Pinterest's values",
+                resolution="Use one of: " + ", ".join(allowed) + ".",
+            )
+    if data.get("test") is not None:
+        kwargs["test"] = as_bool(data["test"], "test", where)
+    if data.get("batch_size") is not None:
+        batch = as_int(data["batch_size"], "batch_size", where)
+        if batch > limits.MAX_EVENTS_PER_REQUEST:
+            raise ConfigError(f"{where}: `batch_size` must be at most {limits.MAX_EVENTS_PER_REQUEST:,}, got {batch:,}")
+        kwargs["batch_size"] = batch
+    for key in ("retention_days", "max_age_days"):
+        if data.get(key) is not None:
+            number = as_float(data[key], key, where)
+            if number <= 0:
+                raise ConfigError(f"{where}: `{key}` must be positive")
+            kwargs[key] = number
+    columns = data.get("columns")
+    if columns is not None:
+        if not isinstance(columns, Mapping):
+            raise ConfigError(f"{where}: `columns` must be a table of field = column name (or a list of names)")
+        mapping: list[tuple[str, tuple[str, ...]]] = []
+        for field_name, given in columns.items():
+            names = (given,) if isinstance(given, str) else tuple(given) if isinstance(given, list) else None
+            if not names or not all(isinstance(n, str) and n for n in names):
+                raise ConfigError(f"{where}: `columns.{field_name}` must be a column name or a list of names")
+            mapping.append((str(field_name), names))
+        kwargs["columns"] = tuple(mapping)
+    settings = EventsSettings(**kwargs)  # type: ignore[arg-type]
+    if settings.max_age_days is not None and settings.retention_days <= settings.max_age_days:
+        raise ConfigError(
+            f"{where}: `retention_days` ({settings.retention_days:g}) must be longer than `max_age_days` "
+            f"({settings.max_age_days:g})",
+            resolution="An event the journal forgets must be one Pinterest no longer accepts; raise retention_days.",
+        )
+    return settings
 
 
 def _file_state(data: Mapping[str, object], where: str, config_file: Path | None) -> str | None:
@@ -220,6 +312,9 @@ def _pinterest_settings(data: dict[str, object], env: Mapping[str, str], where: 
         refresh_token=as_secret(data.get("refresh_token") or env.get(ENV_REFRESH_TOKEN), "refresh_token", where),
         app_id=as_str(data.get("app_id") or env.get(ENV_APP_ID) or "", "app_id", where) or None,
         app_secret=as_secret(data.get("app_secret") or env.get(ENV_APP_SECRET), "app_secret", where),
+        conversion_token=as_secret(
+            data.get("conversion_token") or env.get(ENV_CONVERSION_TOKEN), "conversion_token", where
+        ),
         token_store=_token_store(data.get("token_store"), where),
     )
     kwargs: dict[str, object] = {}

@@ -58,6 +58,49 @@ class AudienceSettings:
         return audience_label(self.name, self.audience_name, self.list_name, self.audience_id, self.customer_list_id)
 
 
+DEFAULT_EVENTS_RETENTION_DAYS = 30
+"""How long the events journal remembers an acknowledged event (`EventsSettings.retention_days`)."""
+
+DEFAULT_EVENTS_MAX_AGE_DAYS = 7
+"""Events older than this are `too_old` (Pinterest accepts the last seven days)."""
+
+
+@dataclass(frozen=True)
+class EventsSettings:
+    """One events file to send to Pinterest's Conversions API (`pinaudience events FILE`, an `[[events]]` table)."""
+
+    input: Path | None = None
+    """The events file (CSV, TSV, Parquet, optionally gzip-compressed): one event a row."""
+    name: str | None = None
+    """What the config file calls this events table (key `name`); for reports and logs."""
+    columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Column mapping: (field, the file's columns), for the fields whose columns do not have a usual name
+    (`[events.columns]` in the config, `--map field=column`)."""
+    event_name: str | None = None
+    """The `event_name` of rows without one."""
+    action_source: str | None = None
+    """The `action_source` of rows without one."""
+    test: bool = False
+    """Send in Pinterest's test mode (`?test=true`): judged, not recorded; the journal is neither read nor written."""
+    batch_size: int = limits.MAX_EVENTS_PER_REQUEST
+    """Events per `events/create` request, at most 1,000."""
+    retention_days: float = DEFAULT_EVENTS_RETENTION_DAYS
+    """How long the journal keeps an acknowledged event's id; longer than `max_age_days`, so that an event
+    forgotten by the journal is one Pinterest would no longer accept anyway."""
+    max_age_days: float | None = DEFAULT_EVENTS_MAX_AGE_DAYS
+    """Events older than this are rejected (`too_old`) before sending; None accepts any age (test mode only)."""
+    rejects: Path | None = None
+    """Where to write the rejected rows (`row,reason`): invalid before sending, or failed at Pinterest."""
+
+    @property
+    def mapping(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.columns)
+
+    @property
+    def label(self) -> str:
+        return self.name or (self.input.name if self.input is not None else "events")
+
+
 def audience_label(*candidates: object) -> str:
     """The first non-empty of `name`, `audience_name`, `list_name`, `audience_id`, `customer_list_id`."""
     for value in candidates:
@@ -72,6 +115,8 @@ class Settings:
 
     pinterest: PinterestSettings
     audiences: tuple[AudienceSettings, ...] = ()
+    events: tuple[EventsSettings, ...] = ()
+    """Events files to send (`[[events]]` tables, `pinaudience events FILE`)."""
     state: str | None = field(default=None, repr=False)
     """Where confirmed membership is kept: a directory, or a `postgresql://` URL (which may hold a
     password, so it is left out of the repr: `state_location` is what to show); None means the user's
@@ -84,11 +129,13 @@ class Settings:
         state: str | os.PathLike[str] | None = None,
         *,
         state_dir: str | os.PathLike[str] | None = None,
+        events: tuple[EventsSettings, ...] = (),
     ) -> None:
         """`state_dir` is the older name of `state` (a directory); when given, it is the state."""
         location = state_dir if state_dir is not None else state
         object.__setattr__(self, "pinterest", pinterest)
         object.__setattr__(self, "audiences", audiences)
+        object.__setattr__(self, "events", events)
         object.__setattr__(self, "state", None if location is None else os.fspath(location))
 
     @property
@@ -110,6 +157,7 @@ PINTEREST_KEYS = {
     "api_base",
     "access_token",
     "refresh_token",
+    "conversion_token",
     "app_id",
     "app_secret",
     "token_store",
@@ -142,7 +190,20 @@ AUDIENCE_KEYS = {
 }
 TABLE_ONLY_KEYS = {"name"}
 """Keys of an `[[audience]]` table that `[defaults]` and flags cannot set: they tell the audiences apart."""
-TOP_KEYS = {"pinterest", "defaults", "audience", "state", "state_dir"}
+TOP_KEYS = {"pinterest", "defaults", "audience", "events", "state", "state_dir"}
+EVENTS_KEYS = {
+    "input",
+    "name",
+    "columns",
+    "event_name",
+    "action_source",
+    "test",
+    "batch_size",
+    "retention_days",
+    "max_age_days",
+    "rejects",
+}
+"""Keys of an `[[events]]` table."""
 
 
 @dataclass(frozen=True)

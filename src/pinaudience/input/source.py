@@ -135,13 +135,49 @@ class Source:
             ).select(pl.col(f"c{self.column_index}").alias(VALUE))
         return frame.with_row_index(ROW, offset=1)
 
+    def scan_table(self) -> pl.LazyFrame:
+        """A lazy query of every column under its name (CSV cells as text, Parquet columns as typed), for a file of
+        many columns such as an events file (`open_table`)."""
+        import polars as pl
+
+        if self.info.format == "parquet":
+            return pl.scan_parquet(self.info.path)
+        names = list(self.info.columns)
+        return pl.scan_csv(
+            self.info.path,
+            has_header=self.info.has_header,
+            separator=self.separator,
+            quote_char='"',
+            eol_char=self.eol,
+            infer_schema=False,
+            encoding="utf8",
+            with_column_names=lambda found: names if len(found) == len(names) else found,
+            truncate_ragged_lines=False,
+            raise_if_empty=False,
+        )
+
 
 def _positional_names(names: list[str]) -> list[str]:
     return [f"c{index}" for index in range(len(names))]
 
 
-def open_source(path: Path | str, *, id_type: IdType = IdType.EMAIL, column: str | None = None) -> Source:
-    """Inspect a customer file and decide how to read it; `InputError` when it cannot be read."""
+def open_table(path: Path | str) -> Source:
+    """Inspect a file of named columns (an events file: CSV with a header, or Parquet) to read whole with
+    `Source.scan_table`; `InputError` when it cannot be read or has no header row."""
+    source = open_source(path, table=True)
+    if not source.info.has_header:
+        raise InputError(
+            f"the input file {source.info.path} has no header row",
+            resolution="An events file names its columns in its first row (email, event_time, event_name, ...).",
+        )
+    return source
+
+
+def open_source(
+    path: Path | str, *, id_type: IdType = IdType.EMAIL, column: str | None = None, table: bool = False
+) -> Source:
+    """Inspect a customer file and decide how to read it; `InputError` when it cannot be read. With `table`, no
+    identifier column is chosen (the first stands in): the caller reads every column (`Source.scan_table`)."""
     path = Path(path)
     size = _check_readable(path)
     with _open_binary(path) as raw:
@@ -149,7 +185,7 @@ def open_source(path: Path | str, *, id_type: IdType = IdType.EMAIL, column: str
     if size == 0 or not magic:
         raise InputError(f"the input file {path} is empty")
     if magic.startswith(_PARQUET_MAGIC):
-        return _open_parquet(path, size, id_type=id_type, column=column)
+        return _open_parquet(path, size, id_type=id_type, column=column, table=table)
     if path.suffix.lower() == ".parquet":
         raise InputError(f"the input file {path} is named .parquet but is not a Parquet file")
     if magic.startswith(_GZIP_MAGIC):
@@ -165,7 +201,7 @@ def open_source(path: Path | str, *, id_type: IdType = IdType.EMAIL, column: str
             head = raw.read(SNIFF_BYTES)
         disk_per_text_byte = 1.0
         compression = None
-    return _open_csv(path, size, head, compression, disk_per_text_byte, id_type=id_type, column=column)
+    return _open_csv(path, size, head, compression, disk_per_text_byte, id_type=id_type, column=column, table=table)
 
 
 def _check_readable(path: Path) -> int:
@@ -250,6 +286,7 @@ def _open_csv(
     *,
     id_type: IdType,
     column: str | None,
+    table: bool = False,
 ) -> Source:
     _reject_foreign(path, head)
     truncated = len(head) >= SNIFF_BYTES
@@ -270,7 +307,7 @@ def _open_csv(
     columns = tuple(clean_name(name) for name in first) if has_header else positional_names_of(width)
     if len(columns) != width:
         columns = positional_names_of(width)
-    index = choose_column(path, columns, id_type=id_type, column=column, has_header=has_header)
+    index = 0 if table else choose_column(path, columns, id_type=id_type, column=column, has_header=has_header)
     separator = delimiter if delimiter is not None else unused_separator(text)
     data_rows = len(rows) - (1 if has_header else 0)
     # The sampled rows only (the text may hold many more lines than were sampled), each with its line end.
@@ -297,7 +334,7 @@ def _open_csv(
     )
 
 
-def _open_parquet(path: Path, size: int, *, id_type: IdType, column: str | None) -> Source:
+def _open_parquet(path: Path, size: int, *, id_type: IdType, column: str | None, table: bool = False) -> Source:
     import polars as pl
 
     try:
@@ -308,9 +345,11 @@ def _open_parquet(path: Path, size: int, *, id_type: IdType, column: str | None)
     columns = tuple(schema)
     if not columns:
         raise InputError(f"the Parquet file {path} has no columns")
-    index = choose_column(path, columns, id_type=id_type, column=column, has_header=True)
+    index = 0 if table else choose_column(path, columns, id_type=id_type, column=column, has_header=True)
     dtype = schema[columns[index]]
-    if not (isinstance(dtype, (pl.String, pl.Categorical, pl.Enum, pl.Binary, pl.Null)) or dtype.is_integer()):
+    if not table and not (
+        isinstance(dtype, (pl.String, pl.Categorical, pl.Enum, pl.Binary, pl.Null)) or dtype.is_integer()
+    ):
         raise InputError(
             f"column {columns[index][:40]!r} of {path} holds {dtype} values, not text",
             resolution="Choose a text column with --column.",

@@ -24,6 +24,15 @@ Parameters (Meiro's Pinterest loader names first, then ours):
 | `rate_limit_url` | a Redis URL (`redis://HOST:6379/0`): one rate-limit budget for every worker of the user and app |
 | `#rate_limit_password` | that Redis's password, merged into the URL (keep it out of `rate_limit_url` itself) |
 | `rate_limit_scope` | who shares that budget (default: from the app id and the refresh or access token) |
+| `loader` | `audience` (default): the customer list loader above; `events`: the conversion events loader below |
+
+The events loader (`loader: "events"`) sends the input table `events.csv` (or the table `input_table` names) to
+Pinterest's Conversions API, each event once (`pinaudience.engine.conversions`, docs/events.md). Its parameters:
+`ad_account_id`, the credentials above or `#conversion_token`, `event_name` and `action_source` (defaults for rows
+without them), `columns` (an object: field to column name, or list of names), `test` (Pinterest's test mode),
+`batch_size`, `retention_days`, `max_age_days`, `state` (the journal lives there), `api_base`, and the rate-limit
+parameters. It writes `pinterest_events_report.csv` (one row) and `.json` as the audience loader writes its
+report, and the rejected rows (`row,reason`) to `/data/out/tables/pinterest_events_rejects.csv`.
 
 A run (`run_component`; the `pinaudience component` command, the Docker image's entry point): read and
 check the parameters, sync, then write the report as one row to
@@ -35,6 +44,7 @@ check the parameters, sync, then write the report as one row to
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -49,14 +59,17 @@ from pinaudience.config import (
     ENV_ACCESS_TOKEN,
     ENV_APP_ID,
     ENV_APP_SECRET,
+    ENV_CONVERSION_TOKEN,
     ENV_REFRESH_TOKEN,
     Overrides,
     Settings,
+    events_settings,
     load_settings,
 )
 from pinaudience.config.values import as_bool, as_float, as_str
+from pinaudience.engine.conversions import EventsRunReport, send_events_file
 from pinaudience.engine.events import SyncObserver
-from pinaudience.engine.report import AudienceReport
+from pinaudience.engine.report import AudienceReport, ErrorInfo
 from pinaudience.engine.sync import sync
 from pinaudience.errors import ConfigError, InputError, PinaudienceError
 from pinaudience.identifiers.types import HashAlgorithm
@@ -75,6 +88,11 @@ T = TypeVar("T")
 INPUT_TABLE = "customers.csv"
 REPORT_TABLE = "pinterest_audience_report.csv"
 REPORT_FILE = "pinterest_audience_report.json"
+EVENTS_INPUT_TABLE = "events.csv"
+EVENTS_REPORT_TABLE = "pinterest_events_report.csv"
+EVENTS_REPORT_FILE = "pinterest_events_report.json"
+EVENTS_REJECTS_TABLE = "pinterest_events_rejects.csv"
+LOADERS = ("audience", "events")
 
 KNOWN_PARAMETERS = {
     "#access_token",
@@ -99,7 +117,33 @@ KNOWN_PARAMETERS = {
     "rate_limit_url",
     "#rate_limit_password",
     "rate_limit_scope",
+    "loader",
 }
+EVENTS_PARAMETERS = {
+    "#access_token",
+    "ad_account_id",
+    "#refresh_token",
+    "app_id",
+    "#app_secret",
+    "#conversion_token",
+    "state",
+    "state_dir",
+    "#state_password",
+    "api_base",
+    "rate_limit_url",
+    "#rate_limit_password",
+    "rate_limit_scope",
+    "loader",
+    "input_table",
+    "event_name",
+    "action_source",
+    "columns",
+    "test",
+    "batch_size",
+    "retention_days",
+    "max_age_days",
+}
+"""The events loader's parameters (`loader: "events"`)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +168,13 @@ class ComponentPaths:
     def report_file(self) -> Path:
         return self.data_dir / "out" / "files" / REPORT_FILE
 
+    def events_table(self, name: str | None) -> Path:
+        return self.data_dir / "in" / "tables" / (name or EVENTS_INPUT_TABLE)
+
+    @property
+    def events_rejects(self) -> Path:
+        return self.data_dir / "out" / "tables" / EVENTS_REJECTS_TABLE
+
     @property
     def default_state_dir(self) -> Path:
         return self.data_dir / "state"
@@ -147,13 +198,25 @@ def read_parameters(paths: ComponentPaths) -> dict[str, object]:
     return parameters
 
 
+def loader_of(parameters: Mapping[str, object]) -> str:
+    """`audience` or `events`: which loader the `loader` parameter selects."""
+    loader = parameters.get("loader") or "audience"
+    if loader not in LOADERS:
+        raise ConfigError(
+            f"parameter `loader` must be one of {', '.join(LOADERS)}", resolution="Leave it out for audiences."
+        )
+    return str(loader)
+
+
 def settings_from_parameters(parameters: Mapping[str, object], paths: ComponentPaths) -> Settings:
     """Apply Meiro's rules and map the parameters onto Settings (which validates each value)."""
-    unknown = sorted(set(parameters) - KNOWN_PARAMETERS)
+    events = loader_of(parameters) == "events"
+    known = EVENTS_PARAMETERS if events else KNOWN_PARAMETERS
+    unknown = sorted(set(parameters) - known)
     if unknown:
         raise ConfigError(
             f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} in config.json",
-            resolution=f"Known parameters: {', '.join(sorted(KNOWN_PARAMETERS))}.",
+            resolution=f"Known parameters: {', '.join(sorted(known))}.",
         )
 
     def coerced(name: str, coerce: Callable[[object, str, str], T], *, blank_is_absent: bool = False) -> T | None:
@@ -180,6 +243,8 @@ def settings_from_parameters(parameters: Mapping[str, object], paths: ComponentP
         raise ConfigError(
             "parameter `ad_account_id` is required", resolution="Set it to the Pinterest ad account id (digits)."
         )
+    if events:
+        return _events_settings(parameters, paths, ad_account_id, text)
     audience_id = text("audience_id")
     audience_name = text("audience_name")
     operation = text("audience_operation")
@@ -246,6 +311,48 @@ def settings_from_parameters(parameters: Mapping[str, object], paths: ComponentP
     return settings
 
 
+def _events_settings(
+    parameters: Mapping[str, object], paths: ComponentPaths, ad_account_id: str, text: Callable[[str], str | None]
+) -> Settings:
+    """The events loader's settings: the connection as for audiences, and one events table."""
+    state = _state(text("state"), text("state_dir"), text("#state_password"), paths)
+    overrides = Overrides(
+        ad_account_id=ad_account_id,
+        api_base=text("api_base"),
+        state=state,
+        token_store=state if is_postgres_url(state) else Path(state) / "tokens.json",
+        rate_limit_url=_rate_limit_url(text("rate_limit_url"), text("#rate_limit_password")),
+        rate_limit_scope=text("rate_limit_scope"),
+    )
+    env: dict[str, str] = {}
+    for param, env_name in (
+        ("#access_token", ENV_ACCESS_TOKEN),
+        ("#refresh_token", ENV_REFRESH_TOKEN),
+        ("app_id", ENV_APP_ID),
+        ("#app_secret", ENV_APP_SECRET),
+        ("#conversion_token", ENV_CONVERSION_TOKEN),
+    ):
+        value = text(param)
+        if value is not None:
+            env[env_name] = value
+    table = {
+        key: parameters[key]
+        for key in ("event_name", "action_source", "columns", "test", "batch_size", "retention_days", "max_age_days")
+        if parameters.get(key) is not None
+    }
+    table["input"] = str(paths.events_table(text("input_table")))
+    table["rejects"] = str(paths.events_rejects)
+    settings = load_settings(overrides=overrides, env=env)
+    spec = events_settings(table, "config.json", base_dir=None)
+    creds = settings.pinterest.credentials
+    if not creds.access_token and not creds.can_refresh and not creds.conversion_token:
+        raise ConfigError(
+            "no Pinterest credentials: give `#conversion_token`, `#access_token`, or `#refresh_token` with `app_id` "
+            "and `#app_secret`"
+        )
+    return dataclasses.replace(settings, events=(spec,))
+
+
 def _rate_limit_url(url: str | None, password: str | None) -> Secret | None:
     """`rate_limit_url` with the `#rate_limit_password` secret as its password (`redis://:PASSWORD@HOST...`)."""
     if url is None:
@@ -290,12 +397,14 @@ def load_component_settings(data_dir: Path) -> Settings:
     """Read and validate a component's config and check that its input table exists."""
     paths = ComponentPaths(data_dir)
     settings = settings_from_parameters(read_parameters(paths), paths)
-    if not paths.input_table.is_file():
-        tables = sorted(p.name for p in paths.input_table.parent.glob("*")) if paths.input_table.parent.is_dir() else []
+    table = settings.events[0].input if settings.events else paths.input_table
+    assert table is not None
+    if not table.is_file():
+        tables = sorted(p.name for p in table.parent.glob("*")) if table.parent.is_dir() else []
         found = f"found: {', '.join(tables)}" if tables else "the folder is empty or missing"
         raise InputError(
-            f"input table {paths.input_table} does not exist ({found})",
-            resolution=f"Map the segment export to the input table {INPUT_TABLE}.",
+            f"input table {table} does not exist ({found})",
+            resolution=f"Map the export to the input table {table.name}.",
         )
     return settings
 
@@ -311,6 +420,12 @@ class ComponentResult:
 
     report: AudienceReport
     exit_code: int
+    events: EventsRunReport | None = None
+    """The events loader's report (`loader: "events"`); `report` is then empty."""
+
+    @property
+    def error(self) -> ErrorInfo | None:
+        return self.events.error if self.events is not None else self.report.error
 
 
 def secret_parameters(data_dir: Path) -> list[str]:
@@ -324,7 +439,7 @@ def secret_parameters(data_dir: Path) -> list[str]:
     return found + (url_secrets(url) if isinstance(url, str) else [])
 
 
-def report_row(report: AudienceReport) -> dict[str, Any]:
+def report_row(report: AudienceReport | EventsRunReport) -> dict[str, Any]:
     """The report as one flat table row: nested values as JSON, the error as four `error_*` columns."""
     data = report.to_dict()
     error = data.pop("error") or {}
@@ -336,15 +451,19 @@ def report_row(report: AudienceReport) -> dict[str, Any]:
     return row
 
 
-def write_outputs(paths: ComponentPaths, report: AudienceReport) -> None:
+def write_outputs(paths: ComponentPaths, report: AudienceReport | EventsRunReport) -> None:
     """The report as a one-row CSV table and a JSON file; a folder that cannot be written is a ConfigError."""
     row = report_row(report)
+    events = isinstance(report, EventsRunReport)
+    table = paths.report_table.with_name(EVENTS_REPORT_TABLE) if events else paths.report_table
+    file = paths.report_file.with_name(EVENTS_REPORT_FILE) if events else paths.report_file
+    document = json.dumps(report.to_dict(), indent=2, default=str)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\n")
     writer.writeheader()
     writer.writerow({k: "" if v is None else v for k, v in row.items()})
     try:
-        for path, text in ((paths.report_table, buffer.getvalue()), (paths.report_file, report.to_json() + "\n")):
+        for path, text in ((table, buffer.getvalue()), (file, document + "\n")):
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, text, durable=False)  # a rerun writes it again
     except OSError as exc:
@@ -378,6 +497,11 @@ def run_component(
     raised for the caller to turn into exit code 2.
     """
     paths = ComponentPaths(Path(data_dir))
+    try:
+        if loader_of(read_parameters(paths)) == "events":
+            return _run_events(paths, transport=transport, clock=clock, observer=observer)
+    except ConfigError:
+        pass  # the audience loader's run reports it
     report = AudienceReport()
     try:
         settings = load_component_settings(paths.data_dir)
@@ -403,7 +527,40 @@ def run_component(
     return ComponentResult(report, code)
 
 
-def _write_quietly(paths: ComponentPaths, report: AudienceReport) -> None:
+def _run_events(
+    paths: ComponentPaths,
+    *,
+    transport: httpx.AsyncBaseTransport | None,
+    clock: Clock | None,
+    observer: SyncObserver | None,
+) -> ComponentResult:
+    """The events loader: send the events table, write its report and rejects; exit codes as for audiences."""
+    report = EventsRunReport(name="events")
+    try:
+        settings = load_component_settings(paths.data_dir)
+        (spec,) = settings.events
+        report = EventsRunReport(name=spec.label, input=str(spec.input))
+        paths.events_rejects.parent.mkdir(parents=True, exist_ok=True)
+        log.info(
+            "pinaudience events component: ad account %s, state %s",
+            settings.pinterest.ad_account_id,
+            settings.state_location,
+        )
+        report = send_events_file(settings, spec, transport=transport, clock=clock, observer=observer)
+    except PinaudienceError as exc:
+        report.fail(exc)
+    except Exception as exc:
+        report.fail(exc)
+        _write_quietly(paths, report)
+        raise
+    _write_quietly(paths, report)
+    if report.error is None:
+        return ComponentResult(AudienceReport(), EXIT_OK, events=report)
+    code = EXIT_INTERNAL_ERROR if report.error.kind == "internal_error" else EXIT_USER_ERROR
+    return ComponentResult(AudienceReport(), code, events=report)
+
+
+def _write_quietly(paths: ComponentPaths, report: AudienceReport | EventsRunReport) -> None:
     try:
         write_outputs(paths, report)
     except ConfigError as exc:

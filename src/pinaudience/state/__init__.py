@@ -8,6 +8,7 @@ and docs/state.md for the layouts and the crash-safety argument.
 """
 
 from pinaudience.state.backends import is_postgres_url, open_state
+from pinaudience.state.event_journal import EVENT_FAULT_POINTS, EventJournal
 from pinaudience.state.schema import SCHEMA_VERSION
 from pinaudience.state.snapshot import ConfirmedSet
 from pinaudience.state.store import (
@@ -27,12 +28,14 @@ from pinaudience.state.store import (
 from pinaudience.support.paths import default_state_dir
 
 __all__ = [
+    "EVENT_FAULT_POINTS",
     "FAULT_POINTS",
     "SCHEMA_VERSION",
     "Batch",
     "BatchStatus",
     "CompactionResult",
     "ConfirmedSet",
+    "EventJournal",
     "FaultHook",
     "ListInfo",
     "ListRef",

@@ -21,6 +21,9 @@ plus the snapshot files:
 Version 2 stores the byte columns uncompressed (`STORAGE EXTERNAL`: hashes and lz4 Parquet do not
 compress, and trying costs time on every write) and indexes the files by blob, which the clean-up after
 a compaction reads.
+
+Version 3 adds `pinaudience_event_acks`, as `event_acks` in SQLite (version 4 there): the journal of conversion
+events Pinterest acknowledged, one row per (api_base, ad_account_id, SHA-256 of the event id).
 """
 
 from __future__ import annotations
@@ -28,14 +31,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATION_LOCK = 0x70696E6175640001
 """The transaction-level advisory lock under which a store reads and migrates the schema ('pinaud', 1)."""
 
 VERSION_TABLE = "pinaudience_state_schema"
 
-TABLES = {"meta": "pinaudience_state_meta", "lists": "pinaudience_lists", "batches": "pinaudience_batches"}
+TABLES = {
+    "meta": "pinaudience_state_meta",
+    "lists": "pinaudience_lists",
+    "batches": "pinaudience_batches",
+    "event_acks": "pinaudience_event_acks",
+}
 """The embedded store's table names, as `ListState`'s SQL says them, and the PostgreSQL tables they are."""
 
 Execute = Callable[[str], Any]
@@ -112,7 +120,25 @@ def _v2(execute: Execute) -> None:
     execute("CREATE INDEX pinaudience_snapshot_files_by_blob ON pinaudience_snapshot_files (list_id, blob)")
 
 
-MIGRATIONS: dict[int, Callable[[Execute], None]] = {1: _v1, 2: _v2}
+def _v3(execute: Execute) -> None:
+    execute(
+        """
+        CREATE TABLE pinaudience_event_acks (
+            api_base TEXT NOT NULL,
+            ad_account_id TEXT NOT NULL,
+            event_digest BYTEA NOT NULL,
+            acknowledged_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (api_base, ad_account_id, event_digest)
+        )
+        """
+    )
+    execute(
+        "CREATE INDEX pinaudience_event_acks_by_time "
+        "ON pinaudience_event_acks (api_base, ad_account_id, acknowledged_at)"
+    )
+
+
+MIGRATIONS: dict[int, Callable[[Execute], None]] = {1: _v1, 2: _v2, 3: _v3}
 """Version N is reached by running MIGRATIONS[N] on a database at version N - 1."""
 
 assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))

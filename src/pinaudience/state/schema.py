@@ -23,6 +23,10 @@ creates the audience clears it.
 Version 3 adds `lists.snapshot_delta_rows`: rows of the current snapshot's delta files (0: the snapshot is
 its base files alone, as every snapshot of version 2 is). An older pinaudience, which would read the base
 without its delta, refuses a version 3 file.
+
+Version 4 adds `event_acks`, the journal of conversion events Pinterest acknowledged
+(`pinaudience.state.event_journal`): one row per (api_base, ad_account_id, SHA-256 of the event id), with when it
+was acknowledged, indexed by that time for expiry. It holds no list's data, so older files simply gain it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _v1(db: sqlite3.Connection) -> None:
@@ -81,7 +85,22 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE lists ADD COLUMN snapshot_delta_rows INTEGER NOT NULL DEFAULT 0")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2, 3: _v3}
+def _v4(db: sqlite3.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE event_acks (
+            api_base TEXT NOT NULL,
+            ad_account_id TEXT NOT NULL,
+            event_digest BLOB NOT NULL,
+            acknowledged_at REAL NOT NULL,
+            PRIMARY KEY (api_base, ad_account_id, event_digest)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute("CREATE INDEX event_acks_by_time ON event_acks (api_base, ad_account_id, acknowledged_at)")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
 """Version N is reached by running MIGRATIONS[N] on a database at version N - 1."""
 
 assert sorted(MIGRATIONS) == list(range(1, SCHEMA_VERSION + 1))

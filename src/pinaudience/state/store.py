@@ -55,6 +55,7 @@ from pinaudience.clock import Clock, SystemClock
 from pinaudience.errors import StateLocked
 from pinaudience.state.compaction import DELTA_SHARE, SnapshotStorage
 from pinaudience.state.database import DB_NAME, FAULT_POINTS, Database, FaultHook, StateDatabase, no_fault, state_error
+from pinaudience.state.event_journal import EventJournal
 from pinaudience.state.list_state import KEEP, ListState, read_infos
 from pinaudience.state.snapshot import ROWS_PER_SNAPSHOT_FILE, FolderStorage
 from pinaudience.state.types import Batch, BatchStatus, CompactionResult, ListInfo, ListRef, Membership
@@ -148,6 +149,10 @@ class StateBackend(Protocol):
 
     def forget(self, ref: ListRef) -> bool: ...
 
+    def event_journal(self, api_base: str, ad_account_id: str) -> EventJournal:
+        """The conversion events Pinterest acknowledged for one ad account (`pinaudience.state.event_journal`)."""
+        ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> StateBackend: ...
@@ -208,6 +213,10 @@ class StoreBase:
     def lists(self) -> list[ListInfo]:
         """Every list the store holds, ordered by API base, ad account and list id."""
         return read_infos(self._db, None)
+
+    def event_journal(self, api_base: str, ad_account_id: str) -> EventJournal:
+        """The conversion events Pinterest acknowledged for one ad account at one API base."""
+        return EventJournal(self._db, api_base, ad_account_id)
 
     def forget(self, ref: ListRef) -> bool:
         """Drop everything recorded about `ref` (hold its lock); True if there was anything."""
