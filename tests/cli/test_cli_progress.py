@@ -64,6 +64,18 @@ def test_log_lines_are_throttled_and_the_last_one_always_comes(caplog: pytest.Lo
     assert messages[-1].startswith("VIP: 1,000 of 1,000 records sent")
 
 
+def test_an_events_upload_counts_events(caplog: pytest.LogCaptureFixture) -> None:
+    """A conversion upload's progress speaks of events, not records."""
+    clock = FakeClock()
+    display = LogDisplay(clock=clock, interval_s=10.0)
+    caplog.set_level(logging.INFO, logger="pinaudience.progress")
+    display(PhaseStarted(AUDIENCE, "uploading"))
+    clock.advance(2.0)
+    display(UploadProgress(AUDIENCE, 2_000, 2_000, 2, 2, "events"))
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith("VIP: 2,000 of 2,000 events sent (2/2 batches, 1,000 events/s")
+
+
 def test_a_heartbeat_after_a_minute_of_silence(caplog: pytest.LogCaptureFixture) -> None:
     """No event for heartbeat_s: tick() logs that the run is still alive, once per silence."""
     clock = FakeClock()

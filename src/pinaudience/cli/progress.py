@@ -188,9 +188,9 @@ class RichDisplay:
                 self._task,
                 total=max(event.records_total, 1),
                 completed=event.records_done,
-                counts=f"{event.records_done:,}/{event.records_total:,} records, "
+                counts=f"{event.records_done:,}/{event.records_total:,} {event.noun}, "
                 f"{event.batches_done:,}/{event.batches_total:,} batches",
-                unit="records",
+                unit=event.noun,
             )
         elif isinstance(event, RetryScheduled | RateLimitHit):
             if isinstance(event, RetryScheduled):
@@ -296,8 +296,8 @@ class LogDisplay:
             left = (event.records_total - event.records_done) / rate if rate > 0 else None
             eta = f", about {_duration(left)} left" if left is not None and left > 0 else ""
             self._latest = (
-                f"{event.records_done:,} of {event.records_total:,} records sent "
-                f"({event.batches_done:,}/{event.batches_total:,} batches, {rate:,.0f} records/s{eta})"
+                f"{event.records_done:,} of {event.records_total:,} {event.noun} sent "
+                f"({event.batches_done:,}/{event.batches_total:,} batches, {rate:,.0f} {event.noun}/s{eta})"
             )
             if self._due(event.records_done >= event.records_total):
                 self._emit(

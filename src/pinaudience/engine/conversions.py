@@ -333,7 +333,9 @@ class _Run:
                     return
                 progress["events"] += batch.height
                 progress["batches"] += 1
-                self.notify(UploadProgress(spec.label, progress["events"], total, progress["batches"], len(batches)))
+                self.notify(
+                    UploadProgress(spec.label, progress["events"], total, progress["batches"], len(batches), "events")
+                )
 
         in_flight = max(1, min(self.settings.pinterest.writes_in_flight, len(batches)))
         await asyncio.gather(*(worker() for _ in range(in_flight)))

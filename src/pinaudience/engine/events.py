@@ -40,6 +40,8 @@ class UploadProgress:
     records_total: int
     batches_done: int
     batches_total: int
+    noun: str = "records"
+    """What is counted: `records` of a customer list, or `events` of a conversion upload."""
 
 
 @dataclass(frozen=True)
