@@ -156,6 +156,16 @@ AudienceSelectOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the result as one JSON document on stdout.", rich_help_panel="Output")
 ]
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        metavar="FILE",
+        help="Write the JSON report here (also when the run fails).",
+        show_default=False,
+        rich_help_panel="Output",
+    ),
+]
 QuietOpt = Annotated[
     bool,
     typer.Option(
